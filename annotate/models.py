@@ -1,0 +1,443 @@
+"""The annotate domain (DESIGN §3): projects, members, samples, outputs, criteria, grades.
+
+Grades and comparisons are append-only: an edit or an undo is a new row that supersedes the
+previous one. The current grade of (output, annotator) is the row nobody supersedes.
+"""
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+
+
+class Verdict(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    UNSURE = "unsure", "Unsure"
+
+
+class Scale(models.TextChoices):
+    BINARY = "binary", "Pass / fail"
+    RATING = "rating", "Rating scale"
+
+
+SELECTOR_CHOICES = [
+    ("random", "Random"),
+    ("evalgen", "EvalGen priority"),
+    ("variance", "Validator disagreement"),
+    ("metric_var", "Metric variance across systems"),
+    ("mad_validators", "MAD between validators"),
+    ("mad_systems", "MAD between systems (pairwise)"),
+    ("uncertainty", "Uncertainty"),
+    ("diversity", "Diversity (k-center)"),
+    ("irt", "IRT (Fisher information)"),
+    ("ranking_uncertainty", "Ranking uncertainty"),
+]
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.TextField(blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
+    default_selector = models.CharField(max_length=32, choices=SELECTOR_CHOICES, default="random")
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text="How many annotators grade each output.",
+    )
+    default_ffr_ceiling = models.FloatField(
+        default=0.25, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    min_labels_per_class = models.PositiveSmallIntegerField(default=3)
+    random_mix = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Probability ε that the next item is drawn uniformly at random.",
+    )
+    scale = models.CharField(max_length=8, choices=Scale.choices, default=Scale.BINARY)
+    scale_min = models.FloatField(null=True, blank=True)
+    scale_max = models.FloatField(null=True, blank=True)
+    pass_threshold = models.FloatField(
+        null=True, blank=True, help_text="On a rating scale, scores at or above pass."
+    )
+    annotators_may_edit_criteria = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(scale="binary") | Q(pass_threshold__isnull=False),
+                name="rating_scale_has_pass_threshold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.role} · {self.project}"
+
+
+class Sample(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="samples")
+    external_id = models.CharField(max_length=255)
+    input_text = models.TextField()
+    context = models.JSONField(null=True, blank=True)
+    reference = models.TextField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="sample_external_id_unique_in_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Output(models.Model):
+    # project is denormalised from sample so that per-project scans never join samples.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="outputs")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="outputs")
+    system = models.CharField(max_length=200)
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sample", "system"], name="one_output_per_system"),
+        ]
+        indexes = [models.Index(fields=["project", "system"])]
+
+    def __str__(self) -> str:
+        return f"{self.sample.external_id} · {self.system}"
+
+
+key_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_\-]*$", "Use lower-case letters, digits, '_' and '-'."
+)
+
+
+class Criterion(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="criteria")
+    key = models.CharField(max_length=64, validators=[key_validator])
+    position = models.PositiveIntegerField(default=0)
+    archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "key"], name="criterion_key_unique"),
+        ]
+        verbose_name_plural = "criteria"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CriterionVersion(models.Model):
+    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    name = models.CharField(max_length=200)
+    definition = models.TextField()
+    reason = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_in = models.ForeignKey(
+        "ReviewMeeting", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="criterion_versions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["criterion_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["criterion", "number"], name="version_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion.key} v{self.number}"
+
+
+class Grade(models.Model):
+    """One human judgement of one output. Never updated; see module docstring."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="grades")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="grades")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="grades"
+    )
+    # A retraction (undo) carries no verdict: the output is ungraded again for this annotator.
+    retracted = models.BooleanField(default=False)
+    verdict = models.CharField(max_length=8, choices=Verdict.choices, blank=True)
+    score = models.FloatField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField()
+    selector = models.CharField(max_length=32, blank=True)
+    selector_why = models.CharField(max_length=300, blank=True)
+    selector_probability = models.FloatField(null=True, blank=True)
+    assignment = models.ForeignKey(
+        "Assignment", null=True, blank=True, on_delete=models.SET_NULL, related_name="grades"
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            # The chain of versions for (output, annotator) has exactly one start.
+            models.UniqueConstraint(
+                fields=["output", "annotator"], condition=Q(supersedes__isnull=True),
+                name="one_first_grade_per_output_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(retracted=True, verdict="") | Q(retracted=False) & ~Q(verdict=""),
+                name="grade_has_verdict_unless_retracted",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "annotator", "submitted_at"]),
+            models.Index(fields=["project", "output"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.output_id} by {self.annotator_id}: {self.verdict or 'retracted'}"
+
+
+class GradeCriterion(models.Model):
+    grade = models.ForeignKey(Grade, on_delete=models.CASCADE, related_name="criterion_verdicts")
+    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="+")
+    criterion_version = models.ForeignKey(
+        CriterionVersion, on_delete=models.PROTECT, related_name="grade_verdicts"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["grade", "criterion"], name="one_verdict_per_criterion"),
+        ]
+
+
+class Choice(models.TextChoices):
+    A = "a", "A (left)"
+    B = "b", "B (right)"
+    TIE = "tie", "Tie"
+
+
+class Comparison(models.Model):
+    """A three-alternative forced choice. output_a is what was shown on the left."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comparisons")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="comparisons")
+    output_a = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
+    output_b = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
+    # True when the left/right order shown differs from the order the pair was proposed in.
+    swapped = models.BooleanField(default=False)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="comparisons"
+    )
+    retracted = models.BooleanField(default=False)
+    choice = models.CharField(max_length=4, choices=Choice.choices, blank=True)
+    note = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField()
+    selector = models.CharField(max_length=32, blank=True)
+    selector_why = models.CharField(max_length=300, blank=True)
+    selector_probability = models.FloatField(null=True, blank=True)
+    assignment = models.ForeignKey(
+        "Assignment", null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+
+    class Meta:
+        ordering = ["-submitted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(output_a=models.F("output_b")), name="comparison_of_two_outputs"
+            ),
+            models.CheckConstraint(
+                condition=Q(retracted=True, choice="") | Q(retracted=False) & ~Q(choice=""),
+                name="comparison_has_choice_unless_retracted",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "annotator", "submitted_at"])]
+
+
+class AssignmentStatus(models.TextChoices):
+    ACTIVE = "active", "Claimed"
+    SUBMITTED = "submitted", "Submitted"
+    SKIPPED = "skipped", "Skipped"
+    EXPIRED = "expired", "Expired"
+    RELEASED = "released", "Released"
+
+
+class Assignment(models.Model):
+    """A claim of an output (or a pair of outputs) by one annotator, with an expiry.
+
+    `slot` numbers the claims of one output from 0 to overlap-1; the partial unique constraint
+    over live and submitted claims is what makes claiming race-free on every database.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="assignments")
+    output_b = models.ForeignKey(
+        Output, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="assignments"
+    )
+    slot = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(
+        max_length=10, choices=AssignmentStatus.choices, default=AssignmentStatus.ACTIVE
+    )
+    selector = models.CharField(max_length=32)
+    why = models.CharField(max_length=300, blank=True)
+    probability = models.FloatField(null=True, blank=True)
+    # Items sent back for re-grading by a review decision jump the queue.
+    priority = models.SmallIntegerField(default=0)
+    claimed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["output", "slot"],
+                condition=Q(status__in=["active", "submitted"], output_b__isnull=True),
+                name="one_live_claim_per_output_slot",
+            ),
+            models.UniqueConstraint(
+                fields=["output", "annotator"],
+                condition=Q(status__in=["active", "submitted"], output_b__isnull=True),
+                name="one_live_claim_per_output_annotator",
+            ),
+            models.UniqueConstraint(
+                fields=["annotator", "project"],
+                condition=Q(status="active"),
+                name="one_active_claim_per_annotator",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "status", "expires_at"])]
+
+
+class ReviewMeeting(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="meetings")
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    attendees = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DecisionKind(models.TextChoices):
+    NEW_VERSION = "new_version", "Publish a criterion version"
+    REGRADE = "regrade", "Send outputs back for re-grading"
+    NOTE = "note", "Record a decision"
+
+
+class Decision(models.Model):
+    meeting = models.ForeignKey(ReviewMeeting, on_delete=models.CASCADE, related_name="decisions")
+    kind = models.CharField(max_length=16, choices=DecisionKind.choices)
+    text = models.TextField()
+    criterion_version = models.ForeignKey(
+        CriterionVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outputs = models.ManyToManyField(Output, blank=True, related_name="+")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Adjudication(models.Model):
+    """A reviewer's decision on an output's gold label, its own record beside the grades."""
+
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="adjudications")
+    criterion = models.ForeignKey(
+        Criterion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    reason = models.TextField(blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    meeting = models.ForeignKey(
+        ReviewMeeting, null=True, blank=True, on_delete=models.SET_NULL, related_name="adjudications"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Export(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
+    kind = models.CharField(max_length=32, default="gold_labels")
+    format = models.CharField(
+        max_length=8, choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("parquet", "Parquet")]
+    )
+    options = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    file = models.FileField(upload_to="exports/", blank=True)
+    rows = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -1,0 +1,176 @@
+"""Candidate validators, their verdicts and report cards (DESIGN §3, validators)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from annotate.models import Criterion, Output, Project
+
+
+class Provider(models.Model):
+    """An OpenAI-compatible endpoint. The API key itself is never stored, only the name of
+    the environment variable that holds it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="providers")
+    name = models.CharField(max_length=64, default="default")
+    base_url = models.URLField(max_length=500)
+    model = models.CharField(max_length=200)
+    api_key_env = models.CharField(max_length=100, blank=True)
+    concurrency = models.PositiveSmallIntegerField(default=8)
+    timeout_seconds = models.FloatField(default=30.0)
+    temperature = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="provider_name_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model})"
+
+
+class ValidatorKind(models.TextChoices):
+    CODE = "code", "Code assertion"
+    LLM = "llm", "LLM grader"
+
+
+class Origin(models.TextChoices):
+    HUMAN = "human", "Written by a person"
+    GENERATED = "generated", "Proposed by an LLM"
+    IMPORTED = "imported", "Imported from a file"
+
+
+class Validator(models.Model):
+    """Immutable: editing creates a new validator whose `parent` is the old one."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validators")
+    criterion = models.ForeignKey(
+        Criterion, null=True, blank=True, on_delete=models.CASCADE, related_name="validators",
+        help_text="Empty means the holistic verdict.",
+    )
+    kind = models.CharField(max_length=8, choices=ValidatorKind.choices)
+    name = models.CharField(max_length=200)
+    source = models.TextField()
+    threshold = models.FloatField(null=True, blank=True)
+    provider = models.ForeignKey(
+        Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="validators"
+    )
+    origin = models.CharField(max_length=10, choices=Origin.choices, default=Origin.HUMAN)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    archived = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="code") | Q(provider__isnull=False) | Q(archived=True),
+                name="llm_validator_has_provider",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Outcome(models.TextChoices):
+    PASS = "pass", "Pass"
+    FAIL = "fail", "Fail"
+    ERROR = "error", "Error"
+
+
+class VerdictRecord(models.Model):
+    """What one validator said about one output. Named VerdictRecord in Python to keep it
+    apart from annotate.Verdict (the human verdict choices); the table is validators_verdict."""
+
+    validator = models.ForeignKey(Validator, on_delete=models.CASCADE, related_name="verdicts")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="verdicts")
+    outcome = models.CharField(max_length=5, choices=Outcome.choices)
+    score = models.FloatField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "validators_verdict"
+        verbose_name = "verdict"
+        constraints = [
+            models.UniqueConstraint(fields=["validator", "output"], name="one_verdict_per_output"),
+        ]
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Run(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    validators = models.ManyToManyField(Validator, related_name="runs")
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class CriterionSetting(models.Model):
+    """An owner's overrides for one criterion's selection: ceiling, pinning, exclusions."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    criterion = models.OneToOneField(
+        Criterion, null=True, blank=True, on_delete=models.CASCADE, related_name="selection_setting"
+    )
+    ffr_ceiling = models.FloatField(null=True, blank=True)
+    pinned = models.ForeignKey(
+        Validator, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    excluded = models.ManyToManyField(Validator, blank=True, related_name="+")
+    include_stale = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=Q(criterion__isnull=True),
+                name="one_holistic_setting_per_project",
+            ),
+        ]
+
+
+class Suite(models.Model):
+    """A report card snapshot: the chosen validator per criterion with its metrics then."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="suites")
+    name = models.CharField(max_length=200)
+    snapshot = models.JSONField()
+    validators = models.ManyToManyField(Validator, related_name="suites")
+    coverage = models.FloatField(null=True)
+    false_failure_rate = models.FloatField(null=True)
+    n_grades = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
