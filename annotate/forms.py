@@ -1,0 +1,49 @@
+from django import forms
+from django.contrib.auth import get_user_model
+
+from annotate.models import Project, Role
+
+
+class ProjectSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Project
+        fields = [
+            "name", "description", "guidelines", "default_selector", "overlap",
+            "default_ffr_ceiling", "min_labels_per_class", "random_mix", "scale", "scale_min",
+            "scale_max", "pass_threshold", "annotators_may_edit_criteria",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 2}),
+            "guidelines": forms.Textarea(attrs={"rows": 6}),
+        }
+
+    def clean(self):
+        data = super().clean()
+        if data.get("scale") == "rating" and data.get("pass_threshold") is None:
+            self.add_error("pass_threshold", "A rating scale needs a pass threshold.")
+        return data
+
+
+class ProjectCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    slug = forms.SlugField(max_length=80, required=False, help_text="Leave empty to derive it.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="JSON Lines, CSV or Parquet.")
+    with_labels = forms.BooleanField(
+        required=False, help_text="Also turn each record's `human` field into grades."
+    )
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.ChoiceField(choices=Role.choices)
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise forms.ValidationError(f"No user named '{username}'.")
+        return user

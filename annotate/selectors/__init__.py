@@ -1,0 +1,81 @@
+"""Active selectors: which output a person grades next (DESIGN §4.3). Pure numpy, no Django.
+
+    selector = get_selector("variance")
+    choice = choose(selector, ctx, epsilon=0.1, rng=np.random.default_rng(seed))
+
+A selector scores the pool rows of a `SelectionContext`; `choose` / `choose_many` turn scores
+into a `Choice` with its selection probability. Selectors keep no per-instance state: what they
+remember between calls (statistics of the evidence matrix, incremental nearest-labelled
+similarities, warm-started fits) lives in `base.derived`, keyed by the identity of the context's
+arrays. Keep those arrays alive between calls for warm timings; see `base` for the contract.
+"""
+
+from annotate.selectors.base import (
+    HOLISTIC,
+    ScoredPool,
+    SelectionContext,
+    Selector,
+    clear_cache,
+)
+from annotate.selectors.chooser import RANDOM_TAG, Choice, choose, choose_many
+from annotate.selectors.embedding_based import DiversitySelector, MadSystemsSelector
+from annotate.selectors.evidence_based import (
+    EvalGenSelector,
+    MadValidatorsSelector,
+    MetricVarSelector,
+    RandomSelector,
+    VarianceSelector,
+)
+from annotate.selectors.model_based import IrtSelector, UncertaintySelector
+from annotate.selectors.ranking import RankingUncertaintySelector
+
+SELECTORS: dict[str, type] = {
+    selector.name: selector
+    for selector in (
+        RandomSelector,
+        EvalGenSelector,
+        VarianceSelector,
+        MetricVarSelector,
+        MadValidatorsSelector,
+        MadSystemsSelector,
+        UncertaintySelector,
+        DiversitySelector,
+        IrtSelector,
+        RankingUncertaintySelector,
+    )
+}
+
+
+def get_selector(name: str, **params: object) -> Selector:
+    """A selector by registry name; `params` are its dataclass fields (e.g. diversity_weight)."""
+    try:
+        selector_class = SELECTORS[name]
+    except KeyError:
+        known = ", ".join(SELECTORS)
+        raise ValueError(f"unknown selector {name!r}; known: {known}") from None
+    return selector_class(**params)
+
+
+__all__ = [
+    "HOLISTIC",
+    "RANDOM_TAG",
+    "SELECTORS",
+    "Choice",
+    "DiversitySelector",
+    "EvalGenSelector",
+    "IrtSelector",
+    "MadSystemsSelector",
+    "MadValidatorsSelector",
+    "MetricVarSelector",
+    "RandomSelector",
+    "RankingUncertaintySelector",
+    "ScoredPool",
+    "SelectionContext",
+    "Selector",
+    "UncertaintySelector",
+    "VarianceSelector",
+    "choose",
+    "choose_many",
+    "clear_cache",
+    "get_selector",
+]

@@ -1,0 +1,265 @@
+"""What an active selector sees and returns (DESIGN §4.3), and the cache selectors share.
+
+Pure numpy: no Django import, so selectors are tested and benchmarked alone.
+
+Caching contract: the arrays of a `SelectionContext` are read, never written. Quantities that
+depend only on slow-changing arrays (the evidence matrix, the embeddings, the system and sample
+codes) are memoised by `derived` against the *identity* of those arrays, held through weak
+references, so a caller that keeps one evidence matrix alive between calls (e.g. per project,
+until the next verdict lands) gets warm timings, and a caller that builds a fresh matrix per
+request simply pays the cold cost. Mutating an array in place after it was used is not
+supported: build a new array instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar, Protocol, TypeVar
+
+import numpy as np
+
+HOLISTIC = -1
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class SelectionContext:
+    """Everything a selector may look at. Arrays are aligned over ALL N outputs of the project."""
+
+    # (N,) bool: unlabelled by this annotator, unclaimed, overlap not reached.
+    candidate_mask: np.ndarray
+    # (N,) int32, 0..S-1 and 0..I-1.
+    system_codes: np.ndarray
+    sample_codes: np.ndarray
+    # (N, M) float32 validator outcomes: 1 pass, 0 fail, NaN missing or error.
+    evidence: np.ndarray
+    # (N, M) float32 raw numeric scores where validators return numbers, else NaN.
+    evidence_scores: np.ndarray | None
+    # (M,) int32 criterion code per validator column; HOLISTIC (-1) for the holistic verdict.
+    validator_criteria: np.ndarray
+    # (N,) float32 current holistic human label: 1 pass, 0 fail, NaN unlabelled. A rating-scale
+    # project passes scores normalised to [0, 1].
+    human: np.ndarray
+    # (N, C) float32, the same encoding per criterion code.
+    human_by_criterion: np.ndarray | None
+    # (N, D) float32, L2-normalised rows.
+    embeddings: np.ndarray | None
+    # Grades (or comparisons, in pair mode) the project has; drives alternation and round robin.
+    n_labelled: int
+    system_names: tuple[str, ...] = ()
+    # Optional, for the `why` texts only.
+    validator_names: tuple[str, ...] = ()
+    criterion_names: tuple[str, ...] = ()
+    # A human value at or above this counts as pass; a rating-scale project passes its
+    # normalised pass threshold.
+    pass_threshold: float = 0.5
+    # (K, 2) int64 row pairs already compared: mad_systems never offers them again and treats
+    # their samples as already chosen.
+    compared_pairs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.candidate_mask.shape[0]
+        for name in ("system_codes", "sample_codes", "human"):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} must have shape ({n},)")
+        if self.evidence.ndim != 2 or self.evidence.shape[0] != n:
+            raise ValueError(f"evidence must have shape ({n}, M)")
+        m = self.evidence.shape[1]
+        if self.validator_criteria.shape != (m,):
+            raise ValueError(f"validator_criteria must have shape ({m},)")
+        if self.evidence_scores is not None and self.evidence_scores.shape != (n, m):
+            raise ValueError(f"evidence_scores must have shape ({n}, {m})")
+        for name in ("human_by_criterion", "embeddings"):
+            value = getattr(self, name)
+            if value is not None and (value.ndim != 2 or value.shape[0] != n):
+                raise ValueError(f"{name} must have shape ({n}, ·)")
+        if self.compared_pairs is not None and (
+            self.compared_pairs.ndim != 2 or self.compared_pairs.shape[1] != 2
+        ):
+            raise ValueError("compared_pairs must have shape (K, 2)")
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.candidate_mask.shape[0])
+
+    @cached_property
+    def n_systems(self) -> int:
+        largest = int(self.system_codes.max()) + 1 if self.n_outputs else 0
+        return max(len(self.system_names), largest)
+
+    @cached_property
+    def n_samples(self) -> int:
+        return int(self.sample_codes.max()) + 1 if self.n_outputs else 0
+
+    @cached_property
+    def pool(self) -> np.ndarray:
+        return np.flatnonzero(self.candidate_mask).astype(np.int64, copy=False)
+
+    @cached_property
+    def labelled_mask(self) -> np.ndarray:
+        return ~np.isnan(self.human)
+
+    def system_name(self, code: int) -> str:
+        return self.system_names[code] if code < len(self.system_names) else f"system {code}"
+
+    def validator_name(self, column: int) -> str:
+        if column < len(self.validator_names):
+            return self.validator_names[column]
+        return f"validator #{column}"
+
+    def criterion_name(self, code: int) -> str:
+        if code == HOLISTIC:
+            return "the holistic verdict"
+        return self.criterion_names[code] if code < len(self.criterion_names) else f"criterion {code}"
+
+
+@dataclass(frozen=True, eq=False)
+class ScoredPool:
+    """Scores for pool rows only; higher is picked first.
+
+    `explain(row)` gives the short reason shown to the annotator; it is called only for the row
+    actually chosen, so it may do a little work. A pairwise selector fills `partners` with the
+    second row of each pair (same sample, another system).
+    """
+
+    indices: np.ndarray  # (P,) int64 rows into N
+    scores: np.ndarray  # (P,) float64
+    explain: Callable[[int], str]
+    partners: np.ndarray | None = None  # (P,) int64
+
+    @classmethod
+    def empty(cls) -> ScoredPool:
+        return cls(np.empty(0, np.int64), np.empty(0, np.float64), lambda row: "", None)
+
+
+class Selector(Protocol):
+    name: ClassVar[str]
+    pairwise: ClassVar[bool]
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool: ...
+
+
+# ---------------------------------------------------------------------------------------------
+# Memoisation against array identity.
+
+_CACHE_CAPACITY = 128
+_cache: OrderedDict[tuple[Hashable, ...], tuple[tuple[weakref.ref | None, ...], object]] = (
+    OrderedDict()
+)
+_cache_lock = threading.Lock()
+
+
+def _referent(ref: weakref.ref | None) -> object | None:
+    return None if ref is None else ref()
+
+
+def derived(
+    kind: str, arrays: tuple[np.ndarray | None, ...], compute: Callable[[], T], *extra: Hashable
+) -> T:
+    """`compute()` memoised while every array in `arrays` is the very same live object.
+
+    Weak references make a dead array's entry unusable even if CPython reuses its id; a small
+    LRU bounds what stays alive through the cached values themselves.
+    """
+    key = (kind, *(id(a) for a in arrays), *extra)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            refs, value = hit
+            if all(_referent(r) is a for r, a in zip(refs, arrays, strict=True)):
+                _cache.move_to_end(key)
+                return value  # type: ignore[return-value]
+            del _cache[key]
+    value = compute()
+    refs = tuple(None if a is None else weakref.ref(a) for a in arrays)
+    with _cache_lock:
+        _cache[key] = (refs, value)
+        while len(_cache) > _CACHE_CAPACITY:
+            _cache.popitem(last=False)
+    return value
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantities several selectors share.
+
+
+@dataclass(frozen=True)
+class VoteCounts:
+    """Per output: how many validators gave a verdict, and how many of those passed it."""
+
+    n_pass: np.ndarray  # (N,) float64
+    n_verdicts: np.ndarray  # (N,) float64
+
+    @property
+    def pass_fraction(self) -> np.ndarray:
+        return np.divide(
+            self.n_pass, self.n_verdicts, out=np.full_like(self.n_pass, np.nan),
+            where=self.n_verdicts > 0,
+        )
+
+
+def vote_counts(evidence: np.ndarray, columns: np.ndarray | None = None) -> VoteCounts:
+    def compute() -> VoteCounts:
+        block = evidence if columns is None else evidence[:, columns]
+        n_pass = (block == 1).sum(axis=1, dtype=np.float64)
+        n_fail = (block == 0).sum(axis=1, dtype=np.float64)
+        return VoteCounts(n_pass, n_pass + n_fail)
+
+    extra = () if columns is None else tuple(int(c) for c in columns)
+    return derived("vote_counts", (evidence,), compute, *extra)
+
+
+def validator_pass_rates(evidence: np.ndarray) -> np.ndarray:
+    """(M,) pass rate of each validator over all outputs it gave a verdict on; NaN if none."""
+
+    def compute() -> np.ndarray:
+        n_pass = (evidence == 1).sum(axis=0, dtype=np.float64)
+        n_verdicts = n_pass + (evidence == 0).sum(axis=0, dtype=np.float64)
+        return np.divide(
+            n_pass, n_verdicts, out=np.full_like(n_pass, np.nan), where=n_verdicts > 0
+        )
+
+    return derived("validator_pass_rates", (evidence,), compute)
+
+
+def criterion_labels(ctx: SelectionContext, criterion: int) -> np.ndarray:
+    """(N,) human value for a criterion: its own grade where given, else the holistic verdict.
+
+    DESIGN §4.1 uses the same fallback for alignment.
+    """
+    if criterion == HOLISTIC or ctx.human_by_criterion is None:
+        return ctx.human
+    if criterion >= ctx.human_by_criterion.shape[1]:
+        return ctx.human
+    own = ctx.human_by_criterion[:, criterion]
+    return np.where(np.isnan(own), ctx.human, own)
+
+
+def wilson_interval(
+    successes: np.ndarray, trials: np.ndarray, z: float = 1.96
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (Wilson 1927); [0, 1] where there are no trials.
+
+    `successes` may be fractional (a rating-scale project's summed normalised scores).
+    """
+    successes = np.asarray(successes, dtype=np.float64)
+    trials = np.asarray(trials, dtype=np.float64)
+    safe = np.maximum(trials, 1.0)
+    p = successes / safe
+    z2 = z * z
+    centre = (p + z2 / (2 * safe)) / (1 + z2 / safe)
+    half = z * np.sqrt(p * (1 - p) / safe + z2 / (4 * safe * safe)) / (1 + z2 / safe)
+    lower = np.where(trials > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
+    upper = np.where(trials > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
+    return lower, upper

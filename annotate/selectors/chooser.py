@@ -1,0 +1,114 @@
+"""From scores to the item a person grades next (DESIGN §4.3).
+
+The best-scored item wins, ties broken uniformly at random; with probability ε a uniformly random
+pool item is taken instead. Every choice carries the probability that this item was chosen under
+that mixture, so estimates can be reweighted by inverse probability (DESIGN §4.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotate.selectors.base import ScoredPool, SelectionContext, Selector
+
+RANDOM_TAG = "random"
+
+
+@dataclass(frozen=True)
+class Choice:
+    row: int
+    row_b: int | None
+    selector: str
+    why: str
+    probability: float
+
+
+def _random_why(epsilon: float) -> str:
+    return f"chosen at random (ε = {epsilon:g}) so estimates stay unbiased"
+
+
+def _usable(scored: ScoredPool, exclude_rows: Collection[int]) -> np.ndarray:
+    keep = np.ones(scored.indices.shape[0], dtype=bool)
+    if exclude_rows:
+        excluded = np.fromiter(exclude_rows, dtype=np.int64)
+        keep &= ~np.isin(scored.indices, excluded)
+        if scored.partners is not None:
+            keep &= ~np.isin(scored.partners, excluded)
+    return keep
+
+
+def _draw(
+    scored: ScoredPool,
+    available: np.ndarray,
+    selector_name: str,
+    epsilon: float,
+    rng: np.random.Generator,
+) -> tuple[int, Choice]:
+    """One draw from the ε-mixture over the entries still `available`; returns its position."""
+    positions = np.flatnonzero(available)
+    scores = scored.scores[positions]
+    best = scores.max()
+    ties = positions[scores == best]
+    n_available = positions.shape[0]
+    if epsilon > 0 and rng.random() < epsilon:
+        position = int(positions[rng.integers(n_available)])
+        tag, why = RANDOM_TAG, _random_why(epsilon)
+    else:
+        position = int(ties[rng.integers(ties.shape[0])])
+        tag, why = selector_name, ""
+    in_ties = bool(scored.scores[position] == best)
+    probability = epsilon / n_available + (1 - epsilon) * (in_ties / ties.shape[0])
+    row = int(scored.indices[position])
+    row_b = None if scored.partners is None else int(scored.partners[position])
+    if not why:
+        why = scored.explain(row)
+    return position, Choice(row, row_b, tag, why, float(probability))
+
+
+def choose(
+    selector: Selector,
+    ctx: SelectionContext,
+    *,
+    epsilon: float,
+    rng: np.random.Generator,
+    exclude_rows: Collection[int] = (),
+) -> Choice | None:
+    """The next item to grade, or None when the pool is empty."""
+    ranked = choose_many(selector, ctx, k=1, epsilon=epsilon, rng=rng, exclude_rows=exclude_rows)
+    return ranked[0] if ranked else None
+
+
+def choose_many(
+    selector: Selector,
+    ctx: SelectionContext,
+    *,
+    k: int,
+    epsilon: float,
+    rng: np.random.Generator,
+    exclude_rows: Collection[int] = (),
+) -> list[Choice]:
+    """Up to k choices, best first, for a caller whose claim on the first may lose a race.
+
+    Choice j is drawn from the same ε-mixture over the pool without choices 1..j-1, so its
+    `probability` is exact for the situation in which it is used: the earlier ones were taken.
+    """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError("epsilon must lie in [0, 1]")
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    scored = selector.score(ctx, rng)
+    available = _usable(scored, exclude_rows)
+    choices: list[Choice] = []
+    while len(choices) < k and available.any():
+        position, choice = _draw(scored, available, selector.name, epsilon, rng)
+        choices.append(choice)
+        available[position] = False
+        if scored.partners is None:
+            continue
+        # Two pairs sharing an output cannot both be claimed; keep the ranked list claimable.
+        taken = np.array([choice.row, choice.row_b], dtype=np.int64)
+        available &= ~np.isin(scored.indices, taken) & ~np.isin(scored.partners, taken)
+    return choices

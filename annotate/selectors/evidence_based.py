@@ -1,0 +1,304 @@
+"""Selectors that read only the validator evidence matrix (DESIGN §4.3).
+
+random, evalgen, variance (validator disagreement), metric_var and mad_validators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from annotate.selectors.base import (
+    ScoredPool,
+    SelectionContext,
+    criterion_labels,
+    derived,
+    validator_pass_rates,
+    vote_counts,
+)
+
+
+@dataclass(frozen=True)
+class RandomSelector:
+    """Uniform over the pool: every score ties, so the chooser's probability is exactly 1/P."""
+
+    name: ClassVar[str] = "random"
+    pairwise: ClassVar[bool] = False
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
+        pool = ctx.pool
+        size = pool.shape[0]
+        return ScoredPool(pool, np.zeros(size), lambda row: f"chosen at random from {size} items")
+
+
+def _evalgen_priority(evidence: np.ndarray) -> np.ndarray:
+    def compute() -> np.ndarray:
+        rates = np.nan_to_num(validator_pass_rates(evidence), nan=0.0)
+        return (evidence == 0).astype(np.float32) @ rates.astype(np.float32)
+
+    return derived("evalgen_priority", (evidence,), compute)
+
+
+@dataclass(frozen=True)
+class EvalGenSelector:
+    """EvalGen's grading order (Shankar et al. 2024, "Who Validates the Validators?", §4).
+
+    An output failed by validators that usually pass is likely bad; the order alternates between
+    the most likely bad and the most likely good ungraded output so both classes get labels.
+    """
+
+    name: ClassVar[str] = "evalgen"
+    pairwise: ClassVar[bool] = False
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
+        pool = ctx.pool
+        priority = _evalgen_priority(ctx.evidence)[pool].astype(np.float64)
+        likely_bad = ctx.n_labelled % 2 == 0
+        rates = validator_pass_rates(ctx.evidence)
+
+        def explain(row: int) -> str:
+            failing = np.flatnonzero(ctx.evidence[row] == 0)
+            failing = failing[np.argsort(-np.nan_to_num(rates[failing]), kind="stable")]
+            shown = ", ".join(f"{rates[c]:.2f}" for c in failing[:3])
+            more = "…" if failing.shape[0] > 3 else ""
+            fails = (
+                f"fails {failing.shape[0]} validator{'s' if failing.shape[0] != 1 else ''} "
+                f"with pass rate{'s' if failing.shape[0] != 1 else ''} {shown}{more}"
+                if failing.shape[0]
+                else "fails no validator"
+            )
+            return f"EvalGen: likely {'bad' if likely_bad else 'good'} ({fails})"
+
+        return ScoredPool(pool, priority if likely_bad else -priority, explain)
+
+
+def _least_settled_criterion(ctx: SelectionContext) -> int | None:
+    """The criterion (with ≥ 2 validators) whose labels hold the fewest of their minority class.
+
+    A criterion lacking fail (or pass) grades is the one whose validator choice cannot be made
+    yet (DESIGN §4.2 needs `min_labels` of each class); ties go to the lowest code.
+    """
+    codes, counts = np.unique(ctx.validator_criteria, return_counts=True)
+    best: tuple[float, int] | None = None
+    for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
+        if count < 2:
+            continue
+        labels = criterion_labels(ctx, code)
+        known = labels[~np.isnan(labels)]
+        n_pass = int((known >= ctx.pass_threshold).sum())
+        minority = min(n_pass, known.shape[0] - n_pass)
+        if best is None or minority < best[0]:
+            best = (minority, code)
+    return None if best is None else best[1]
+
+
+@dataclass(frozen=True)
+class VarianceSelector:
+    """Validator disagreement: the variance p(1 − p) of the pass/fail votes on an output.
+
+    For binary votes the vote entropy is a monotone function of p(1 − p), so both order the
+    pool the same way. With `least_settled_criterion`, only the validators of the criterion
+    whose choice is least settled vote.
+    """
+
+    name: ClassVar[str] = "variance"
+    pairwise: ClassVar[bool] = False
+    least_settled_criterion: bool = False
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
+        criterion = _least_settled_criterion(ctx) if self.least_settled_criterion else None
+        columns = None if criterion is None else np.flatnonzero(ctx.validator_criteria == criterion)
+        counts = vote_counts(ctx.evidence, columns)
+        pool = ctx.pool
+        fraction = counts.pass_fraction[pool]
+        spread = np.nan_to_num(fraction * (1.0 - fraction), nan=0.0)
+        about = "" if criterion is None else f" on {ctx.criterion_name(criterion)}"
+
+        def explain(row: int) -> str:
+            n_pass = int(counts.n_pass[row])
+            n_fail = int(counts.n_verdicts[row]) - n_pass
+            return f"validators disagree most here{about} ({n_pass} pass, {n_fail} fail)"
+
+        return ScoredPool(pool, spread, explain)
+
+
+def _output_metric(evidence: np.ndarray, evidence_scores: np.ndarray | None) -> np.ndarray:
+    """(N,) one metric per output: the mean over validators of a [0, 1] value.
+
+    A validator that returns numbers contributes its score min-max scaled over all outputs
+    (scales differ between validators); one that returns verdicts contributes 1 or 0.
+    """
+
+    def compute() -> np.ndarray:
+        values = evidence.astype(np.float64)
+        if evidence_scores is not None:
+            scores = evidence_scores.astype(np.float64)
+            numeric = ~np.isnan(scores)
+            has_scores = numeric.any(axis=0)
+            if has_scores.any():
+                low = np.nanmin(np.where(numeric, scores, np.inf), axis=0)
+                high = np.nanmax(np.where(numeric, scores, -np.inf), axis=0)
+                width = np.where(high > low, high - low, 1.0)
+                scaled = (scores - low) / width
+                values = np.where(numeric, scaled, values)
+        present = ~np.isnan(values)
+        total = np.where(present, values, 0.0).sum(axis=1)
+        n = present.sum(axis=1)
+        return np.divide(total, n, out=np.full(total.shape, np.nan), where=n > 0)
+
+    return derived("output_metric", (evidence, evidence_scores), compute)
+
+
+def sample_metric_variance(
+    metric: np.ndarray, sample_codes: np.ndarray, n_samples: int
+) -> np.ndarray:
+    """(I,) per sample, the population variance over systems of the per-output metric.
+
+    subset2evaluate's `metric_var` (Zouhar et al. 2025, "How to Select Datapoints for Efficient
+    Human Evaluation of NLG Models?"; `methods.metric_var` computes `np.var` over the systems'
+    scores of each item). Outputs without any validator value are left out; a sample with no
+    value gets 0.
+    """
+    present = ~np.isnan(metric)
+    codes = sample_codes[present]
+    values = metric[present]
+    n = np.bincount(codes, minlength=n_samples).astype(np.float64)
+    total = np.bincount(codes, weights=values, minlength=n_samples)
+    squares = np.bincount(codes, weights=values * values, minlength=n_samples)
+    mean = np.divide(total, n, out=np.zeros(n_samples), where=n > 0)
+    variance = np.divide(squares, n, out=np.zeros(n_samples), where=n > 0) - mean * mean
+    return np.maximum(variance, 0.0)
+
+
+@dataclass(frozen=True)
+class MetricVarSelector:
+    """Inputs on which the systems' validator scores vary most (subset2evaluate's metric_var).
+
+    The sample is picked first; among its pool outputs, the system with the fewest grades so
+    far, so the per-system estimates fill evenly.
+    """
+
+    name: ClassVar[str] = "metric_var"
+    pairwise: ClassVar[bool] = False
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
+        n_samples, n_systems = ctx.n_samples, ctx.n_systems
+
+        def compute() -> np.ndarray:
+            metric = _output_metric(ctx.evidence, ctx.evidence_scores)
+            return sample_metric_variance(metric, ctx.sample_codes, n_samples)
+
+        variance = derived(
+            "sample_metric_variance",
+            (ctx.evidence, ctx.evidence_scores, ctx.sample_codes),
+            compute,
+        )
+        pool = ctx.pool
+        graded = np.bincount(ctx.system_codes[ctx.labelled_mask], minlength=n_systems)
+        # Lexicographic (sample variance, then fewest grades) in exact integers.
+        _, variance_rank = np.unique(variance, return_inverse=True)
+        slots = int(graded.max()) + 1 if graded.shape[0] else 1
+        scores = (
+            variance_rank[ctx.sample_codes[pool]].astype(np.float64) * slots
+            + (slots - 1 - graded[ctx.system_codes[pool]])
+        )
+
+        def explain(row: int) -> str:
+            sample, system = int(ctx.sample_codes[row]), int(ctx.system_codes[row])
+            return (
+                f"systems' validator scores vary most on this input "
+                f"(variance {variance[sample]:.3f}); {ctx.system_name(system)} has the fewest "
+                f"grades ({int(graded[system])})"
+            )
+
+        return ScoredPool(pool, scores, explain)
+
+
+def alignment_scores(verdicts: np.ndarray, labels_pass: np.ndarray) -> np.ndarray:
+    """(M,) alignment of each validator column with binary human labels.
+
+    DESIGN §4.1: harmonic mean of coverage (fails caught) and 1 − FFR. Add-one smoothing keeps it
+    defined from the first grade, so a ranking exists before both classes have labels; a
+    validator with no verdict on a labelled output is not counted there.
+    """
+    decided = ~np.isnan(verdicts)
+    fails = decided & (verdicts == 0)
+    human_fail = ~labels_pass[:, None]
+    caught = (fails & human_fail).sum(axis=0)
+    n_human_fail = (decided & human_fail).sum(axis=0)
+    false_fail = (fails & ~human_fail).sum(axis=0)
+    n_human_pass = (decided & ~human_fail).sum(axis=0)
+    coverage = (caught + 1.0) / (n_human_fail + 2.0)
+    keeps = 1.0 - (false_fail + 1.0) / (n_human_pass + 2.0)
+    return 2 * coverage * keeps / (coverage + keeps)
+
+
+@dataclass(frozen=True)
+class MadValidatorsSelector:
+    """Maximum discrepancy between the two closest candidate validators of one criterion.
+
+    MAD competition (Wang et al. 2020, "I Am Going MAD: Maximum Discrepancy Competition for
+    Comparing Classifiers Adaptively"): the items on which two close rivals disagree are the
+    ones whose label separates them. Criteria are tried from the smallest alignment gap up
+    until one has a pool output where its top two disagree; before any grade there is no
+    ranking to break, and validator disagreement (variance) decides.
+    """
+
+    name: ClassVar[str] = "mad_validators"
+    pairwise: ClassVar[bool] = False
+
+    def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
+        pool = ctx.pool
+        if ctx.labelled_mask.any():
+            for criterion, first, second, gap in self._rivalries(ctx):
+                a = ctx.evidence[pool, first]
+                b = ctx.evidence[pool, second]
+                disagree = (a != b) & ~np.isnan(a) & ~np.isnan(b)
+                if disagree.any():
+                    return ScoredPool(
+                        pool,
+                        disagree.astype(np.float64),
+                        self._explainer(ctx, criterion, first, second, gap),
+                    )
+        fallback = VarianceSelector().score(ctx, rng)
+        return ScoredPool(
+            fallback.indices,
+            fallback.scores,
+            lambda row: "no validator pair to separate yet; " + fallback.explain(row),
+        )
+
+    @staticmethod
+    def _rivalries(ctx: SelectionContext) -> list[tuple[int, int, int, float]]:
+        """(criterion, best column, runner-up column, alignment gap), smallest gap first."""
+        rivalries = []
+        for criterion in np.unique(ctx.validator_criteria).tolist():
+            columns = np.flatnonzero(ctx.validator_criteria == criterion)
+            if columns.shape[0] < 2:
+                continue
+            labels = criterion_labels(ctx, criterion)
+            labelled = np.flatnonzero(~np.isnan(labels))
+            if labelled.shape[0] == 0:
+                continue
+            verdicts = ctx.evidence[np.ix_(labelled, columns)]
+            alignment = alignment_scores(verdicts, labels[labelled] >= ctx.pass_threshold)
+            order = np.argsort(-alignment, kind="stable")
+            gap = float(alignment[order[0]] - alignment[order[1]])
+            rivalries.append((criterion, int(columns[order[0]]), int(columns[order[1]]), gap))
+        rivalries.sort(key=lambda rivalry: (rivalry[3], rivalry[0]))
+        return rivalries
+
+    @staticmethod
+    def _explainer(ctx: SelectionContext, criterion: int, first: int, second: int, gap: float):
+        def explain(row: int) -> str:
+            said_first = "passes" if ctx.evidence[row, first] == 1 else "fails"
+            said_second = "passes" if ctx.evidence[row, second] == 1 else "fails"
+            return (
+                f"the two best validators for {ctx.criterion_name(criterion)} are closest "
+                f"(alignment gap {gap:.3f}) and disagree here: {ctx.validator_name(first)} "
+                f"{said_first}, {ctx.validator_name(second)} {said_second}"
+            )
+
+        return explain
+

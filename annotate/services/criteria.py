@@ -1,0 +1,80 @@
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from annotate.models import Criterion, CriterionVersion, Project, ReviewMeeting, key_validator
+
+
+class CriterionError(ValueError):
+    pass
+
+
+def _check_key(key: str) -> str:
+    key = key.strip()
+    try:
+        key_validator(key)
+    except ValidationError as exc:
+        raise CriterionError(f"Criterion key '{key}': {exc.messages[0]}") from exc
+    if len(key) > 64:
+        raise CriterionError(f"Criterion key '{key[:20]}…' is longer than 64 characters.")
+    return key
+
+
+@transaction.atomic
+def criterion_create(
+    *, project: Project, key: str, name: str = "", definition: str = "", reason: str = "",
+    author: AbstractBaseUser | None = None, decided_in: ReviewMeeting | None = None,
+) -> Criterion:
+    key = _check_key(key)
+    if Criterion.objects.filter(project=project, key=key).exists():
+        raise CriterionError(f"The criterion '{key}' already exists.")
+    position = (Criterion.objects.filter(project=project).aggregate(m=Max("position"))["m"] or 0) + 1
+    try:
+        with transaction.atomic():
+            criterion = Criterion.objects.create(project=project, key=key, position=position)
+    except IntegrityError as exc:
+        raise CriterionError(f"The criterion '{key}' already exists.") from exc
+    CriterionVersion.objects.create(
+        criterion=criterion, number=1, name=name.strip() or key, definition=definition.strip(),
+        reason=reason.strip() or "created", author=author, decided_in=decided_in,
+    )
+    return criterion
+
+
+def criterion_ensure(*, project: Project, key: str, author: AbstractBaseUser | None = None) -> Criterion:
+    """The criterion with this key, created with an empty definition if the project lacks it."""
+    key = _check_key(key)
+    existing = Criterion.objects.filter(project=project, key=key).first()
+    if existing:
+        return existing
+    return criterion_create(project=project, key=key, author=author, reason="created by an import")
+
+
+@transaction.atomic
+def criterion_version_publish(
+    *, criterion: Criterion, author: AbstractBaseUser | None, definition: str,
+    reason: str, name: str = "", decided_in: ReviewMeeting | None = None,
+) -> CriterionVersion:
+    """A refined definition. Grades given under older versions become stale for this
+    criterion (kept, still exportable); nothing is rewritten."""
+    if not reason.strip():
+        raise CriterionError("Say in one line why the definition changes.")
+    # Lock the criterion row so two refinements at once get numbers n+1 and n+2.
+    criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
+    current = criterion.versions.order_by("-number").first()
+    if current and current.definition == definition.strip() and (not name or name == current.name):
+        raise CriterionError("The definition is unchanged.")
+    return CriterionVersion.objects.create(
+        criterion=criterion, number=(current.number + 1) if current else 1,
+        name=(name.strip() or (current.name if current else criterion.key)),
+        definition=definition.strip(), reason=reason.strip(), author=author, decided_in=decided_in,
+    )
+
+
+def current_versions(project: Project) -> dict[int, CriterionVersion]:
+    """criterion id -> its latest version, in one query."""
+    latest: dict[int, CriterionVersion] = {}
+    for version in CriterionVersion.objects.filter(criterion__project=project).order_by("number"):
+        latest[version.criterion_id] = version
+    return latest

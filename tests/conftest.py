@@ -1,0 +1,82 @@
+import os
+
+import pytest
+from django.db import connection
+
+from annotate.models import Role
+from annotate.services.projects import membership_set, project_create
+from tests.factories import OutputFactory, SampleFactory, UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="olivia")
+
+
+@pytest.fixture
+def annotator(db):
+    return UserFactory(username="arjun")
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rita")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="mallory")
+
+
+@pytest.fixture
+def project(owner, annotator, reviewer):
+    project = project_create(name="Support bot", slug="support-bot", owner=owner)
+    membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
+    membership_set(project=project, user=reviewer, role=Role.REVIEWER)
+    return project
+
+
+@pytest.fixture
+def make_outputs(project):
+    def make(n_samples: int = 4, systems=("alpha", "beta"), target=None):
+        target = target or project
+        outputs = []
+        for i in range(n_samples):
+            sample = SampleFactory(project=target, external_id=f"q{i}", input_text=f"Question {i}?")
+            for system in systems:
+                outputs.append(
+                    OutputFactory(sample=sample, project=target, system=system, text=f"{system} answers {i}.")
+                )
+        return outputs
+
+    return make
+
+
+def login(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def on_postgres():
+    return connection.vendor == "postgresql"
+
+
+# -- browser tests ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync"],
+    }
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir():
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
+    os.makedirs(path, exist_ok=True)
+    return path
