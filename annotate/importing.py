@@ -199,8 +199,9 @@ def _iter_csv(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 ImportProblem(reader.line_num + 1, "file", f"not valid UTF-8: {exc.reason}")
             ) from exc
         except csv.Error as exc:
+            # line_num counts the lines read before the one that broke.
             raise FileRejected(
-                ImportProblem(reader.line_num, "file", f"malformed CSV: {exc}")
+                ImportProblem(reader.line_num + 1, "file", f"malformed CSV: {exc}")
             ) from exc
         line = reader.line_num
         if None in row:
@@ -257,8 +258,7 @@ def detect_kind(record: Any) -> str | None:
     if isinstance(record, dict):
         if "output_a" in record or "output_b" in record:
             return PAIRWISE
-        if "output" in record or "system" in record:
-            return PER_OUTPUT
+        return PER_OUTPUT
     return None
 
 

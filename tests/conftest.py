@@ -10,6 +10,11 @@ from tests.factories import OutputFactory, SampleFactory, UserFactory
 CHROMIUM = "/usr/bin/chromium"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def owner(db):
     return UserFactory(username="olivia")

@@ -208,7 +208,8 @@ def metrics_from_counts(
     )
 
 
-def _check_human(human: np.ndarray) -> np.ndarray:
+def check_human_labels(human: np.ndarray) -> np.ndarray:
+    """The labels as an array, or ValueError unless 1-D with codes 1, 0 and -1."""
     human = np.asarray(human)
     if human.ndim != 1:
         raise ValueError(f"human labels must be 1-D, got shape {human.shape}")
@@ -224,7 +225,7 @@ def confusion_counts(human: np.ndarray, verdict_matrix: np.ndarray) -> np.ndarra
     Unlabelled rows are dropped first, so passing every output or only the labelled ones
     costs about the same. Verdict codes are checked on labelled rows only.
     """
-    human = _check_human(human)
+    human = check_human_labels(human)
     verdict_matrix = np.asarray(verdict_matrix)
     if verdict_matrix.ndim != 2 or verdict_matrix.shape[0] != human.shape[0]:
         raise ValueError(

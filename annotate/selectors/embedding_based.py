@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from scipy import sparse
 
 from annotate.selectors.base import ScoredPool, SelectionContext, derived, validator_pass_rates
 
@@ -121,9 +122,12 @@ def _sample_features(features: np.ndarray, sample_codes: np.ndarray, n_samples: 
     """(I, D) unit mean of each sample's output features: a stand-in for the input itself."""
 
     def compute() -> np.ndarray:
-        sums = np.zeros((n_samples, features.shape[1]), dtype=np.float64)
-        np.add.at(sums, sample_codes, features)
-        return _unit_rows(sums).astype(np.float32)
+        n_rows = sample_codes.shape[0]
+        membership = sparse.csr_matrix(
+            (np.ones(n_rows, dtype=np.float32), (sample_codes, np.arange(n_rows))),
+            shape=(n_samples, n_rows),
+        )
+        return _unit_rows(np.asarray(membership @ features, dtype=np.float32))
 
     return derived("sample_features", (features, sample_codes), compute, n_samples)
 

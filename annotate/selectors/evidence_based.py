@@ -124,7 +124,7 @@ class VarianceSelector:
         return ScoredPool(pool, spread, explain)
 
 
-def _output_metric(evidence: np.ndarray, evidence_scores: np.ndarray | None) -> np.ndarray:
+def output_metric(evidence: np.ndarray, evidence_scores: np.ndarray | None) -> np.ndarray:
     """(N,) one metric per output: the mean over validators of a [0, 1] value.
 
     A validator that returns numbers contributes its score min-max scaled over all outputs
@@ -187,7 +187,7 @@ class MetricVarSelector:
         n_samples, n_systems = ctx.n_samples, ctx.n_systems
 
         def compute() -> np.ndarray:
-            metric = _output_metric(ctx.evidence, ctx.evidence_scores)
+            metric = output_metric(ctx.evidence, ctx.evidence_scores)
             return sample_metric_variance(metric, ctx.sample_codes, n_samples)
 
         variance = derived(

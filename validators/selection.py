@@ -1,0 +1,672 @@
+"""Which validator to trust per criterion, and the suite the chosen ones form (DESIGN §4.2).
+
+The per-criterion rule follows EvalGen (Shankar et al., "Who Validates the Validators?",
+UIST 2024): keep candidates whose false failure rate is within a ceiling and pick the one with
+the best alignment. The smallest suite reaching a coverage and FFR target is the integer
+programme of SPADE (Shankar et al., "SPADE: Synthesizing Data Quality Assertions for Large
+Language Model Pipelines", VLDB 2024). Pure numpy and scipy, no Django import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from validators.alignment import (
+    NO_LABEL,
+    VERDICT_ERROR,
+    VERDICT_FAIL,
+    VERDICT_MISSING,
+    VERDICT_PASS,
+    AlignmentMetrics,
+    Interval,
+    alignment_metrics,
+    check_human_labels,
+)
+
+KINDS = ("code", "llm")
+# Code assertions cost nothing to run; an LLM grader costs a call per output.
+_KIND_ORDER = {kind: position for position, kind in enumerate(KINDS)}
+
+STATUS_CHOSEN = "chosen"
+STATUS_FFR_ABOVE_CEILING = "ffr_above_ceiling"
+STATUS_TOO_FEW_LABELS = "too_few_labels"
+STATUS_LOWER_ALIGNMENT = "lower_alignment"
+# A qualifying candidate passed over only because an owner pinned a different one.
+STATUS_NOT_PINNED = "not_pinned"
+STATUS_EXCLUDED = "excluded"
+STATUS_NO_VERDICTS = "no_verdicts"
+STATUSES = (
+    STATUS_CHOSEN,
+    STATUS_FFR_ABOVE_CEILING,
+    STATUS_TOO_FEW_LABELS,
+    STATUS_LOWER_ALIGNMENT,
+    STATUS_NOT_PINNED,
+    STATUS_EXCLUDED,
+    STATUS_NO_VERDICTS,
+)
+
+REASON_PINNED = "pinned by an owner"
+REASON_NO_CANDIDATES = "no candidate validators"
+REASON_ALL_EXCLUDED = "every candidate is excluded"
+REASON_NO_VERDICTS = "no candidate has a pass/fail verdict on a labelled output"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    validator_id: int
+    kind: str
+    name: str
+    metrics: AlignmentMetrics
+
+    def __post_init__(self) -> None:
+        if self.kind not in _KIND_ORDER:
+            raise ValueError(f"kind must be one of {KINDS}, got {self.kind!r}")
+
+
+@dataclass(frozen=True)
+class RankedCandidate:
+    candidate: Candidate
+    rank: int
+    status: str
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "validator_id": self.candidate.validator_id,
+            "kind": self.candidate.kind,
+            "name": self.candidate.name,
+            "rank": self.rank,
+            "status": self.status,
+            "reason": self.reason,
+            "metrics": self.candidate.metrics.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CriterionSelection:
+    chosen: Candidate | None
+    reason: str
+    ranked: list[RankedCandidate]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chosen": None if self.chosen is None else self.chosen.validator_id,
+            "reason": self.reason,
+            "ranked": [entry.to_dict() for entry in self.ranked],
+        }
+
+
+def _number(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def _numbers_apart(low: float, high: float) -> tuple[str, str]:
+    """Two values with the fewest decimals (at least 2) that still show they differ, so a
+    reason never reads "FFR 0.25 above the ceiling 0.25"."""
+    for decimals in range(2, 7):
+        low_text, high_text = f"{low:.{decimals}f}", f"{high:.{decimals}f}"
+        if low_text != high_text:
+            return low_text, high_text
+    return repr(low), repr(high)
+
+
+def _count(n: int, singular: str, plural: str) -> str:
+    return f"{n} {singular if n == 1 else plural}"
+
+
+# Ranking compares exact fractions of the confusion counts: two candidates with equal
+# alignment must tie even when the float harmonic means differ in the last bit.
+def _exact_alignment(metrics: AlignmentMetrics) -> Fraction | None:
+    if not metrics.n_fail or not metrics.n_pass:
+        return None
+    denominator = metrics.tp * metrics.n_pass + metrics.tn * metrics.n_fail
+    return Fraction(2 * metrics.tp * metrics.tn, denominator) if denominator else Fraction(0)
+
+
+def _exact_ffr(metrics: AlignmentMetrics) -> Fraction | None:
+    return Fraction(metrics.fp, metrics.n_pass) if metrics.n_pass else None
+
+
+def _exact_skip_rate(metrics: AlignmentMetrics) -> Fraction | None:
+    n_run = metrics.n_pass + metrics.n_fail + metrics.n_error
+    return Fraction(metrics.n_error, n_run) if n_run else None
+
+
+def _rule_key(candidate: Candidate) -> tuple:
+    """Ascending order of the selection rule: higher alignment, then lower FFR, then code
+    before llm, then lower skip rate, then lower id. Undefined values sort last."""
+    metrics = candidate.metrics
+    alignment = _exact_alignment(metrics)
+    ffr = _exact_ffr(metrics)
+    skip_rate = _exact_skip_rate(metrics)
+    return (
+        alignment is None,
+        -alignment if alignment is not None else 0,
+        ffr is None,
+        ffr if ffr is not None else 0,
+        _KIND_ORDER[candidate.kind],
+        skip_rate is None,
+        skip_rate if skip_rate is not None else 0,
+        candidate.validator_id,
+    )
+
+
+def _shortfall(metrics: AlignmentMetrics, min_labels: int) -> str | None:
+    short_of_fails = metrics.n_fail < min_labels
+    short_of_passes = metrics.n_pass < min_labels
+    fails = _count(metrics.n_fail, "failing grade", "failing grades")
+    passes = _count(metrics.n_pass, "passing grade", "passing grades")
+    if short_of_fails and short_of_passes:
+        return f"{fails} and {passes} so far; {min_labels} of each needed"
+    if short_of_fails:
+        return f"{fails} so far; {min_labels} needed"
+    if short_of_passes:
+        return f"{passes} so far; {min_labels} needed"
+    return None
+
+
+def _blocker(candidate: Candidate, *, ffr_ceiling: float, min_labels: int) -> tuple[str, str]:
+    """(status, reason) for a candidate that does not qualify, or (chosen, "") if it does."""
+    metrics = candidate.metrics
+    if metrics.n_labelled == 0 and metrics.n_error + metrics.n_missing > 0:
+        parts = []
+        if metrics.n_error:
+            parts.append(_count(metrics.n_error, "error", "errors"))
+        if metrics.n_missing:
+            parts.append(f"{metrics.n_missing} not run")
+        return STATUS_NO_VERDICTS, (
+            f"no pass/fail verdict on a labelled output ({', '.join(parts)})"
+        )
+    shortfall = _shortfall(metrics, min_labels)
+    if shortfall is not None:
+        return STATUS_TOO_FEW_LABELS, shortfall
+    ffr = metrics.false_failure_rate
+    assert ffr is not None  # min_labels >= 1 passing grades make it defined
+    if ffr > ffr_ceiling:
+        ffr_text, ceiling_text = _numbers_apart(ffr, ffr_ceiling)
+        return STATUS_FFR_ABOVE_CEILING, f"FFR {ffr_text} above the ceiling {ceiling_text}"
+    return STATUS_CHOSEN, ""
+
+
+def _first_difference(better: Candidate, worse: Candidate) -> str:
+    """The first level of the rule that separates two qualifying candidates."""
+    if _exact_alignment(better.metrics) != _exact_alignment(worse.metrics):
+        return "alignment"
+    if _exact_ffr(better.metrics) != _exact_ffr(worse.metrics):
+        return "ffr"
+    if better.kind != worse.kind:
+        return "kind"
+    if _exact_skip_rate(better.metrics) != _exact_skip_rate(worse.metrics):
+        return "skip_rate"
+    return "validator_id"
+
+
+def _ranks_below(loser: Candidate, winner: Candidate) -> str:
+    loser_metrics, winner_metrics = loser.metrics, winner.metrics
+    difference = _first_difference(winner, loser)
+    if difference == "alignment":
+        low, high = _numbers_apart(loser_metrics.alignment, winner_metrics.alignment)
+        return f"lower alignment ({low} < {high})"
+    same_alignment = _number(winner_metrics.alignment)
+    if difference == "ffr":
+        low, high = _numbers_apart(
+            winner_metrics.false_failure_rate, loser_metrics.false_failure_rate
+        )
+        return f"same alignment ({same_alignment}), higher FFR ({high} > {low})"
+    if difference == "kind":
+        return f"same alignment ({same_alignment}) and FFR; {loser.kind} ranks after code"
+    if difference == "skip_rate":
+        low, high = _numbers_apart(winner_metrics.skip_rate, loser_metrics.skip_rate)
+        return (
+            f"same alignment ({same_alignment}), FFR and kind;"
+            f" higher skip rate ({high} > {low})"
+        )
+    return (
+        f"same alignment ({same_alignment}), FFR, kind and skip rate;"
+        f" higher validator id ({loser.validator_id} > {winner.validator_id})"
+    )
+
+
+_TIE_BREAKS = {
+    "ffr": "lower FFR",
+    "kind": "code before llm",
+    "skip_rate": "lower skip rate",
+    "validator_id": "lower validator id",
+}
+
+
+def _chosen_reason(qualifying: list[Candidate]) -> str:
+    winner = qualifying[0]
+    alignment = _number(winner.metrics.alignment)
+    if len(qualifying) == 1:
+        return f"the only qualifying candidate (alignment {alignment})"
+    reason = f"highest alignment ({alignment}) among {len(qualifying)} qualifying candidates"
+    difference = _first_difference(winner, qualifying[1])
+    if difference != "alignment":
+        reason += f"; tie broken by {_TIE_BREAKS[difference]}"
+    return reason
+
+
+def _nothing_qualifies(
+    eligible: list[Candidate],
+    blockers: dict[int, tuple[str, str]],
+    *,
+    ffr_ceiling: float,
+    min_labels: int,
+) -> str:
+    """Why no candidate qualifies, naming the blocker nearest to being lifted."""
+    above_ceiling = [
+        c for c in eligible if blockers[c.validator_id][0] == STATUS_FFR_ABOVE_CEILING
+    ]
+    if above_ceiling:
+        best_ffr = min(c.metrics.false_failure_rate for c in above_ceiling)
+        best_text, ceiling_text = _numbers_apart(best_ffr, ffr_ceiling)
+        who = (
+            "every candidate's false failure rate is"
+            if len(above_ceiling) == len(eligible)
+            else "every candidate with enough grades has a false failure rate"
+        )
+        return f"{who} above the ceiling {ceiling_text} (best: {best_text})"
+    too_few = [c for c in eligible if blockers[c.validator_id][0] == STATUS_TOO_FEW_LABELS]
+    if too_few:
+        nearest = max(
+            too_few,
+            key=lambda c: (
+                min(c.metrics.n_fail, min_labels) + min(c.metrics.n_pass, min_labels),
+                c.metrics.n_labelled,
+                -c.validator_id,
+            ),
+        )
+        return blockers[nearest.validator_id][1]
+    return REASON_NO_VERDICTS
+
+
+def select_validator(
+    candidates: Sequence[Candidate],
+    *,
+    ffr_ceiling: float,
+    min_labels: int,
+    pinned: int | None = None,
+    excluded: Collection[int] = (),
+) -> CriterionSelection:
+    """Choose one validator for a criterion (DESIGN §4.2).
+
+    A candidate qualifies with a defined FFR at most `ffr_ceiling` and at least `min_labels`
+    human grades of each class among the outputs it gave a pass/fail verdict on. The
+    qualifying candidate with the highest alignment is chosen; ties go to lower FFR, then code
+    before llm, then lower skip rate, then lower validator id.
+
+    `pinned` overrides the rule whether or not the pinned candidate qualifies; a pin on an
+    excluded candidate or on an id that is not a candidate is ignored, and the rule applies.
+    Excluded candidates are never chosen. `ranked` lists every candidate: the chosen one first,
+    then qualifying ones in rule order, then those over the ceiling, with too few grades,
+    without verdicts, and excluded.
+    """
+    if not 0.0 <= ffr_ceiling <= 1.0:
+        raise ValueError(f"ffr_ceiling must lie in [0, 1], got {ffr_ceiling}")
+    if min_labels < 1:
+        raise ValueError(f"min_labels must be at least 1, got {min_labels}")
+    ids = [c.validator_id for c in candidates]
+    if len(set(ids)) != len(ids):
+        raise ValueError("candidates must have distinct validator ids")
+    if not candidates:
+        return CriterionSelection(chosen=None, reason=REASON_NO_CANDIDATES, ranked=[])
+
+    excluded_ids = frozenset(excluded)
+    ordered = sorted(candidates, key=_rule_key)
+    eligible = [c for c in ordered if c.validator_id not in excluded_ids]
+    blockers = {
+        c.validator_id: _blocker(c, ffr_ceiling=ffr_ceiling, min_labels=min_labels)
+        for c in eligible
+    }
+    qualifying = [c for c in eligible if blockers[c.validator_id][0] == STATUS_CHOSEN]
+    pinned_candidate = next((c for c in eligible if c.validator_id == pinned), None)
+
+    entries: list[tuple[Candidate, str, str]] = []
+    if pinned_candidate is not None:
+        chosen: Candidate | None = pinned_candidate
+        reason = REASON_PINNED
+        pinned_blocker = blockers[pinned_candidate.validator_id][1]
+        pinned_key = _rule_key(pinned_candidate)
+        entries.append(
+            (
+                pinned_candidate,
+                STATUS_CHOSEN,
+                f"{REASON_PINNED}; {pinned_blocker}" if pinned_blocker else REASON_PINNED,
+            )
+        )
+        for candidate in qualifying:
+            if candidate is pinned_candidate:
+                continue
+            if not pinned_blocker and _rule_key(candidate) > pinned_key:
+                entries.append(
+                    (
+                        candidate,
+                        STATUS_LOWER_ALIGNMENT,
+                        _ranks_below(candidate, pinned_candidate),
+                    )
+                )
+            else:
+                entries.append(
+                    (
+                        candidate,
+                        STATUS_NOT_PINNED,
+                        f"qualifies, but an owner pinned {pinned_candidate.name}",
+                    )
+                )
+    elif qualifying:
+        chosen = qualifying[0]
+        reason = _chosen_reason(qualifying)
+        entries.append((chosen, STATUS_CHOSEN, reason))
+        entries.extend(
+            (candidate, STATUS_LOWER_ALIGNMENT, _ranks_below(candidate, chosen))
+            for candidate in qualifying[1:]
+        )
+    else:
+        chosen = None
+        reason = (
+            _nothing_qualifies(
+                eligible, blockers, ffr_ceiling=ffr_ceiling, min_labels=min_labels
+            )
+            if eligible
+            else REASON_ALL_EXCLUDED
+        )
+
+    for status in (STATUS_FFR_ABOVE_CEILING, STATUS_TOO_FEW_LABELS, STATUS_NO_VERDICTS):
+        entries.extend(
+            (candidate, status, blockers[candidate.validator_id][1])
+            for candidate in eligible
+            if blockers[candidate.validator_id][0] == status and candidate is not chosen
+        )
+    entries.extend(
+        (
+            candidate,
+            STATUS_EXCLUDED,
+            "excluded; its pin is ignored" if candidate.validator_id == pinned else "excluded",
+        )
+        for candidate in ordered
+        if candidate.validator_id in excluded_ids
+    )
+    ranked = [
+        RankedCandidate(candidate=candidate, rank=rank, status=status, reason=entry_reason)
+        for rank, (candidate, status, entry_reason) in enumerate(entries, start=1)
+    ]
+    return CriterionSelection(chosen=chosen, reason=reason, ranked=ranked)
+
+
+@dataclass(frozen=True)
+class SuiteMetrics:
+    """Set-level figures of the chosen validators taken together (see `suite_verdicts`)."""
+
+    n_validators: int
+    n_pass: int
+    n_fail: int
+    n_error: int
+    n_missing: int
+    skip_rate: float | None
+    tp: int
+    fn: int
+    fp: int
+    tn: int
+    coverage: float | None
+    coverage_ci: Interval | None
+    false_failure_rate: float | None
+    ffr_ci: Interval | None
+    alignment: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n_validators": self.n_validators,
+            "n_pass": self.n_pass,
+            "n_fail": self.n_fail,
+            "n_error": self.n_error,
+            "n_missing": self.n_missing,
+            "skip_rate": self.skip_rate,
+            "tp": self.tp,
+            "fn": self.fn,
+            "fp": self.fp,
+            "tn": self.tn,
+            "coverage": self.coverage,
+            "coverage_ci": None if self.coverage_ci is None else list(self.coverage_ci),
+            "false_failure_rate": self.false_failure_rate,
+            "ffr_ci": None if self.ffr_ci is None else list(self.ffr_ci),
+            "alignment": self.alignment,
+        }
+
+
+def _check_verdict_matrix(verdict_matrix: np.ndarray, n_outputs: int | None = None) -> np.ndarray:
+    verdict_matrix = np.asarray(verdict_matrix)
+    if verdict_matrix.ndim != 2 or (n_outputs is not None and verdict_matrix.shape[0] != n_outputs):
+        raise ValueError(
+            f"verdict matrix must be (n_outputs, n_validators), got shape {verdict_matrix.shape}"
+        )
+    if verdict_matrix.size and (
+        verdict_matrix.min() < VERDICT_MISSING or verdict_matrix.max() > VERDICT_PASS
+    ):
+        raise ValueError("verdict codes must be 1 (pass), 0 (fail), -1 (error) or -2 (missing)")
+    return verdict_matrix
+
+
+def suite_verdicts(chosen_verdicts: np.ndarray) -> np.ndarray:
+    """The suite's verdict per output from its validators' verdicts (n_outputs, n_chosen).
+
+    A suite fails an output when any of its validators fails it, whatever the others said,
+    and passes it only when every one of them passed it. Otherwise the verdict is unknown,
+    because the validator that errored or did not run might have failed it: such an output is
+    an error (-1) if some validator errored, else missing (-2). This keeps the suite's skip
+    rate honest in the same way §4.1 leaves a single validator's errors out. With no
+    validators every output is missing.
+    """
+    chosen_verdicts = _check_verdict_matrix(chosen_verdicts)
+    n_outputs, n_chosen = chosen_verdicts.shape
+    verdicts = np.full(n_outputs, VERDICT_MISSING, dtype=np.int8)
+    if n_chosen == 0:
+        return verdicts
+    verdicts[(chosen_verdicts == VERDICT_ERROR).any(axis=1)] = VERDICT_ERROR
+    verdicts[(chosen_verdicts == VERDICT_PASS).all(axis=1)] = VERDICT_PASS
+    verdicts[(chosen_verdicts == VERDICT_FAIL).any(axis=1)] = VERDICT_FAIL
+    return verdicts
+
+
+def suite_metrics(human: np.ndarray, chosen_verdicts: np.ndarray) -> SuiteMetrics:
+    """Coverage and FFR of the suite (DESIGN §4.2, set level) over labelled outputs with a
+    known suite verdict; see `suite_verdicts` for which outputs are left out."""
+    chosen_verdicts = _check_verdict_matrix(chosen_verdicts)
+    metrics = alignment_metrics(human, suite_verdicts(chosen_verdicts))
+    return SuiteMetrics(
+        n_validators=chosen_verdicts.shape[1],
+        n_pass=metrics.n_pass,
+        n_fail=metrics.n_fail,
+        n_error=metrics.n_error,
+        n_missing=metrics.n_missing,
+        skip_rate=metrics.skip_rate,
+        tp=metrics.tp,
+        fn=metrics.fn,
+        fp=metrics.fp,
+        tn=metrics.tn,
+        coverage=metrics.coverage,
+        coverage_ci=metrics.coverage_ci,
+        false_failure_rate=metrics.false_failure_rate,
+        ffr_ci=metrics.ffr_ci,
+        alignment=metrics.alignment,
+    )
+
+
+def smallest_suite(
+    human: np.ndarray,
+    verdict_matrix: np.ndarray,
+    *,
+    min_coverage: float,
+    max_ffr: float,
+    time_limit: float = 10.0,
+) -> list[int] | None:
+    """The fewest columns whose suite reaches coverage >= `min_coverage` and FFR <=
+    `max_ffr`, both defined and measured as `suite_metrics` measures them; None when no set
+    does. Among the smallest sets, the one with the most caught failures net of false
+    failures (tp - fp). Column indices come back sorted.
+
+    SPADE's integer programme (§4.2), extended so that an output whose suite verdict is
+    unknown (`suite_verdicts`) leaves both numerator and denominator, as in `suite_metrics`.
+    Binary x_j per validator; per human-fail output y (caught) <= sum of x_j over validators
+    failing it and u (missed) >= 1 - sum of x_j over validators not passing it; per human-pass
+    output z (falsely failed) between each such x_j and their sum, and t (rightly passed) <=
+    1 - x_j for each validator not passing it and <= the sum of x_j over those passing it.
+    Coverage >= a becomes (1 - a) sum y >= a sum u, FFR <= f becomes (1 - f) sum z <=
+    f sum t. Only x need be integral: for fixed x the best y, u, z, t are 0 or 1. Outputs
+    with identical verdict rows and label are merged into one weighted row.
+
+    Raises TimeoutError if the solver stops at `time_limit` seconds without a proven optimum.
+    """
+    if not 0.0 < min_coverage <= 1.0:
+        raise ValueError(f"min_coverage must lie in (0, 1], got {min_coverage}")
+    if not 0.0 <= max_ffr <= 1.0:
+        raise ValueError(f"max_ffr must lie in [0, 1], got {max_ffr}")
+    human = check_human_labels(human)
+    verdict_matrix = _check_verdict_matrix(verdict_matrix, human.shape[0])
+    n_validators = verdict_matrix.shape[1]
+    labelled = np.flatnonzero(human != NO_LABEL)
+    if n_validators == 0 or labelled.size == 0:
+        return None
+    rows = np.column_stack([human[labelled], verdict_matrix[labelled]]).astype(np.int8)
+    patterns, weights = np.unique(rows, axis=0, return_counts=True)
+    fail_patterns = patterns[patterns[:, 0] == 0, 1:]
+    fail_weights = weights[patterns[:, 0] == 0].astype(np.float64)
+    pass_patterns = patterns[patterns[:, 0] == 1, 1:]
+    pass_weights = weights[patterns[:, 0] == 1].astype(np.float64)
+    if fail_patterns.shape[0] == 0 or pass_patterns.shape[0] == 0:
+        return None
+
+    n_f, n_p = fail_patterns.shape[0], pass_patterns.shape[0]
+    x = np.arange(n_validators)
+    y = n_validators + np.arange(n_f)
+    u = y + n_f
+    z = n_validators + 2 * n_f + np.arange(n_p)
+    t = z + n_p
+    n_variables = n_validators + 2 * n_f + 2 * n_p
+
+    constraints = []
+
+    def add(row_of: np.ndarray, columns: np.ndarray, values: np.ndarray, low, high) -> None:
+        n_rows = len(low)
+        if n_rows == 0:
+            return
+        matrix = sparse.csr_array(
+            (values, (row_of, columns)), shape=(n_rows, n_variables), dtype=np.float64
+        )
+        constraints.append(LinearConstraint(matrix, low, high))
+
+    def pattern_rows(
+        marked: np.ndarray, own: np.ndarray, validator_sign: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One row per pattern: its own variable + validator_sign * the sum of x_j over the
+        validators `marked` for that pattern."""
+        pattern_of, validator_of = np.nonzero(marked)
+        n = marked.shape[0]
+        row_of = np.concatenate([np.arange(n), pattern_of])
+        columns = np.concatenate([own, x[validator_of]])
+        values = np.concatenate([np.ones(n), np.full(pattern_of.size, validator_sign)])
+        return row_of, columns, values
+
+    def pair_rows(
+        marked: np.ndarray, own: np.ndarray, validator_sign: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One row per (pattern, marked validator): its own variable + validator_sign * x_j."""
+        pattern_of, validator_of = np.nonzero(marked)
+        n = pattern_of.size
+        row_of = np.concatenate([np.arange(n), np.arange(n)])
+        columns = np.concatenate([own[pattern_of], x[validator_of]])
+        values = np.concatenate([np.ones(n), np.full(n, validator_sign)])
+        return row_of, columns, values
+
+    inf = np.inf
+    fails_of_fail = fail_patterns == VERDICT_FAIL
+    not_passing_of_fail = fail_patterns != VERDICT_PASS
+    fails_of_pass = pass_patterns == VERDICT_FAIL
+    passing_of_pass = pass_patterns == VERDICT_PASS
+    not_passing_of_pass = ~passing_of_pass
+    n_false_fail_pairs = int(np.count_nonzero(fails_of_pass))
+    n_not_passing_pairs = int(np.count_nonzero(not_passing_of_pass))
+    # y - sum(failing x) <= 0
+    add(*pattern_rows(fails_of_fail, y, -1.0), np.full(n_f, -inf), np.zeros(n_f))
+    # u + sum(non-passing x) >= 1
+    add(*pattern_rows(not_passing_of_fail, u, 1.0), np.ones(n_f), np.full(n_f, inf))
+    # z - x_j >= 0 for each failing x_j
+    add(
+        *pair_rows(fails_of_pass, z, -1.0),
+        np.zeros(n_false_fail_pairs),
+        np.full(n_false_fail_pairs, inf),
+    )
+    # z - sum(failing x) <= 0
+    add(*pattern_rows(fails_of_pass, z, -1.0), np.full(n_p, -inf), np.zeros(n_p))
+    # t + x_j <= 1 for each non-passing x_j
+    add(
+        *pair_rows(not_passing_of_pass, t, 1.0),
+        np.full(n_not_passing_pairs, -inf),
+        np.ones(n_not_passing_pairs),
+    )
+    # t - sum(passing x) <= 0
+    add(*pattern_rows(passing_of_pass, t, -1.0), np.full(n_p, -inf), np.zeros(n_p))
+
+    def weighted(*parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        row = np.zeros(n_variables)
+        for variables, coefficients in parts:
+            row[variables] = coefficients
+        return row
+
+    coverage_row = weighted(
+        (y, (1.0 - min_coverage) * fail_weights), (u, -min_coverage * fail_weights)
+    )
+    ffr_row = weighted((z, (1.0 - max_ffr) * pass_weights), (t, -max_ffr * pass_weights))
+    constraints.append(
+        LinearConstraint(
+            np.vstack(
+                [
+                    coverage_row,
+                    weighted((y, fail_weights)),  # coverage defined and above 0
+                    ffr_row,
+                    weighted((z, pass_weights), (t, pass_weights)),  # FFR defined
+                ]
+            ),
+            [0.0, 1.0, -inf, 1.0],
+            [inf, inf, 0.0, inf],
+        )
+    )
+
+    integrality = np.zeros(n_variables)
+    integrality[x] = 1
+    bounds = Bounds(np.zeros(n_variables), np.ones(n_variables))
+    options = {"time_limit": time_limit, "mip_rel_gap": 0.0}
+
+    size_objective = weighted((x, np.ones(n_validators)))
+    result = milp(
+        size_objective, integrality=integrality, bounds=bounds, constraints=constraints,
+        options=options,
+    )
+    if result.status == 2:
+        return None
+    _raise_unless_optimal(result)
+    size = round(result.fun)
+
+    # Among the smallest: maximise tp - fp, with the size fixed.
+    constraints.append(LinearConstraint(size_objective, size, size))
+    net_objective = weighted((y, -fail_weights), (z, pass_weights))
+    result = milp(
+        net_objective, integrality=integrality, bounds=bounds, constraints=constraints,
+        options=options,
+    )
+    _raise_unless_optimal(result)
+    return [int(j) for j in np.flatnonzero(result.x[x] > 0.5)]
+
+
+def _raise_unless_optimal(result) -> None:
+    if result.status == 1:
+        raise TimeoutError(f"smallest_suite: solver stopped early ({result.message})")
+    if result.status != 0:
+        raise RuntimeError(f"smallest_suite: solver failed ({result.message})")
