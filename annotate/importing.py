@@ -136,8 +136,7 @@ def iter_raw_records(
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line, raw record) pairs. Raises FileRejected for problems that stop reading."""
     if fmt == "records":
-        for number, record in enumerate(records or [], start=1):
-            yield number, record
+        yield from enumerate(records or [], start=1)
     elif fmt == "jsonl":
         yield from _iter_jsonl(stream)
     elif fmt == "csv":

@@ -106,7 +106,8 @@ class Sample(models.Model):
     external_id = models.CharField(max_length=255)
     input_text = models.TextField()
     context = models.JSONField(null=True, blank=True)
-    reference = models.TextField(null=True, blank=True)
+    # None means the input has no reference at all, which differs from an empty one.
+    reference = models.TextField(null=True, blank=True)  # noqa: DJ001
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -249,6 +250,9 @@ class GradeCriterion(models.Model):
             models.UniqueConstraint(fields=["grade", "criterion"], name="one_verdict_per_criterion"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.criterion_id}: {self.verdict}"
+
 
 class Choice(models.TextChoices):
     A = "a", "A (left)"
@@ -295,6 +299,9 @@ class Comparison(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["project", "annotator", "submitted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.output_a_id} vs {self.output_b_id}: {self.choice or 'retracted'}"
 
 
 class AssignmentStatus(models.TextChoices):
@@ -353,6 +360,9 @@ class Assignment(models.Model):
         ]
         indexes = [models.Index(fields=["project", "status", "expires_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.output_id} → {self.annotator_id} ({self.status})"
+
 
 class ReviewMeeting(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="meetings")
@@ -391,6 +401,9 @@ class Decision(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return self.text[:60]
+
 
 class Adjudication(models.Model):
     """A reviewer's decision on an output's gold label, its own record beside the grades."""
@@ -411,6 +424,9 @@ class Adjudication(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.output_id}: {self.verdict}"
 
 
 class ExportStatus(models.TextChoices):
@@ -441,3 +457,7 @@ class Export(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.format} #{self.pk}"
+

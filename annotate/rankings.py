@@ -404,8 +404,10 @@ def pass_rates_ipw(
     """Pass rate per system when outputs were picked for labelling with known probabilities.
 
     ``probability[i]`` is the chance that labelled output i was selected. The Hájek estimator
-    sum(h / p) / sum(1 / p) removes the selection bias of an active selector; see
-    ``_weighted_estimates`` for the interval.
+    sum(h / p) / sum(1 / p) removes the selection bias of an active selector, up to the O(1/n)
+    bias of a ratio. The 95% interval is Wilson's at the effective sample size
+    mu (1 - mu) / Var, Var being the linearised Hájek variance (Korn & Graubard 1998); with
+    equal probabilities it is exactly the plain Wilson interval of ``pass_rates``.
     """
     system_index, human_pass = _validated_grades(system_index, human_pass, n_systems)
     weight = 1.0 / _validated_probability(probability, system_index.size)

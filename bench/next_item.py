@@ -189,13 +189,13 @@ def main() -> None:
             )
 
         evidence_rows = base.evidence.tolist()
-        naive = timed(lambda: naive_variance(base, evidence_rows), args.naive_repeats)
+        naive = timed(lambda b=base, e=evidence_rows: naive_variance(b, e), args.naive_repeats)
         print(
             f"naive variance (Python loop over {int(base.candidate_mask.sum()):,} candidates): "
             f"median {np.median(naive):.0f} ms = {np.median(naive) / medians['variance']:.0f}× "
             f"the variance selector"
         )
-        naive = timed(lambda: naive_diversity(base), args.naive_repeats)
+        naive = timed(lambda b=base: naive_diversity(b), args.naive_repeats)
         print(
             f"naive diversity (recompute similarity to all {args.labels} labels): "
             f"median {np.median(naive):.0f} ms = {np.median(naive) / medians['diversity']:.0f}× "

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import dataclasses
 import hashlib
 import json
 import math
@@ -196,6 +197,9 @@ class LLMStubServer:
             responder=responder or keyword_responder(yes_keyword), latency_s=latency_s
         )
         self._requests: list[RecordedRequest] = []
+        # Bumped by reset(), so a request that arrived before it does not overwrite a newer
+        # record at the same position.
+        self._generation = 0
         self._in_flight = 0
         self._max_in_flight = 0
         # Set at shutdown so sleeping handlers (latency, hangs) return at once.
@@ -283,9 +287,7 @@ class LLMStubServer:
         response.
         """
         with self._lock:
-            self._behaviour.faults.extend(
-                _Fault("hang", hang_seconds=seconds) for _ in range(n)
-            )
+            self._behaviour.faults.extend(_Fault("hang", hang_seconds=seconds) for _ in range(n))
 
     def reset(self) -> None:
         """Forget recorded requests, pending faults and the in-flight high-water mark."""
@@ -293,6 +295,7 @@ class LLMStubServer:
             self._behaviour.faults.clear()
             self._behaviour.nonsense = False
             self._requests.clear()
+            self._generation += 1
             self._max_in_flight = self._in_flight
 
     # -- observation -----------------------------------------------------------------------
@@ -348,43 +351,56 @@ class LLMStubServer:
                 else:
                     parse_error = "the request body must be a JSON object"
 
+        authorization = handler.headers.get("Authorization")
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
-            fault = self._behaviour.faults.popleft() if (
-                method == "POST" and self._behaviour.faults
-            ) else None
+            fault = (
+                self._behaviour.faults.popleft()
+                if (method == "POST" and self._behaviour.faults)
+                else None
+            )
             behaviour = _Behaviour(
                 responder=self._behaviour.responder,
                 latency_s=self._behaviour.latency_s,
                 nonsense=self._behaviour.nonsense,
             )
+            # Recorded on arrival, so a test sees a hanging request while it hangs; the status
+            # is filled in once known (0 = never answered).
+            serial, generation = len(self._requests), self._generation
+            self._requests.append(RecordedRequest(method, path, body, 0, authorization))
 
         status, payload, headers = HTTPStatus.OK, {}, {}
         answered = True
         try:
-            authorization = handler.headers.get("Authorization")
             if self.api_key is not None and authorization != f"Bearer {self.api_key}":
-                status, payload = HTTPStatus.UNAUTHORIZED, _error(
-                    "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                status, payload = (
+                    HTTPStatus.UNAUTHORIZED,
+                    _error(
+                        "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                    ),
                 )
             elif fault is not None and fault.kind == "hang":
                 self._stopping.wait(fault.hang_seconds)
                 answered = False
             elif fault is not None:
-                status, payload = fault.status, _error(
-                    f"Stub fault: HTTP {fault.status}.",
-                    "rate_limit_error" if fault.status == 429 else "server_error",
-                    None,
+                status, payload = (
+                    fault.status,
+                    _error(
+                        f"Stub fault: HTTP {fault.status}.",
+                        "rate_limit_error" if fault.status == 429 else "server_error",
+                        None,
+                    ),
                 )
                 if fault.retry_after is not None:
                     headers["Retry-After"] = _format_seconds(fault.retry_after)
             elif parse_error is not None:
-                status, payload = HTTPStatus.BAD_REQUEST, _error(
-                    parse_error, "invalid_request_error", None
+                status, payload = (
+                    HTTPStatus.BAD_REQUEST,
+                    _error(parse_error, "invalid_request_error", None),
                 )
             else:
-                status, payload = self._route(method, path, body, behaviour)
+                status, payload = self._route(method, path, body, behaviour, serial)
                 if status == HTTPStatus.OK and method == "POST" and behaviour.latency_s > 0:
                     self._stopping.wait(behaviour.latency_s)
         finally:
@@ -392,22 +408,22 @@ class LLMStubServer:
             # next request may arrive first and the high-water mark would read one too many.
             with self._lock:
                 self._in_flight -= 1
-                self._requests.append(
-                    RecordedRequest(
-                        method=method,
-                        path=path,
-                        body=body,
-                        status=int(status) if answered else 0,
-                        authorization=handler.headers.get("Authorization"),
+                if answered and generation == self._generation:
+                    self._requests[serial] = dataclasses.replace(
+                        self._requests[serial], status=int(status)
                     )
-                )
         if answered:
             handler.send_json(int(status), payload, headers)
         else:
             handler.close_connection = True
 
     def _route(
-        self, method: str, path: str, body: dict[str, Any] | None, behaviour: _Behaviour
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        behaviour: _Behaviour,
+        serial: int,
     ) -> tuple[int, dict[str, Any]]:
         if method == "GET" and path == "/v1/models":
             return HTTPStatus.OK, {
@@ -418,7 +434,7 @@ class LLMStubServer:
                 ],
             }
         if method == "POST" and path == "/v1/chat/completions" and body is not None:
-            return self._chat_completion(body, behaviour)
+            return self._chat_completion(body, behaviour, serial)
         if method == "POST" and path == "/v1/embeddings" and body is not None:
             return self._embeddings(body)
         return HTTPStatus.NOT_FOUND, _error(
@@ -426,7 +442,7 @@ class LLMStubServer:
         )
 
     def _chat_completion(
-        self, body: dict[str, Any], behaviour: _Behaviour
+        self, body: dict[str, Any], behaviour: _Behaviour, serial: int
     ) -> tuple[int, dict[str, Any]]:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
@@ -437,8 +453,6 @@ class LLMStubServer:
         answer = NONSENSE_ANSWER if behaviour.nonsense else behaviour.responder(prompt)
         prompt_tokens = sum(count_tokens(_message_text(message)) for message in messages)
         completion_tokens = count_tokens(answer)
-        with self._lock:
-            serial = len(self._requests)
         return HTTPStatus.OK, {
             "id": f"chatcmpl-stub-{serial}",
             "object": "chat.completion",
@@ -516,9 +530,7 @@ def _message_text(message: object) -> str:
         return content
     if isinstance(content, list):
         # Content parts: [{"type": "text", "text": "..."}, ...]
-        return " ".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        )
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
 
 

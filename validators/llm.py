@@ -185,8 +185,7 @@ def _template_field_errors(template: str) -> list[str]:
         parsed = list(string.Formatter().parse(template))
     except ValueError as error:
         return [
-            f"malformed braces in prompt template ({error}); "
-            "write {{ and }} for literal braces"
+            f"malformed braces in prompt template ({error}); write {{{{ and }}}} for literal braces"
         ]
     for _literal, field_name, format_spec, conversion in parsed:
         if field_name is None:

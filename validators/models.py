@@ -106,6 +106,9 @@ class VerdictRecord(models.Model):
             models.UniqueConstraint(fields=["validator", "output"], name="one_verdict_per_output"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.validator_id} on {self.output_id}: {self.outcome}"
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -133,6 +136,9 @@ class Run(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self) -> str:
+        return f"run #{self.pk} ({self.status})"
+
 
 class CriterionSetting(models.Model):
     """An owner's overrides for one criterion's selection: ceiling, pinning, exclusions."""
@@ -156,6 +162,9 @@ class CriterionSetting(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"selection settings for {self.criterion_id or 'holistic'}"
+
 
 class Suite(models.Model):
     """A report card snapshot: the chosen validator per criterion with its metrics then."""
@@ -174,3 +183,21 @@ class Suite(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CachedAnswer(models.Model):
+    """An LLM grader's raw answer keyed by sha256(model, rendered prompt, parameters), so the same
+    question is never paid for twice."""
+
+    key = models.CharField(max_length=64, unique=True)
+    model = models.CharField(max_length=200)
+    raw = models.TextField()
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.key
+

@@ -9,6 +9,8 @@ Language Model Pipelines", VLDB 2024). Pure numpy and scipy, no Django import.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,10 +18,11 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
 from validators.alignment import (
-    NO_LABEL,
+    HUMAN_FAIL,
+    HUMAN_PASS,
     VERDICT_ERROR,
     VERDICT_FAIL,
     VERDICT_MISSING,
@@ -505,24 +508,21 @@ def smallest_suite(
     *,
     min_coverage: float,
     max_ffr: float,
-    time_limit: float = 10.0,
+    max_enumerated: int = 20_000,
+    time_limit: float = 30.0,
 ) -> list[int] | None:
     """The fewest columns whose suite reaches coverage >= `min_coverage` and FFR <=
-    `max_ffr`, both defined and measured as `suite_metrics` measures them; None when no set
-    does. Among the smallest sets, the one with the most caught failures net of false
-    failures (tp - fp). Column indices come back sorted.
+    `max_ffr`, both defined and measured exactly as `suite_metrics` measures them; None when
+    no set does. Among the smallest sets, one that catches the most failing outputs net of
+    false failures (tp - fp). Column indices come back sorted.
 
-    SPADE's integer programme (§4.2), extended so that an output whose suite verdict is
-    unknown (`suite_verdicts`) leaves both numerator and denominator, as in `suite_metrics`.
-    Binary x_j per validator; per human-fail output y (caught) <= sum of x_j over validators
-    failing it and u (missed) >= 1 - sum of x_j over validators not passing it; per human-pass
-    output z (falsely failed) between each such x_j and their sum, and t (rightly passed) <=
-    1 - x_j for each validator not passing it and <= the sum of x_j over those passing it.
-    Coverage >= a becomes (1 - a) sum y >= a sum u, FFR <= f becomes (1 - f) sum z <=
-    f sum t. Only x need be integral: for fixed x the best y, u, z, t are 0 or 1. Outputs
-    with identical verdict rows and label are merged into one weighted row.
-
-    Raises TimeoutError if the solver stops at `time_limit` seconds without a proven optimum.
+    Sizes with at most `max_enumerated` subsets are searched exhaustively (a few microseconds
+    per subset on bit-packed verdicts, ties to the first subset in lexicographic order); from
+    the first larger size on, SPADE's integer programme (`_smallest_by_programme`) solves the
+    rest with that size as a lower bound. Exhaustive search first because the programme's
+    linear relaxation is weak: HiGHS took seconds to prove that one validator out of 30
+    suffices on 5,000 outputs. Raises TimeoutError if the solver stops at `time_limit`
+    seconds without a proven optimum.
     """
     if not 0.0 < min_coverage <= 1.0:
         raise ValueError(f"min_coverage must lie in (0, 1], got {min_coverage}")
@@ -531,18 +531,105 @@ def smallest_suite(
     human = check_human_labels(human)
     verdict_matrix = _check_verdict_matrix(verdict_matrix, human.shape[0])
     n_validators = verdict_matrix.shape[1]
-    labelled = np.flatnonzero(human != NO_LABEL)
-    if n_validators == 0 or labelled.size == 0:
-        return None
-    rows = np.column_stack([human[labelled], verdict_matrix[labelled]]).astype(np.int8)
-    patterns, weights = np.unique(rows, axis=0, return_counts=True)
-    fail_patterns = patterns[patterns[:, 0] == 0, 1:]
-    fail_weights = weights[patterns[:, 0] == 0].astype(np.float64)
-    pass_patterns = patterns[patterns[:, 0] == 1, 1:]
-    pass_weights = weights[patterns[:, 0] == 1].astype(np.float64)
-    if fail_patterns.shape[0] == 0 or pass_patterns.shape[0] == 0:
+    fail_rows = verdict_matrix[human == HUMAN_FAIL]
+    pass_rows = verdict_matrix[human == HUMAN_PASS]
+    # Coverage and FFR are undefined for every set without outputs of both classes.
+    if n_validators == 0 or fail_rows.shape[0] == 0 or pass_rows.shape[0] == 0:
         return None
 
+    targets = (min_coverage, max_ffr)
+    size = 1
+    while size <= n_validators and math.comb(n_validators, size) <= max_enumerated:
+        columns = _best_of_size(fail_rows, pass_rows, size, *targets)
+        if columns is not None:
+            return columns
+        size += 1
+    if size > n_validators:
+        return None
+    return _smallest_by_programme(
+        fail_rows, pass_rows, *targets, min_size=size, time_limit=time_limit
+    )
+
+
+def _suite_counts(
+    fail_rows: np.ndarray, pass_rows: np.ndarray, subsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """tp, fn, fp, tn of the suite of each subset (rows of column indices), by the rules of
+    `suite_verdicts`: a suite fails an output if any member fails it and passes it only if
+    every member passes it."""
+
+    def packed(marked: np.ndarray) -> np.ndarray:
+        return np.packbits(marked.T, axis=1)  # one bit per output, one row per validator
+
+    def union_sizes(bits: np.ndarray) -> np.ndarray:
+        return np.bitwise_count(np.bitwise_or.reduce(bits[subsets], axis=1)).sum(
+            axis=1, dtype=np.int64
+        )
+
+    tp = union_sizes(packed(fail_rows == VERDICT_FAIL))
+    fn = fail_rows.shape[0] - union_sizes(packed(fail_rows != VERDICT_PASS))
+    fp = union_sizes(packed(pass_rows == VERDICT_FAIL))
+    tn = pass_rows.shape[0] - union_sizes(packed(pass_rows != VERDICT_PASS))
+    return tp, fn, fp, tn
+
+
+def _best_of_size(
+    fail_rows: np.ndarray,
+    pass_rows: np.ndarray,
+    size: int,
+    min_coverage: float,
+    max_ffr: float,
+    chunk: int = 2048,
+) -> list[int] | None:
+    subsets = np.array(
+        list(itertools.combinations(range(fail_rows.shape[1]), size)), dtype=np.intp
+    ).reshape(-1, size)
+    best_net, best_subset = None, None
+    for start in range(0, subsets.shape[0], chunk):
+        block = subsets[start : start + chunk]
+        tp, fn, fp, tn = _suite_counts(fail_rows, pass_rows, block)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # The same float divisions as `metrics_from_counts`, so the same sets qualify.
+            feasible = (
+                (tp > 0)
+                & (tp / (tp + fn) >= min_coverage)
+                & (fp + tn > 0)
+                & (fp / (fp + tn) <= max_ffr)
+            )
+        if not feasible.any():
+            continue
+        net = np.where(feasible, tp - fp, np.iinfo(np.int64).min)
+        winner = int(np.argmax(net))
+        if best_net is None or net[winner] > best_net:
+            best_net, best_subset = int(net[winner]), block[winner]
+    return None if best_subset is None else [int(j) for j in best_subset]
+
+
+def _smallest_by_programme(
+    fail_rows: np.ndarray,
+    pass_rows: np.ndarray,
+    min_coverage: float,
+    max_ffr: float,
+    *,
+    min_size: int,
+    time_limit: float,
+) -> list[int] | None:
+    """SPADE's integer programme, extended so that an output whose suite verdict is unknown
+    (`suite_verdicts`) leaves numerator and denominator alike, as in `suite_metrics`.
+
+    Binary x_j per validator, at least `min_size` of them. Per human-fail output: y (caught)
+    <= the sum of x_j over validators failing it; u (missed) >= 1 - the sum of x_j over
+    validators not passing it. Per human-pass output: z (falsely failed) >= each x_j of a
+    validator failing it and <= their sum; t (rightly passed) <= 1 - x_j for each validator
+    not passing it and <= the sum of x_j over those passing it. Coverage >= a becomes
+    (1 - a) sum y >= a sum u and FFR <= f becomes (1 - f) sum z <= f sum t, with sum y >= 1
+    and sum z + sum t >= 1 so both are defined. Only x need be integral: for fixed x the
+    best y, u, z, t are 0 or 1. Outputs with the same verdicts and label share one weighted
+    row. First minimise sum x, then, at that size, maximise tp - fp.
+    """
+    n_validators = fail_rows.shape[1]
+    fail_patterns, fail_weights = np.unique(fail_rows, axis=0, return_counts=True)
+    pass_patterns, pass_weights = np.unique(pass_rows, axis=0, return_counts=True)
     n_f, n_p = fail_patterns.shape[0], pass_patterns.shape[0]
     x = np.arange(n_validators)
     y = n_validators + np.arange(n_f)
@@ -550,123 +637,82 @@ def smallest_suite(
     z = n_validators + 2 * n_f + np.arange(n_p)
     t = z + n_p
     n_variables = n_validators + 2 * n_f + 2 * n_p
+    inf = np.inf
 
-    constraints = []
-
-    def add(row_of: np.ndarray, columns: np.ndarray, values: np.ndarray, low, high) -> None:
-        n_rows = len(low)
-        if n_rows == 0:
-            return
-        matrix = sparse.csr_array(
-            (values, (row_of, columns)), shape=(n_rows, n_variables), dtype=np.float64
-        )
-        constraints.append(LinearConstraint(matrix, low, high))
-
-    def pattern_rows(
-        marked: np.ndarray, own: np.ndarray, validator_sign: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One row per pattern: its own variable + validator_sign * the sum of x_j over the
-        validators `marked` for that pattern."""
+    def pattern_rows(marked: np.ndarray, own: np.ndarray, sign: float) -> sparse.csr_array:
+        """Per pattern: its own variable + sign * the sum of x_j over its marked validators."""
         pattern_of, validator_of = np.nonzero(marked)
         n = marked.shape[0]
-        row_of = np.concatenate([np.arange(n), pattern_of])
+        rows = np.concatenate([np.arange(n), pattern_of])
         columns = np.concatenate([own, x[validator_of]])
-        values = np.concatenate([np.ones(n), np.full(pattern_of.size, validator_sign)])
-        return row_of, columns, values
+        values = np.concatenate([np.ones(n), np.full(pattern_of.size, sign)])
+        return sparse.csr_array((values, (rows, columns)), shape=(n, n_variables))
 
-    def pair_rows(
-        marked: np.ndarray, own: np.ndarray, validator_sign: float
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One row per (pattern, marked validator): its own variable + validator_sign * x_j."""
+    def pair_rows(marked: np.ndarray, own: np.ndarray, sign: float) -> sparse.csr_array:
+        """Per (pattern, marked validator): its own variable + sign * x_j."""
         pattern_of, validator_of = np.nonzero(marked)
         n = pattern_of.size
-        row_of = np.concatenate([np.arange(n), np.arange(n)])
+        rows = np.tile(np.arange(n), 2)
         columns = np.concatenate([own[pattern_of], x[validator_of]])
-        values = np.concatenate([np.ones(n), np.full(n, validator_sign)])
-        return row_of, columns, values
+        values = np.concatenate([np.ones(n), np.full(n, sign)])
+        return sparse.csr_array((values, (rows, columns)), shape=(n, n_variables))
 
-    inf = np.inf
-    fails_of_fail = fail_patterns == VERDICT_FAIL
-    not_passing_of_fail = fail_patterns != VERDICT_PASS
-    fails_of_pass = pass_patterns == VERDICT_FAIL
-    passing_of_pass = pass_patterns == VERDICT_PASS
-    not_passing_of_pass = ~passing_of_pass
-    n_false_fail_pairs = int(np.count_nonzero(fails_of_pass))
-    n_not_passing_pairs = int(np.count_nonzero(not_passing_of_pass))
-    # y - sum(failing x) <= 0
-    add(*pattern_rows(fails_of_fail, y, -1.0), np.full(n_f, -inf), np.zeros(n_f))
-    # u + sum(non-passing x) >= 1
-    add(*pattern_rows(not_passing_of_fail, u, 1.0), np.ones(n_f), np.full(n_f, inf))
-    # z - x_j >= 0 for each failing x_j
-    add(
-        *pair_rows(fails_of_pass, z, -1.0),
-        np.zeros(n_false_fail_pairs),
-        np.full(n_false_fail_pairs, inf),
-    )
-    # z - sum(failing x) <= 0
-    add(*pattern_rows(fails_of_pass, z, -1.0), np.full(n_p, -inf), np.zeros(n_p))
-    # t + x_j <= 1 for each non-passing x_j
-    add(
-        *pair_rows(not_passing_of_pass, t, 1.0),
-        np.full(n_not_passing_pairs, -inf),
-        np.ones(n_not_passing_pairs),
-    )
-    # t - sum(passing x) <= 0
-    add(*pattern_rows(passing_of_pass, t, -1.0), np.full(n_p, -inf), np.zeros(n_p))
-
-    def weighted(*parts: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    def weighted(*parts: tuple[np.ndarray, np.ndarray | float]) -> np.ndarray:
         row = np.zeros(n_variables)
         for variables, coefficients in parts:
             row[variables] = coefficients
         return row
 
-    coverage_row = weighted(
-        (y, (1.0 - min_coverage) * fail_weights), (u, -min_coverage * fail_weights)
+    fails_of_pass = pass_patterns == VERDICT_FAIL
+    not_passing_of_pass = pass_patterns != VERDICT_PASS
+    blocks = [
+        (pattern_rows(fail_patterns == VERDICT_FAIL, y, -1.0), -inf, 0.0),
+        (pattern_rows(fail_patterns != VERDICT_PASS, u, 1.0), 1.0, inf),
+        (pair_rows(fails_of_pass, z, -1.0), 0.0, inf),
+        (pattern_rows(fails_of_pass, z, -1.0), -inf, 0.0),
+        (pair_rows(not_passing_of_pass, t, 1.0), -inf, 1.0),
+        (pattern_rows(pass_patterns == VERDICT_PASS, t, -1.0), -inf, 0.0),
+    ]
+    size_row = weighted((x, 1.0))
+    totals = np.vstack(
+        [
+            weighted((y, (1.0 - min_coverage) * fail_weights), (u, -min_coverage * fail_weights)),
+            weighted((y, fail_weights)),
+            weighted((z, (1.0 - max_ffr) * pass_weights), (t, -max_ffr * pass_weights)),
+            weighted((z, pass_weights), (t, pass_weights)),
+            size_row,
+        ]
     )
-    ffr_row = weighted((z, (1.0 - max_ffr) * pass_weights), (t, -max_ffr * pass_weights))
+    constraints = [
+        LinearConstraint(matrix, low, high) for matrix, low, high in blocks if matrix.shape[0]
+    ]
     constraints.append(
-        LinearConstraint(
-            np.vstack(
-                [
-                    coverage_row,
-                    weighted((y, fail_weights)),  # coverage defined and above 0
-                    ffr_row,
-                    weighted((z, pass_weights), (t, pass_weights)),  # FFR defined
-                ]
-            ),
-            [0.0, 1.0, -inf, 1.0],
-            [inf, inf, 0.0, inf],
-        )
+        LinearConstraint(totals, [0.0, 1.0, -inf, 1.0, min_size], [inf, inf, 0.0, inf, inf])
     )
-
     integrality = np.zeros(n_variables)
     integrality[x] = 1
     bounds = Bounds(np.zeros(n_variables), np.ones(n_variables))
     options = {"time_limit": time_limit, "mip_rel_gap": 0.0}
 
-    size_objective = weighted((x, np.ones(n_validators)))
     result = milp(
-        size_objective, integrality=integrality, bounds=bounds, constraints=constraints,
+        size_row, integrality=integrality, bounds=bounds, constraints=constraints,
         options=options,
     )
     if result.status == 2:
         return None
     _raise_unless_optimal(result)
     size = round(result.fun)
-
-    # Among the smallest: maximise tp - fp, with the size fixed.
-    constraints.append(LinearConstraint(size_objective, size, size))
-    net_objective = weighted((y, -fail_weights), (z, pass_weights))
+    constraints.append(LinearConstraint(size_row, size, size))
     result = milp(
-        net_objective, integrality=integrality, bounds=bounds, constraints=constraints,
-        options=options,
+        weighted((y, -fail_weights), (z, pass_weights)),
+        integrality=integrality, bounds=bounds, constraints=constraints, options=options,
     )
     _raise_unless_optimal(result)
     return [int(j) for j in np.flatnonzero(result.x[x] > 0.5)]
 
 
-def _raise_unless_optimal(result) -> None:
+def _raise_unless_optimal(result: OptimizeResult) -> None:
     if result.status == 1:
-        raise TimeoutError(f"smallest_suite: solver stopped early ({result.message})")
+        raise TimeoutError(f"smallest_suite: the solver stopped early ({result.message})")
     if result.status != 0:
-        raise RuntimeError(f"smallest_suite: solver failed ({result.message})")
+        raise RuntimeError(f"smallest_suite: the solver failed ({result.message})")

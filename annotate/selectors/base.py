@@ -25,6 +25,9 @@ import numpy as np
 
 HOLISTIC = -1
 
+# Two-sided 95% normal quantile, as scipy.stats.norm.ppf(0.975) and statsmodels use it.
+Z_95 = 1.959963984540054
+
 T = TypeVar("T")
 
 
@@ -247,7 +250,7 @@ def criterion_labels(ctx: SelectionContext, criterion: int) -> np.ndarray:
 
 
 def wilson_interval(
-    successes: np.ndarray, trials: np.ndarray, z: float = 1.96
+    successes: np.ndarray, trials: np.ndarray, z: float = Z_95
 ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (Wilson 1927); [0, 1] where there are no trials.
 

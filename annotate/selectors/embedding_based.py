@@ -184,12 +184,15 @@ class MadSystemsSelector:
 
         def explain(row: int) -> str:
             position = int(np.flatnonzero(rows_a == row)[0])
-            distance, near = dissimilarity[position], penalty[position]
+            near = similarity[position]
+            chosen_text = (
+                "no input chosen yet" if np.isinf(near)
+                else f"closest input already chosen has cosine {near:.2f}"
+            )
             return (
                 f"{ctx.system_name(first)} vs {ctx.system_name(second)} (system pair "
                 f"{pair + 1} of {n_pairs}): their outputs differ most on this input "
-                f"(cosine distance {distance:.2f} on {space}; closest input already chosen "
-                f"has cosine {near:.2f})"
+                f"(cosine distance {dissimilarity[position]:.2f} on {space}; {chosen_text})"
             )
 
         return ScoredPool(rows_a, scores, explain, partners=rows_b)

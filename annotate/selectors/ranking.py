@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from annotate.selectors.base import ScoredPool, SelectionContext, wilson_interval
+from annotate.selectors.base import Z_95, ScoredPool, SelectionContext, wilson_interval
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class SystemStanding:
     neighbour: np.ndarray  # (S,) the neighbour giving it, -1 if none
 
 
-def system_standing(ctx: SelectionContext, z: float = 1.96) -> SystemStanding:
+def system_standing(ctx: SelectionContext, z: float = Z_95) -> SystemStanding:
     n_systems = ctx.n_systems
     labelled = ctx.labelled_mask
     systems = ctx.system_codes[labelled]
@@ -65,7 +65,7 @@ class RankingUncertaintySelector:
 
     name: ClassVar[str] = "ranking_uncertainty"
     pairwise: ClassVar[bool] = False
-    z: float = 1.96
+    z: float = Z_95
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         standing = system_standing(ctx, self.z)

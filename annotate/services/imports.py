@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from annotate import importing
 from annotate.importing import (
-    PAIRWISE,
     PER_OUTPUT,
     FileRejected,
     ImportProblem,

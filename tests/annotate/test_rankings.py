@@ -204,6 +204,14 @@ class TestBradleyTerry:
         assert elapsed < 0.5
         assert result.n_comparisons == 10_000 and result.n_bootstrap == 200
 
+    def test_no_comparisons_at_all(self):
+        empty = np.array([], dtype=int)
+        result = bradley_terry(empty, empty, np.array([], dtype=bool), 2)
+        assert result.scores.tolist() == [0.0, 0.0]
+        assert [(s.ci_low, s.ci_high, s.win_probability) for s in result.systems] == [
+            (None, None, 0.5), (None, None, 0.5)
+        ]
+
     def test_serialises_to_json(self):
         result = bradley_terry(np.array([0, 1]), np.array([1, 2]), np.array([False, True]), 3)
         payload = json.loads(json.dumps(result.to_dict()))

@@ -1,0 +1,60 @@
+"""The evidence interface: what the active selectors may know about outputs besides human grades.
+
+annotate never imports validators (DESIGN §2). Providers named in
+settings.ANNOTATE_EVIDENCE_PROVIDERS are dotted paths to callables `provider(project)` that return
+an `EvidenceBlock`; the blocks are stacked column-wise over the project's outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class EvidenceBlock:
+    output_ids: np.ndarray                 # (N,) int64, ascending
+    outcomes: np.ndarray                   # (N, M) float32: 1 pass, 0 fail, NaN missing or error
+    column_names: tuple[str, ...] = ()
+    column_criteria: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # criterion id, -1 holistic
+    scores: np.ndarray | None = None       # (N, M) float32 numeric scores, NaN where none
+
+    @property
+    def n_columns(self) -> int:
+        return self.outcomes.shape[1]
+
+
+def empty_block(output_ids: np.ndarray) -> EvidenceBlock:
+    return EvidenceBlock(
+        output_ids=output_ids, outcomes=np.zeros((output_ids.size, 0), dtype=np.float32)
+    )
+
+
+def load_evidence(project, output_ids: np.ndarray) -> EvidenceBlock:
+    """All providers' evidence, aligned to `output_ids` (ascending)."""
+    blocks = [import_string(path)(project) for path in settings.ANNOTATE_EVIDENCE_PROVIDERS]
+    outcomes, names, criteria, scores = [], [], [], []
+    for block in blocks:
+        rows = np.searchsorted(block.output_ids, output_ids)
+        rows = np.clip(rows, 0, max(block.output_ids.size - 1, 0))
+        present = (block.output_ids.size > 0) & (block.output_ids[rows] == output_ids) if block.output_ids.size else np.zeros(output_ids.size, bool)
+        aligned = np.full((output_ids.size, block.n_columns), np.nan, dtype=np.float32)
+        aligned_scores = np.full_like(aligned, np.nan)
+        if block.n_columns and block.output_ids.size:
+            aligned[present] = block.outcomes[rows[present]]
+            if block.scores is not None:
+                aligned_scores[present] = block.scores[rows[present]]
+        outcomes.append(aligned)
+        scores.append(aligned_scores)
+        names.extend(block.column_names)
+        criteria.append(np.asarray(block.column_criteria, dtype=np.int64))
+    if not outcomes:
+        return empty_block(output_ids)
+    return EvidenceBlock(
+        output_ids=output_ids, outcomes=np.hstack(outcomes), column_names=tuple(names),
+        column_criteria=np.concatenate(criteria) if criteria else np.zeros(0, np.int64),
+        scores=np.hstack(scores),
+    )

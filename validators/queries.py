@@ -1,0 +1,52 @@
+"""Reads shared by the validators pages and API."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+
+from validators.models import Run, Validator, VerdictRecord
+
+
+def validators_with_counts(project):
+    return (
+        Validator.objects.filter(project=project, archived=False)
+        .select_related("criterion", "provider")
+        .annotate(
+            n_pass=Count("verdicts", filter=Q(verdicts__outcome="pass")),
+            n_fail=Count("verdicts", filter=Q(verdicts__outcome="fail")),
+            n_error=Count("verdicts", filter=Q(verdicts__outcome="error")),
+        )
+        .order_by("criterion__position", "id")
+    )
+
+
+def outcome_counts(validator: Validator) -> dict[str, int]:
+    counts = dict(
+        VerdictRecord.objects.filter(validator=validator).values_list("outcome").annotate(n=Count("id"))
+    )
+    return {k: counts.get(k, 0) for k in ("pass", "fail", "error")}
+
+
+def grouped_errors(validator_or_run, limit: int = 10) -> list[dict]:
+    verdicts = VerdictRecord.objects.filter(outcome="error")
+    if isinstance(validator_or_run, Run):
+        verdicts = verdicts.filter(validator__in=validator_or_run.validators.all(), output__project=validator_or_run.project)
+    else:
+        verdicts = verdicts.filter(validator=validator_or_run)
+    groups: dict[str, int] = {}
+    for detail in verdicts.values_list("detail", flat=True)[:5000]:
+        first_line = (detail or "error").splitlines()[0][:160]
+        groups[first_line] = groups.get(first_line, 0) + 1
+    return [{"message": m, "n": n} for m, n in sorted(groups.items(), key=lambda kv: -kv[1])[:limit]]
+
+
+def run_summary(run: Run) -> dict:
+    verdicts = VerdictRecord.objects.filter(validator__in=run.validators.all(), output__project=run.project)
+    counts = dict(verdicts.values_list("outcome").annotate(n=Count("id")))
+    percent = 100.0 * run.done / run.total if run.total else 100.0
+    return {
+        "counts": {k: counts.get(k, 0) for k in ("pass", "fail", "error")},
+        "errors": grouped_errors(run),
+        "percent": min(percent, 100.0),
+        "finished": run.status in ("done", "failed", "cancelled"),
+    }

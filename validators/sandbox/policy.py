@@ -1,0 +1,366 @@
+"""What a code assertion may do: the RestrictedPython half of the sandbox (DESIGN §5).
+
+Shared by the parent (`check_source`, which only compiles) and the worker (which also builds
+the restricted namespace and runs `check`). The OS half (uid, rlimits, no network) lives in
+`worker.py`; neither half is trusted to hold alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import math
+import operator
+import types
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from RestrictedPython import compile_restricted_exec, safe_builtins
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
+
+ALLOWED_MODULES: tuple[str, ...] = (
+    "re",
+    "json",
+    "math",
+    "string",
+    "difflib",
+    "unicodedata",
+    "statistics",
+    "collections",
+    "itertools",
+    "datetime",
+)
+
+# Attributes of allowed modules that reopen what the allow-list closes: string.Formatter walks
+# attributes by name ("{0.__class__}") without going through the guarded getattr.
+DENIED_MODULE_ATTRIBUTES: Mapping[str, frozenset[str]] = {"string": frozenset({"Formatter"})}
+
+ASSERTION_FILENAME = "<assertion>"
+CHECK_FUNCTION = "check"
+CHECK_PARAMETERS = ("output", "input", "reference", "meta")
+
+# Compiling is done in-process by `check_source`; a bound keeps a hostile source from making
+# the web process spend long in the parser.
+MAX_SOURCE_CHARS = 200_000
+DETAIL_MAX_CHARS = 500
+
+# Builtins beyond RestrictedPython's safe set that assertions need. RestrictedPython leaves out
+# the ones that iterate in C because Zope's `_getiter_` enforces per-object permissions; here
+# nothing is permission-guarded at iteration, so they open nothing.
+_EXTRA_BUILTINS: dict[str, Any] = {
+    name: getattr(__builtins__, name, None) or __import__("builtins").__dict__[name]
+    for name in (
+        "all", "any", "bytes", "dict", "enumerate", "filter", "frozenset", "iter", "list", "map",
+        "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "ascii",
+    )
+}
+# Writes through setattr would skip the compile-time check on underscore names.
+_REMOVED_BUILTINS = ("setattr", "delattr")
+
+
+def truncate_detail(detail: str, limit: int = DETAIL_MAX_CHARS) -> str:
+    if len(detail) <= limit:
+        return detail
+    return detail[: limit - 1] + "…"
+
+
+def _compile(source: str) -> tuple[types.CodeType | None, list[str]]:
+    if len(source) > MAX_SOURCE_CHARS:
+        return None, [f"the assertion is longer than {MAX_SOURCE_CHARS} characters"]
+    try:
+        result = compile_restricted_exec(source, filename=ASSERTION_FILENAME)
+    except (RecursionError, MemoryError, ValueError, SyntaxError) as exc:
+        # Pathological nesting trips the compiler itself rather than a reported error.
+        return None, [f"{type(exc).__name__}: {exc}"]
+    return result.code, [str(error) for error in result.errors]
+
+
+def compile_assertion(source: str) -> tuple[types.CodeType | None, str]:
+    """Restricted byte code, or None and one message joining every compile error."""
+    code, errors = _compile(source)
+    if errors or code is None:
+        return None, truncate_detail("; ".join(errors) or "the assertion did not compile")
+    return code, ""
+
+
+def _static_problems(tree: ast.Module) -> list[str]:
+    problems: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = ["." * node.level + (node.module or "")]
+        else:
+            continue
+        for name in names:
+            if name not in ALLOWED_MODULES:
+                problems.append(
+                    f"Line {node.lineno}: import of '{name}' is not allowed "
+                    f"(allowed: {', '.join(ALLOWED_MODULES)})"
+                )
+    checks = [
+        node for node in tree.body
+        if isinstance(node, ast.FunctionDef) and node.name == CHECK_FUNCTION
+    ]
+    if not checks:
+        problems.append(
+            f"the assertion must define a function "
+            f"{CHECK_FUNCTION}({', '.join(CHECK_PARAMETERS)})"
+        )
+    else:
+        arity_problem = _arity_problem(checks[-1].args)
+        if arity_problem:
+            problems.append(f"Line {checks[-1].lineno}: {arity_problem}")
+    return problems
+
+
+def _arity_problem(arguments: ast.arguments) -> str:
+    positional = [*arguments.posonlyargs, *arguments.args]
+    required = len(positional) - len(arguments.defaults)
+    required_keyword_only = [
+        arg.arg for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+        if default is None
+    ]
+    expected = f"{CHECK_FUNCTION}({', '.join(CHECK_PARAMETERS)})"
+    if len(positional) < len(CHECK_PARAMETERS) and arguments.vararg is None:
+        return f"{CHECK_FUNCTION} takes {len(positional)} arguments; it is called as {expected}"
+    if required > len(CHECK_PARAMETERS) or required_keyword_only:
+        return f"{CHECK_FUNCTION} needs more arguments than {expected} provides"
+    return ""
+
+
+def check_source(source: str) -> list[str]:
+    """Problems that stop the assertion from running, found without running any of it:
+    compile errors, imports outside the allow-list, no `check` or a `check` that cannot take
+    (output, input, reference, meta). An empty list means it will at least start."""
+    code, errors = _compile(source)
+    if errors or code is None:
+        return errors or ["the assertion did not compile"]
+    # The restricted compile succeeded, so the plain parse cannot fail.
+    return _static_problems(ast.parse(source, filename=ASSERTION_FILENAME))
+
+
+# --- the restricted namespace (worker side) -------------------------------------------------
+
+
+def _module_proxy(name: str) -> types.ModuleType:
+    """A copy of an allowed module holding only its public, non-module attributes. Handing out
+    the real module would reach everything it imported: `statistics.sys.modules['os']`."""
+    module = importlib.import_module(name)
+    denied = DENIED_MODULE_ATTRIBUTES.get(name, frozenset())
+    proxy = types.ModuleType(name)
+    for attribute in dir(module):
+        if attribute.startswith("_") or attribute in denied:
+            continue
+        value = getattr(module, attribute)
+        if isinstance(value, types.ModuleType):
+            continue
+        setattr(proxy, attribute, value)
+    return proxy
+
+
+def load_allowed_modules() -> dict[str, types.ModuleType]:
+    """Import every allowed module now: after the worker drops privileges the standard
+    library (under /root here) is no longer readable, so nothing may be imported later."""
+    return {name: _module_proxy(name) for name in ALLOWED_MODULES}
+
+
+class ImportNotAllowed(ImportError):
+    pass
+
+
+def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..., Any]:
+    def guarded_import(
+        name: str,
+        globals: Mapping[str, Any] | None = None,  # noqa: A002 - __import__'s signature
+        locals: Mapping[str, Any] | None = None,  # noqa: A002
+        fromlist: Iterable[str] | None = (),
+        level: int = 0,
+    ) -> types.ModuleType:
+        if level != 0:
+            raise ImportNotAllowed("relative imports are not allowed")
+        proxy = modules.get(name)
+        if proxy is None:
+            raise ImportNotAllowed(f"import of '{name}' is not allowed")
+        return proxy
+
+    return guarded_import
+
+
+_INPLACE_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
+    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
+    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
+    "|=": operator.ior, "^=": operator.ixor, "@=": operator.imatmul,
+}
+
+
+def _inplace_var(op: str, target: Any, value: Any) -> Any:
+    return _INPLACE_OPERATORS[op](target, value)
+
+
+def _guarded_getitem(container: Any, key: Any) -> Any:
+    return container[key]
+
+
+def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return function(*args, **kwargs)
+
+
+_NO_DEFAULT = object()
+
+
+def _guarded_getattr_builtin(target: Any, name: str, default: Any = _NO_DEFAULT) -> Any:
+    # safer_getattr's own default is None, which would turn a typo into a silent None.
+    if default is _NO_DEFAULT:
+        return safer_getattr(target, name, _RAISE)
+    return safer_getattr(target, name, default)
+
+
+def _guarded_getattr(target: Any, name: str) -> Any:
+    return safer_getattr(target, name, _RAISE)
+
+
+def _guarded_hasattr(target: Any, name: str) -> bool:
+    try:
+        safer_getattr(target, name, _RAISE)
+    except AttributeError:
+        return False
+    return True
+
+
+class _DiscardedPrint:
+    """`print` inside an assertion goes nowhere: the worker's stdout is /dev/null and the
+    protocol runs on other descriptors, so printing can neither leak nor corrupt a frame."""
+
+    def __init__(self, _getattr_: Any = None) -> None:
+        self._getattr_ = _getattr_
+
+    def write(self, text: str) -> None:
+        return None
+
+    def __call__(self) -> str:
+        return ""
+
+    def _call_print(self, *objects: Any, **kwargs: Any) -> None:
+        if kwargs.get("file") is not None:
+            self._getattr_(kwargs["file"], "write")
+        kwargs["file"] = self
+        print(*objects, **kwargs)
+
+
+class _AssertionClass(type):
+    """Metaclass of classes an assertion defines: their instances accept attribute writes
+    (RestrictedPython's write guard refuses writes to objects that do not opt in)."""
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        namespace["_guarded_writes"] = True
+        return super().__new__(mcs, name, bases, namespace)
+
+
+def _raise_marker() -> Any:
+    from RestrictedPython.Guards import raise_
+
+    return raise_
+
+
+_RAISE = _raise_marker()
+
+
+def assertion_globals(modules: Mapping[str, types.ModuleType]) -> dict[str, Any]:
+    """A fresh global namespace for one assertion source. Fresh per source so one assertion
+    cannot leave anything behind for another sharing the worker."""
+    builtins = dict(safe_builtins)
+    for name in _REMOVED_BUILTINS:
+        builtins.pop(name, None)
+    builtins.update(_EXTRA_BUILTINS)
+    builtins.update(
+        getattr=_guarded_getattr_builtin,
+        hasattr=_guarded_hasattr,
+        __import__=_guarded_import_from(
+            {name: _copy_proxy(proxy) for name, proxy in modules.items()}
+        ),
+    )
+    return {
+        "__builtins__": builtins,
+        "__name__": "assertion",
+        "__metaclass__": _AssertionClass,
+        "_getattr_": _guarded_getattr,
+        "_getitem_": _guarded_getitem,
+        "_getiter_": iter,
+        "_write_": full_write_guard,
+        "_inplacevar_": _inplace_var,
+        "_apply_": _apply,
+        "_unpack_sequence_": guarded_unpack_sequence,
+        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
+        "_print_": _DiscardedPrint,
+    }
+
+
+def _copy_proxy(proxy: types.ModuleType) -> types.ModuleType:
+    copy = types.ModuleType(proxy.__name__)
+    copy.__dict__.update(
+        (key, value) for key, value in vars(proxy).items() if not key.startswith("__")
+    )
+    return copy
+
+
+@dataclass(frozen=True)
+class CheckValue:
+    """What one call of `check` produced, before the parent applies the threshold.
+    kind is "bool", "number", "none" or "error"; value is set for bool and number."""
+
+    kind: str
+    value: bool | float | None
+    detail: str
+
+
+def classify_return(returned: Any) -> CheckValue:
+    if returned is None:
+        return CheckValue("none", None, "check returned None")
+    if returned is True or returned is False:
+        return CheckValue("bool", returned, "")
+    if isinstance(returned, int | float) and not isinstance(returned, bool):
+        try:
+            number = float(returned)
+        except OverflowError:
+            return CheckValue("error", None, "check returned a number too large for a float")
+        if math.isnan(number):
+            return CheckValue("error", None, "check returned NaN")
+        return CheckValue("number", number, "")
+    return CheckValue(
+        "error", None,
+        f"check returned {type(returned).__name__}; expected bool, a number or None",
+    )
+
+
+def describe_exception(exc: BaseException, memory_mb: int | None = None) -> str:
+    """One line for a person: the exception and the line of the assertion it came from."""
+    if isinstance(exc, MemoryError):
+        limit = f" ({memory_mb} MB)" if memory_mb else ""
+        return f"memory limit exceeded{limit}"
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a hostile __str__ must not take the worker down
+        message = "<unprintable message>"
+    message = message[: DETAIL_MAX_CHARS * 2]
+    line = _assertion_line(exc)
+    where = f" (line {line})" if line is not None else ""
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return truncate_detail(text + where)
+
+
+def _assertion_line(exc: BaseException) -> int | None:
+    line = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if traceback.tb_frame.f_code.co_filename == ASSERTION_FILENAME:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line

@@ -1,0 +1,11 @@
+"""Celery shells: load ids, call a service, retry on transient errors."""
+
+from celery import shared_task
+from django.db import OperationalError
+
+from validators import services
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def run_execute_task(self, run_id: int) -> int:
+    return services.run_execute(run_id=run_id).done

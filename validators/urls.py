@@ -1,0 +1,18 @@
+from django.urls import path
+
+from validators.views import pages
+
+urlpatterns = [
+    path("p/<slug:slug>/validators/", pages.validator_list, name="validator-list"),
+    path("p/<slug:slug>/validators/new/", pages.validator_create_view, name="validator-create"),
+    path("p/<slug:slug>/validators/try/", pages.validator_try_view, name="validator-try"),
+    path("p/<slug:slug>/validators/export/", pages.validators_export_view, name="validators-export"),
+    path("p/<slug:slug>/validators/import/", pages.validators_import_view, name="validators-import"),
+    path("p/<slug:slug>/validators/<int:pk>/", pages.validator_detail, name="validator-detail"),
+    path("p/<slug:slug>/validators/<int:pk>/revise/", pages.validator_revise_view, name="validator-revise"),
+    path("p/<slug:slug>/validators/<int:pk>/archive/", pages.validator_archive_view, name="validator-archive"),
+    path("p/<slug:slug>/providers/", pages.provider_save_view, name="provider-save"),
+    path("p/<slug:slug>/runs/", pages.run_start_view, name="run-start"),
+    path("p/<slug:slug>/runs/<int:pk>/", pages.run_detail, name="run-detail"),
+    path("p/<slug:slug>/verdicts/", pages.verdict_matrix_view, name="verdict-matrix"),
+]

@@ -1,0 +1,235 @@
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from annotate.access import ALL_ROLES, project_for
+from annotate.models import Output, Role
+from validators import queries, services
+from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
+from validators.models import Provider, Run, Validator, VerdictRecord
+
+OWNER = (Role.OWNER,)
+
+
+def _page_context(project, role, **extra):
+    return {
+        "project": project, "role": role,
+        "validators": queries.validators_with_counts(project),
+        "providers": Provider.objects.filter(project=project),
+        "runs": Run.objects.filter(project=project).prefetch_related("validators")[:5],
+        "prompt_example": PROMPT_EXAMPLE,
+        **extra,
+    }
+
+
+@login_required
+def validator_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    return render(request, "validators/list.html", _page_context(
+        project, role, form=ValidatorForm(project=project), provider_form=ProviderForm(),
+        import_form=ValidatorImportForm(),
+    ))
+
+
+@login_required
+@require_http_methods(["POST"])
+def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=OWNER)
+    form = ValidatorForm(request.POST, project=project)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            validator = services.validator_create(
+                project=project, kind=data["kind"], name=data["name"], source=data["source"],
+                criterion=data["criterion"], threshold=data["threshold"], provider=data["provider"],
+                created_by=request.user,
+            )
+        except services.ValidatorError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        else:
+            messages.success(request, f"Saved '{validator.name}'. Run it to see its verdicts.")
+            return redirect("validator-list", slug=project.slug)
+    return render(request, "validators/list.html", _page_context(
+        project, role, form=form, provider_form=ProviderForm(), import_form=ValidatorImportForm(),
+    ), status=400)
+
+
+@login_required
+@require_http_methods(["POST"])
+def validator_try_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=OWNER)
+    form = ValidatorForm(request.POST, project=project)
+    context = {"project": project, "problems": [], "results": []}
+    if not form.is_valid():
+        context["problems"] = [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]
+    else:
+        data = form.cleaned_data
+        problems = services.source_problems(kind=data["kind"], source=data["source"])
+        provider = data["provider"] or Provider.objects.filter(project=project).first()
+        if data["kind"] == "llm" and provider is None:
+            problems.append("LLM graders need a provider: add one below first.")
+        if problems:
+            context["problems"] = problems
+        else:
+            unsaved = Validator(
+                project=project, kind=data["kind"], name=data["name"], source=data["source"],
+                threshold=data["threshold"], provider=provider,
+            )
+            context["results"] = services.validator_try(validator=unsaved)
+    return render(request, "validators/partials/_try_results.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def provider_save_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=OWNER)
+    form = ProviderForm(request.POST)
+    if form.is_valid():
+        try:
+            services.provider_save(project=project, **form.cleaned_data)
+            messages.success(request, f"Provider '{form.cleaned_data['name']}' saved.")
+            return redirect("validator-list", slug=project.slug)
+        except services.ValidatorError as exc:
+            form.add_error(exc.field or None, str(exc))
+    return render(request, "validators/list.html", _page_context(
+        project, role, form=ValidatorForm(project=project), provider_form=form,
+        import_form=ValidatorImportForm(),
+    ), status=400)
+
+
+@login_required
+@require_http_methods(["POST"])
+def validator_archive_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=OWNER)
+    validator = get_object_or_404(Validator, project=project, pk=pk)
+    services.validator_archive(validator=validator)
+    messages.success(request, f"Archived '{validator.name}'.")
+    return redirect("validator-list", slug=project.slug)
+
+
+@login_required
+def validator_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    validator = get_object_or_404(Validator.objects.select_related("criterion", "provider", "parent"), project=project, pk=pk)
+    form = None
+    if role == Role.OWNER:
+        form = ValidatorForm(project=project, initial={
+            "kind": validator.kind, "name": validator.name, "source": validator.source,
+            "threshold": validator.threshold, "criterion": validator.criterion_id,
+            "provider": validator.provider_id,
+        })
+    return render(request, "validators/detail.html", {
+        "project": project, "role": role, "validator": validator, "form": form,
+        "counts": queries.outcome_counts(validator), "errors": queries.grouped_errors(validator),
+    })
+
+
+@login_required
+@require_http_methods(["POST"])
+def validator_revise_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=OWNER)
+    validator = get_object_or_404(Validator, project=project, pk=pk, archived=False)
+    try:
+        revised = services.validator_revise(
+            validator=validator, source=request.POST.get("source", ""), name=request.POST.get("name", ""),
+            threshold=float(request.POST["threshold"]) if request.POST.get("threshold") else None,
+            created_by=request.user,
+        )
+    except (services.ValidatorError, ValueError) as exc:
+        messages.error(request, str(exc))
+        return redirect("validator-detail", slug=project.slug, pk=validator.pk)
+    messages.success(request, f"Saved a new version of '{revised.name}'; the old one is archived.")
+    return redirect("validator-detail", slug=project.slug, pk=revised.pk)
+
+
+@login_required
+def validators_export_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=ALL_ROLES)
+    response = JsonResponse(services.validators_export(project), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-validators.json"'
+    return response
+
+
+@login_required
+@require_http_methods(["POST"])
+def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=OWNER)
+    form = ValidatorImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a validators JSON file.")
+        return redirect("validator-list", slug=project.slug)
+    try:
+        data = json.load(form.cleaned_data["file"])
+        created = services.validators_import(project=project, data=data, created_by=request.user)
+    except json.JSONDecodeError as exc:
+        messages.error(request, f"Not valid JSON: {exc.msg} (line {exc.lineno}).")
+    except services.ValidatorImportError as exc:
+        messages.error(request, f"Nothing was imported: {exc}")
+    else:
+        messages.success(request, f"Imported {len(created)} validator(s).")
+    return redirect("validator-list", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["POST"])
+def run_start_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=OWNER)
+    ids = request.POST.getlist("validators")
+    validators = Validator.objects.filter(project=project, archived=False)
+    if ids:
+        validators = validators.filter(pk__in=[int(i) for i in ids if i.isdigit()])
+    try:
+        run = services.run_start(project=project, validators=validators, requested_by=request.user)
+    except services.ValidatorError as exc:
+        messages.error(request, str(exc))
+        return redirect("validator-list", slug=project.slug)
+    return redirect("run-detail", slug=project.slug, pk=run.pk)
+
+
+@login_required
+def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    run = get_object_or_404(Run, project=project, pk=pk)
+    context = {"project": project, "role": role, "run": run, **queries.run_summary(run)}
+    if request.htmx:
+        return render(request, "validators/partials/_run_progress.html", context)
+    return render(request, "validators/run.html", context)
+
+
+@login_required
+def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    validators = list(Validator.objects.filter(project=project, archived=False).order_by("id"))
+    outputs = Output.objects.filter(project=project).select_related("sample").order_by("sample__external_id", "system")
+    system = request.GET.get("system", "")
+    if system:
+        outputs = outputs.filter(system=system)
+    outcome = request.GET.get("outcome", "")
+    validator_filter = request.GET.get("validator", "")
+    if outcome in ("pass", "fail", "error"):
+        condition = Q(verdicts__outcome=outcome)
+        if validator_filter.isdigit():
+            condition &= Q(verdicts__validator_id=int(validator_filter))
+        outputs = outputs.filter(condition).distinct()
+    if request.GET.get("disagree"):
+        outputs = outputs.annotate(
+            n_pass=Count("verdicts", filter=Q(verdicts__outcome="pass")),
+            n_fail=Count("verdicts", filter=Q(verdicts__outcome="fail")),
+        ).filter(n_pass__gt=0, n_fail__gt=0)
+    page = Paginator(outputs, 50).get_page(request.GET.get("page"))
+    cells = {
+        (v.output_id, v.validator_id): v
+        for v in VerdictRecord.objects.filter(output__in=list(page.object_list), validator__in=validators)
+    }
+    rows = [(o, [cells.get((o.pk, v.pk)) for v in validators]) for o in page.object_list]
+    systems = Output.objects.filter(project=project).values_list("system", flat=True).distinct().order_by("system")
+    return render(request, "validators/matrix.html", {
+        "project": project, "role": role, "validators": validators, "rows": rows, "page": page,
+        "systems": systems, "filters": request.GET,
+    })
