@@ -123,8 +123,7 @@ def main() -> None:
         f"{figures['sequential_verdicts_per_s']:>13.1f}"
     )
     print(
-        f"{'concurrent':<34}{figures['n_prompts']:>9}"
-        f"{figures['concurrent_verdicts_per_s']:>13.1f}"
+        f"{'concurrent':<34}{figures['n_prompts']:>9}{figures['concurrent_verdicts_per_s']:>13.1f}"
     )
     print(f"{'ideal (concurrency / latency)':<34}{'':>9}{figures['ideal_verdicts_per_s']:>13.1f}")
     print(

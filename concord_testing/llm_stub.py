@@ -550,7 +550,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Serve an OpenAI-compatible stub on 127.0.0.1 for offline development.",
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per answer")
     parser.add_argument(
         "--keyword",
@@ -581,7 +581,11 @@ def main(argv: list[str] | None = None) -> None:
         verbose=options.verbose,
     )
     with stub:
-        print(f"LLM stub listening on {stub.base_url} (model {stub.model!r}); Ctrl-C stops it.")
+        # Flushed: a parent process reads this line to learn the port (see --port 0).
+        print(
+            f"LLM stub listening on {stub.base_url} (model {stub.model!r}); Ctrl-C stops it.",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(3600)

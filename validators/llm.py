@@ -668,8 +668,10 @@ def grade_prompts(
 
     if pending:
         _grade_in_background(provider, pending, system_prompt, cache, deliver)
-    assert all(result is not None for result in results), "every prompt gets a result"
-    return [result for result in results if result is not None]
+    graded = [result for result in results if result is not None]
+    if len(graded) != len(prompts):
+        raise RuntimeError(f"{len(prompts) - len(graded)} prompts got no result")
+    return graded
 
 
 def _grade_in_background(

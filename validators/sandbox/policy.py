@@ -8,6 +8,7 @@ the restricted namespace and runs `check`). The OS half (uid, rlimits, no networ
 from __future__ import annotations
 
 import ast
+import builtins as python_builtins
 import importlib
 import math
 import operator
@@ -23,6 +24,7 @@ from RestrictedPython.Guards import (
     guarded_unpack_sequence,
     safer_getattr,
 )
+from RestrictedPython.Guards import raise_ as _RAISE
 
 ALLOWED_MODULES: tuple[str, ...] = (
     "re",
@@ -54,7 +56,7 @@ DETAIL_MAX_CHARS = 500
 # the ones that iterate in C because Zope's `_getiter_` enforces per-object permissions; here
 # nothing is permission-guarded at iteration, so they open nothing.
 _EXTRA_BUILTINS: dict[str, Any] = {
-    name: getattr(__builtins__, name, None) or __import__("builtins").__dict__[name]
+    name: getattr(python_builtins, name)
     for name in (
         "all", "any", "bytes", "dict", "enumerate", "filter", "frozenset", "iter", "list", "map",
         "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "ascii",
@@ -262,15 +264,6 @@ class _AssertionClass(type):
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
         namespace["_guarded_writes"] = True
         return super().__new__(mcs, name, bases, namespace)
-
-
-def _raise_marker() -> Any:
-    from RestrictedPython.Guards import raise_
-
-    return raise_
-
-
-_RAISE = _raise_marker()
 
 
 def assertion_globals(modules: Mapping[str, types.ModuleType]) -> dict[str, Any]:
