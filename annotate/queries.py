@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Max
 
-from annotate.models import Comparison, Criterion, Grade, Output, Project, Sample
+from annotate.models import (
+    Comparison,
+    Criterion,
+    CriterionVersion,
+    Grade,
+    GradeCriterion,
+    Membership,
+    Output,
+    Project,
+    Role,
+    Sample,
+)
 
 
 @dataclass(frozen=True)
@@ -55,3 +66,158 @@ def systems_summary(project: Project) -> list[dict]:
     return list(
         Output.objects.filter(project=project).values("system").annotate(n=Count("id")).order_by("system")
     )
+
+
+# -- grading pages ---------------------------------------------------------------------------
+# Letters a criterion toggle may use: none of the page's other keys (n, s, u, a, b, t, ?).
+CRITERION_HOTKEYS = "qwerdfgjklzxcvyiopmh"
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    criterion: Criterion
+    version: CriterionVersion
+    hotkey: str
+
+    @property
+    def key(self) -> str:
+        return self.criterion.key
+
+
+def criteria_for_grading(project: Project) -> list[CriterionRow]:
+    """The project's live criteria with their latest versions and the letter that toggles them."""
+    criteria = list(Criterion.objects.filter(project=project, archived=False))
+    latest: dict[int, CriterionVersion] = {}
+    for version in CriterionVersion.objects.filter(
+        criterion__in=criteria
+    ).select_related("author").order_by("number"):
+        latest[version.criterion_id] = version
+    rows = [c for c in criteria if c.pk in latest]
+    return [
+        CriterionRow(c, latest[c.pk], CRITERION_HOTKEYS[i] if i < len(CRITERION_HOTKEYS) else "")
+        for i, c in enumerate(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class GradingProgress:
+    outputs: int
+    graded_outputs: int
+    mine: int
+    share: int
+
+    @property
+    def project_percent(self) -> float:
+        return 0.0 if not self.outputs else min(100.0, 100.0 * self.graded_outputs / self.outputs)
+
+    @property
+    def mine_percent(self) -> float:
+        return 0.0 if not self.share else min(100.0, 100.0 * self.mine / self.share)
+
+
+def grading_progress(project: Project, user) -> GradingProgress:
+    """Outputs with at least one current grade, and the user's grades against a fair share
+    (outputs × overlap spread over the people who grade)."""
+    outputs = Output.objects.filter(project=project).count()
+    current = current_grades(project)
+    graders = Membership.objects.filter(
+        project=project, role__in=[Role.OWNER, Role.ANNOTATOR]
+    ).exclude(user__password__startswith="!").count()
+    return GradingProgress(
+        outputs=outputs,
+        graded_outputs=current.values("output_id").distinct().count(),
+        mine=current.filter(annotator=user).count(),
+        share=-(-outputs * project.overlap // max(graders, 1)),
+    )
+
+
+@dataclass(frozen=True)
+class PairProgress:
+    comparisons: int
+    mine: int
+
+
+def pairwise_progress(project: Project, user) -> PairProgress:
+    current = Comparison.objects.filter(project=project, superseded_by__isnull=True, retracted=False)
+    return PairProgress(comparisons=current.count(), mine=current.filter(annotator=user).count())
+
+
+@dataclass(frozen=True)
+class CriterionMark:
+    key: str
+    name: str
+    verdict: str
+    graded_under: int
+    latest: int
+
+    @property
+    def stale(self) -> bool:
+        return self.graded_under != self.latest
+
+
+def criterion_marks(grades: list[Grade]) -> dict[int, list[CriterionMark]]:
+    """grade id -> its per-criterion verdicts, each with the version it was given under and the
+    criterion's latest version (stale when they differ)."""
+    if not grades:
+        return {}
+    verdicts = list(
+        GradeCriterion.objects.filter(grade__in=grades)
+        .select_related("criterion", "criterion_version")
+        .order_by("criterion__position", "criterion_id")
+    )
+    latest = dict(
+        CriterionVersion.objects.filter(criterion_id__in={v.criterion_id for v in verdicts})
+        .values("criterion_id").annotate(n=Max("number")).values_list("criterion_id", "n")
+    )
+    marks: dict[int, list[CriterionMark]] = {grade.pk: [] for grade in grades}
+    for v in verdicts:
+        marks[v.grade_id].append(CriterionMark(
+            key=v.criterion.key, name=v.criterion_version.name, verdict=v.verdict,
+            graded_under=v.criterion_version.number, latest=latest[v.criterion_id],
+        ))
+    return marks
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    grade: Grade
+    marks: list[CriterionMark]
+
+    @property
+    def stale(self) -> list[CriterionMark]:
+        return [mark for mark in self.marks if mark.stale]
+
+
+def annotator_history(project: Project, user, limit: int = 50) -> list[HistoryRow]:
+    """The user's own latest grades (one per output, undone ones included), newest first.
+    Blind grading: nobody else's grades are read."""
+    grades = list(
+        Grade.objects.filter(project=project, annotator=user, superseded_by__isnull=True)
+        .exclude(selector="import")
+        .select_related("output__sample")
+        .order_by("-submitted_at", "-id")[:limit]
+    )
+    # An undone grade shows what was undone: the row it superseded.
+    undone = {g.supersedes_id: g for g in grades if g.retracted and g.supersedes_id}
+    shown = {g.pk: g for g in Grade.objects.filter(pk__in=undone)} if undone else {}
+    marks = criterion_marks([g for g in grades if not g.retracted] + list(shown.values()))
+    rows = []
+    for grade in grades:
+        source = shown.get(grade.supersedes_id, grade) if grade.retracted else grade
+        rows.append(HistoryRow(grade=grade, marks=marks.get(source.pk, [])))
+    return rows
+
+
+def own_current_grade(output: Output, user) -> tuple[Grade | None, list[CriterionMark]]:
+    """The user's current grade of this output (or the grade they last undid), for a reopened
+    item. Never anyone else's (blind grading)."""
+    head = (
+        Grade.objects.filter(output=output, annotator=user, superseded_by__isnull=True)
+        .select_related("supersedes").first()
+    )
+    if head is None:
+        return None, []
+    grade = head.supersedes if head.retracted else head
+    if grade is None:
+        return None, []
+    return grade, criterion_marks([grade]).get(grade.pk, [])

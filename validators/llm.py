@@ -447,6 +447,9 @@ async def _with_retries(
     reasons: list[str] = []
     for attempt in range(attempts):
         if health.broken is not None:
+            if reasons:
+                # Another request proved the provider down while this one waited to retry.
+                raise _GiveUp(f"gave up after {attempt} attempts; last error: {reasons[-1]}")
             raise _GiveUp(f"not sent: {health.broken}")
         retry_after: float | None = None
         unreachable = False

@@ -108,6 +108,14 @@ class SelectionContext:
     def labelled_mask(self) -> np.ndarray:
         return ~np.isnan(self.human)
 
+    @cached_property
+    def graded_rows(self) -> np.ndarray:
+        """Rows with a holistic or any per-criterion human value."""
+        graded = self.labelled_mask
+        if self.human_by_criterion is not None and self.human_by_criterion.shape[1]:
+            graded = graded | ~np.isnan(self.human_by_criterion).all(axis=1)
+        return np.flatnonzero(graded)
+
     def system_name(self, code: int) -> str:
         return self.system_names[code] if code < len(self.system_names) else f"system {code}"
 
@@ -151,15 +159,24 @@ class Selector(Protocol):
 # ---------------------------------------------------------------------------------------------
 # Memoisation against array identity.
 
-_CACHE_CAPACITY = 128
+_CACHE_CAPACITY = 64
 _cache: OrderedDict[tuple[Hashable, ...], tuple[tuple[weakref.ref | None, ...], object]] = (
     OrderedDict()
 )
-_cache_lock = threading.Lock()
+# Re-entrant: a weak-reference callback may run from garbage collection inside a locked block.
+_cache_lock = threading.RLock()
 
 
 def _referent(ref: weakref.ref | None) -> object | None:
     return None if ref is None else ref()
+
+
+def _forget(key: tuple[Hashable, ...]) -> Callable[[weakref.ref], None]:
+    def forget(_: weakref.ref) -> None:
+        with _cache_lock:
+            _cache.pop(key, None)
+
+    return forget
 
 
 def derived(
@@ -167,8 +184,9 @@ def derived(
 ) -> T:
     """`compute()` memoised while every array in `arrays` is the very same live object.
 
-    Weak references make a dead array's entry unusable even if CPython reuses its id; a small
-    LRU bounds what stays alive through the cached values themselves.
+    An entry is dropped as soon as one of its arrays is garbage-collected (so a reused id never
+    hits a stale value) and a small LRU bounds the rest. A cached value must not reference the
+    arrays it is keyed by, or they would never be collected.
     """
     key = (kind, *(id(a) for a in arrays), *extra)
     with _cache_lock:
@@ -180,7 +198,7 @@ def derived(
                 return value  # type: ignore[return-value]
             del _cache[key]
     value = compute()
-    refs = tuple(None if a is None else weakref.ref(a) for a in arrays)
+    refs = tuple(None if a is None else weakref.ref(a, _forget(key)) for a in arrays)
     with _cache_lock:
         _cache[key] = (refs, value)
         while len(_cache) > _CACHE_CAPACITY:
@@ -236,17 +254,25 @@ def validator_pass_rates(evidence: np.ndarray) -> np.ndarray:
     return derived("validator_pass_rates", (evidence,), compute)
 
 
-def criterion_labels(ctx: SelectionContext, criterion: int) -> np.ndarray:
-    """(N,) human value for a criterion: its own grade where given, else the holistic verdict.
+def criterion_labels(ctx: SelectionContext, criterion: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows with a human value for a criterion, and those values.
 
-    DESIGN §4.1 uses the same fallback for alignment.
+    The criterion's own grade where given, else the holistic verdict, as alignment does
+    (DESIGN §4.1).
     """
-    if criterion == HOLISTIC or ctx.human_by_criterion is None:
-        return ctx.human
-    if criterion >= ctx.human_by_criterion.shape[1]:
-        return ctx.human
-    own = ctx.human_by_criterion[:, criterion]
-    return np.where(np.isnan(own), ctx.human, own)
+    rows = ctx.graded_rows
+    values = ctx.human[rows]
+    by_criterion = ctx.human_by_criterion
+    if criterion != HOLISTIC and by_criterion is not None and criterion < by_criterion.shape[1]:
+        own = by_criterion[rows, criterion]
+        values = np.where(np.isnan(own), values, own)
+    known = ~np.isnan(values)
+    return rows[known], values[known]
+
+
+def evidence_columns(evidence: np.ndarray) -> np.ndarray:
+    """(M, N) contiguous copy of the evidence: one validator's verdicts read without striding."""
+    return derived("evidence_columns", (evidence,), lambda: np.ascontiguousarray(evidence.T))
 
 
 def wilson_interval(

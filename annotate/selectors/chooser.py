@@ -42,24 +42,26 @@ def _usable(scored: ScoredPool, exclude_rows: Collection[int]) -> np.ndarray:
 
 def _draw(
     scored: ScoredPool,
+    open_scores: np.ndarray,
     available: np.ndarray,
+    n_available: int,
     selector_name: str,
     epsilon: float,
     rng: np.random.Generator,
 ) -> tuple[int, Choice]:
-    """One draw from the ε-mixture over the entries still `available`; returns its position."""
-    positions = np.flatnonzero(available)
-    scores = scored.scores[positions]
-    best = scores.max()
-    ties = positions[scores == best]
-    n_available = positions.shape[0]
+    """One draw from the ε-mixture over the entries still `available`; returns its position.
+
+    `open_scores` holds the scores with -inf at entries no longer available.
+    """
+    best = open_scores.max()
+    ties = np.flatnonzero(open_scores == best)
     if epsilon > 0 and rng.random() < epsilon:
-        position = int(positions[rng.integers(n_available)])
+        position = int(np.flatnonzero(available)[rng.integers(n_available)])
         tag, why = RANDOM_TAG, _random_why(epsilon)
     else:
         position = int(ties[rng.integers(ties.shape[0])])
         tag, why = selector_name, ""
-    in_ties = bool(scored.scores[position] == best)
+    in_ties = bool(open_scores[position] == best)
     probability = epsilon / n_available + (1 - epsilon) * (in_ties / ties.shape[0])
     row = int(scored.indices[position])
     row_b = None if scored.partners is None else int(scored.partners[position])
@@ -100,15 +102,24 @@ def choose_many(
     if k < 1:
         raise ValueError("k must be at least 1")
     scored = selector.score(ctx, rng)
+    if not np.isfinite(scored.scores).all():
+        raise ValueError(f"selector {selector.name!r} returned a score that is not finite")
     available = _usable(scored, exclude_rows)
+    open_scores = np.where(available, scored.scores, -np.inf)
+    n_available = int(np.count_nonzero(available))
     choices: list[Choice] = []
-    while len(choices) < k and available.any():
-        position, choice = _draw(scored, available, selector.name, epsilon, rng)
+    while len(choices) < k and n_available:
+        position, choice = _draw(
+            scored, open_scores, available, n_available, selector.name, epsilon, rng
+        )
         choices.append(choice)
-        available[position] = False
-        if scored.partners is None:
-            continue
-        # Two pairs sharing an output cannot both be claimed; keep the ranked list claimable.
-        taken = np.array([choice.row, choice.row_b], dtype=np.int64)
-        available &= ~np.isin(scored.indices, taken) & ~np.isin(scored.partners, taken)
+        taken = np.array([position])
+        if scored.partners is not None:
+            # Two pairs sharing an output cannot both be claimed; keep the list claimable.
+            rows = np.array([choice.row, choice.row_b], dtype=np.int64)
+            shares = np.isin(scored.indices, rows) | np.isin(scored.partners, rows)
+            taken = np.flatnonzero(shares & available)
+        available[taken] = False
+        open_scores[taken] = -np.inf
+        n_available -= taken.shape[0]
     return choices

@@ -15,6 +15,7 @@ from annotate.selectors.base import (
     SelectionContext,
     criterion_labels,
     derived,
+    evidence_columns,
     validator_pass_rates,
     vote_counts,
 )
@@ -85,8 +86,7 @@ def _least_settled_criterion(ctx: SelectionContext) -> int | None:
     for code, count in zip(codes.tolist(), counts.tolist(), strict=True):
         if count < 2:
             continue
-        labels = criterion_labels(ctx, code)
-        known = labels[~np.isnan(labels)]
+        _, known = criterion_labels(ctx, code)
         n_pass = int((known >= ctx.pass_threshold).sum())
         minority = min(n_pass, known.shape[0] - n_pass)
         if best is None or minority < best[0]:
@@ -251,10 +251,11 @@ class MadValidatorsSelector:
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
-        if ctx.labelled_mask.any():
+        if ctx.graded_rows.shape[0]:
+            columns = evidence_columns(ctx.evidence)
             for criterion, first, second, gap in self._rivalries(ctx):
-                a = ctx.evidence[pool, first]
-                b = ctx.evidence[pool, second]
+                a, b = columns[first][pool], columns[second][pool]
+                # NaN compares unequal to everything, so "a != b" alone would count it.
                 disagree = (a != b) & ~np.isnan(a) & ~np.isnan(b)
                 if disagree.any():
                     return ScoredPool(
@@ -277,12 +278,11 @@ class MadValidatorsSelector:
             columns = np.flatnonzero(ctx.validator_criteria == criterion)
             if columns.shape[0] < 2:
                 continue
-            labels = criterion_labels(ctx, criterion)
-            labelled = np.flatnonzero(~np.isnan(labels))
+            labelled, labels = criterion_labels(ctx, criterion)
             if labelled.shape[0] == 0:
                 continue
             verdicts = ctx.evidence[np.ix_(labelled, columns)]
-            alignment = alignment_scores(verdicts, labels[labelled] >= ctx.pass_threshold)
+            alignment = alignment_scores(verdicts, labels >= ctx.pass_threshold)
             order = np.argsort(-alignment, kind="stable")
             gap = float(alignment[order[0]] - alignment[order[1]])
             rivalries.append((criterion, int(columns[order[0]]), int(columns[order[1]]), gap))

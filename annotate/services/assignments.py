@@ -2,11 +2,17 @@
 
 A claim is an Assignment row with a slot number in [0, overlap). The partial unique constraints
 on (output, slot) and (output, annotator) over live claims make the claim race-free on SQLite
-and PostgreSQL alike: a losing insert raises IntegrityError and the next candidate is tried.
+and PostgreSQL alike: a losing insert raises IntegrityError and the next slot or candidate is
+tried. Grades given without a claim (imports, the API without an assignment) hold no slot, so
+they shrink the number of slots on offer instead.
+
+Pairs (output_b set) have no unique constraint; a pair claim locks both output rows (fixed
+order) and counts the pair's live claims and comparisons under that lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -20,6 +26,12 @@ from django.utils import timezone
 from annotate.models import Assignment, AssignmentStatus, Comparison, Grade, Output, Project
 
 MAX_CLAIM_ATTEMPTS = 20
+LIVE = (AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED)
+REOPENED = "reopened"
+
+
+class AssignmentError(ValueError):
+    pass
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,10 @@ class RankedItem:
     selector: str
     why: str
     probability: float | None
+
+
+def _ttl() -> timedelta:
+    return timedelta(seconds=settings.CONCORD_ASSIGNMENT_TTL_SECONDS)
 
 
 def _expire_stale(project: Project, now) -> None:
@@ -43,49 +59,71 @@ def active_assignment(*, project: Project, annotator: AbstractBaseUser) -> Assig
             project=project, annotator=annotator, status=AssignmentStatus.ACTIVE,
             expires_at__gte=timezone.now(),
         )
-        .select_related("output", "output_b")
+        .select_related("output__sample", "output_b__sample")
         .first()
     )
 
 
-def pool_output_ids(*, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False) -> np.ndarray:
-    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached."""
-    all_ids = np.fromiter(
+# The project's output ids, kept per process: outputs are only ever added (imports), so the
+# row count tells whether the cached array is still the project's. Loading 100,000 ids costs
+# tens of milliseconds; counting them costs a few.
+_output_ids: dict[int, tuple[object, np.ndarray]] = {}
+_output_ids_lock = threading.Lock()
+
+
+def project_output_ids(project: Project) -> np.ndarray:
+    """All output ids of the project, ascending (read-only array)."""
+    key = (project.created_at, Output.objects.filter(project=project).count())
+    cached = _output_ids.get(project.pk)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    ids = np.fromiter(
         Output.objects.filter(project=project).order_by("id").values_list("id", flat=True),
         dtype=np.int64,
     )
+    ids.setflags(write=False)
+    with _output_ids_lock:
+        _output_ids[project.pk] = ((project.created_at, ids.size), ids)
+    return ids
+
+
+def pool_output_ids(
+    *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False
+) -> np.ndarray:
+    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached."""
+    all_ids = project_output_ids(project)
+    taken: dict[int, int] = {}
     graders = (
         Grade.objects.filter(project=project, superseded_by__isnull=True, retracted=False)
         .values("output_id")
         .annotate(n=Count("annotator_id", distinct=True))
+        .values_list("output_id", "n")
     )
-    live = (
+    for output_id, n in graders:
+        taken[output_id] = n
+    # A live claim not yet graded counts too; a submitted one is already counted by its grade.
+    for output_id, n in (
         Assignment.objects.filter(
             project=project, status=AssignmentStatus.ACTIVE, output_b__isnull=True
         )
         .values("output_id")
         .annotate(n=Count("id"))
-    )
-    taken: dict[int, int] = {}
-    for row in graders:
-        taken[row["output_id"]] = taken.get(row["output_id"], 0) + row["n"]
-    for row in live:
-        taken[row["output_id"]] = taken.get(row["output_id"], 0) + row["n"]
-    full = [output_id for output_id, n in taken.items() if n >= project.overlap]
-    own = Q(status=AssignmentStatus.SUBMITTED) | Q(status=AssignmentStatus.ACTIVE)
+        .values_list("output_id", "n")
+    ):
+        taken[output_id] = taken.get(output_id, 0) + n
+    excluded = [output_id for output_id, n in taken.items() if n >= project.overlap]
+    own = Q(status__in=LIVE)
     if not include_skipped:
         own |= Q(status=AssignmentStatus.SKIPPED)
-    mine = list(
-        Assignment.objects.filter(project=project, annotator=annotator, output_b__isnull=True)
-        .filter(own)
-        .values_list("output_id", flat=True)
-    ) + list(
-        Grade.objects.filter(
-            project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
-        ).values_list("output_id", flat=True)
-    )
-    excluded = np.unique(np.asarray(full + mine, dtype=np.int64))
-    return all_ids[~np.isin(all_ids, excluded, assume_unique=False)]
+    excluded += Assignment.objects.filter(
+        own, project=project, annotator=annotator, output_b__isnull=True
+    ).values_list("output_id", flat=True)
+    excluded += Grade.objects.filter(
+        project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
+    ).values_list("output_id", flat=True)
+    if not excluded:
+        return all_ids
+    return all_ids[~np.isin(all_ids, np.asarray(excluded, dtype=np.int64))]
 
 
 def rank_pool(
@@ -100,34 +138,52 @@ def rank_pool(
     )
 
 
-def _insert_claim(*, project, annotator, item: RankedItem, now, ttl) -> Assignment | None:
-    used = set(
+def _free_slots(*, project: Project, output_id: int) -> list[int]:
+    live = list(
         Assignment.objects.filter(
-            output_id=item.output_id, output_b__isnull=True,
-            status__in=[AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED],
-        ).values_list("slot", flat=True)
+            output_id=output_id, output_b__isnull=True, status__in=LIVE
+        ).values_list("slot", "annotator_id")
     )
-    free = [slot for slot in range(project.overlap) if slot not in used]
-    if not free:
-        return None
-    try:
-        with transaction.atomic():
-            return Assignment.objects.create(
-                project=project, output_id=item.output_id, annotator=annotator, slot=free[0],
-                selector=item.selector, why=item.why[:300], probability=item.probability,
-                claimed_at=now, expires_at=now + ttl,
-            )
-    except IntegrityError:
-        return None
+    slotted = {annotator_id for _, annotator_id in live}
+    unslotted = (
+        Grade.objects.filter(output_id=output_id, superseded_by__isnull=True, retracted=False)
+        .exclude(annotator_id__in=slotted)
+        .values("annotator_id")
+        .distinct()
+        .count()
+    )
+    used = {slot for slot, _ in live}
+    return [slot for slot in range(project.overlap - unslotted) if slot not in used]
+
+
+def _insert_claim(*, project, annotator, item: RankedItem, now) -> Assignment | None:
+    for slot in _free_slots(project=project, output_id=item.output_id):
+        try:
+            with transaction.atomic():
+                return Assignment.objects.create(
+                    project=project, output_id=item.output_id, annotator=annotator, slot=slot,
+                    selector=item.selector, why=item.why[:300], probability=item.probability,
+                    claimed_at=now, expires_at=now + _ttl(),
+                )
+        except IntegrityError:
+            # Another annotator took this slot, or this annotator claimed something else
+            # meanwhile (one_active_claim_per_annotator); the caller tells which.
+            continue
+    return None
 
 
 def assignment_claim_next(
     *, project: Project, annotator: AbstractBaseUser, selector: str | None = None,
     mode: str = "single", rng: np.random.Generator | None = None,
 ) -> Assignment | None:
-    """The annotator's current claim, or a new one on the next item. None when nothing is left."""
+    """The annotator's current claim, or a new one on the next item. None when nothing is left.
+
+    Not wrapped in one transaction on purpose: each insert commits on its own, so a claim
+    lost to a concurrent annotator costs one candidate, not the whole ranking.
+    """
+    if mode not in ("single", "pair"):
+        raise AssignmentError(f"Unknown mode '{mode}'; use single or pair.")
     now = timezone.now()
-    ttl = timedelta(seconds=settings.CONCORD_ASSIGNMENT_TTL_SECONDS)
     _expire_stale(project, now)
     current = active_assignment(project=project, annotator=annotator)
     if current is not None:
@@ -137,78 +193,153 @@ def assignment_claim_next(
     rng = rng or np.random.default_rng()
     selector = selector or project.default_selector
     if mode == "pair":
-        return _claim_pair(project=project, annotator=annotator, selector=selector, rng=rng, now=now, ttl=ttl)
+        claim = _claim_pair(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
+    else:
+        claim = _claim_single(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
+    if claim is None:
+        # A concurrent request of the same annotator (a second tab) may have won.
+        return active_assignment(project=project, annotator=annotator)
+    return (
+        Assignment.objects.select_related("output__sample", "output_b__sample").get(pk=claim.pk)
+    )
+
+
+def _claim_single(*, project, annotator, selector, rng, now) -> Assignment | None:
     for include_skipped in (False, True):
         pool = pool_output_ids(project=project, annotator=annotator, include_skipped=include_skipped)
         if pool.size == 0:
             continue
         ranked = rank_pool(project=project, annotator=annotator, pool=pool, selector=selector, rng=rng)
         for item in ranked:
-            claim = _insert_claim(project=project, annotator=annotator, item=item, now=now, ttl=ttl)
+            claim = _insert_claim(project=project, annotator=annotator, item=item, now=now)
             if claim is not None:
-                return Assignment.objects.select_related("output").get(pk=claim.pk)
+                return claim
+            if Assignment.objects.filter(
+                project=project, annotator=annotator, status=AssignmentStatus.ACTIVE
+            ).exists():
+                return None
     return None
 
 
-def assignment_claim_output(*, project: Project, annotator: AbstractBaseUser, output: Output, why: str) -> Assignment:
-    """Claim a specific output (reopening a past grade, undo): it replaces the current claim."""
-    now = timezone.now()
-    with transaction.atomic():
-        current = active_assignment(project=project, annotator=annotator)
-        if current is not None:
-            assignment_release(assignment=current)
-        previous = Assignment.objects.filter(
-            output=output, annotator=annotator, output_b__isnull=True,
-            status=AssignmentStatus.SUBMITTED,
-        ).first()
-        if previous is not None:
-            slot = previous.slot
-            Assignment.objects.filter(pk=previous.pk).update(
-                status=AssignmentStatus.RELEASED, closed_at=now
-            )
-        else:
-            # The annotator's own grade already counts toward overlap, so an overflow slot
-            # above `overlap` is right when every regular slot is taken.
-            used = set(
-                Assignment.objects.filter(
-                    output=output, output_b__isnull=True,
-                    status__in=[AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED],
-                ).values_list("slot", flat=True)
-            )
-            slot = next(n for n in range(len(used) + 1) if n not in used)
-        return Assignment.objects.create(
-            project=project, output=output, annotator=annotator, slot=slot,
-            selector="reopened", why=why, probability=None, claimed_at=now,
-            expires_at=now + timedelta(seconds=settings.CONCORD_ASSIGNMENT_TTL_SECONDS),
-        )
+def _pair_filter(a: int, b: int) -> Q:
+    return Q(output_id=a, output_b_id=b) | Q(output_id=b, output_b_id=a)
 
 
-def _claim_pair(*, project, annotator, selector, rng, now, ttl) -> Assignment | None:
+def _pair_graders(project: Project, a: int, b: int) -> set[int]:
+    claimed = Assignment.objects.filter(
+        _pair_filter(a, b), project=project, status=AssignmentStatus.ACTIVE
+    ).values_list("annotator_id", flat=True)
+    compared = Comparison.objects.filter(
+        Q(output_a_id=a, output_b_id=b) | Q(output_a_id=b, output_b_id=a),
+        project=project, superseded_by__isnull=True, retracted=False,
+    ).values_list("annotator_id", flat=True)
+    return set(claimed) | set(compared)
+
+
+def _claim_pair(*, project, annotator, selector, rng, now) -> Assignment | None:
     from annotate.selection import rank_pairs
 
-    compared = set()
+    exclude = set()
     for a, b in Comparison.objects.filter(
         project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
     ).values_list("output_a_id", "output_b_id"):
-        compared.add((min(a, b), max(a, b)))
-    for item in rank_pairs(project=project, annotator=annotator, exclude=compared, selector=selector, rng=rng):
-        try:
-            with transaction.atomic():
-                claim = Assignment.objects.create(
-                    project=project, output_id=item.output_id, output_b_id=item.output_b_id,
-                    annotator=annotator, selector=item.selector, why=item.why[:300],
-                    probability=item.probability, claimed_at=now, expires_at=now + ttl,
-                )
-        except IntegrityError:
-            continue
-        return Assignment.objects.select_related("output", "output_b").get(pk=claim.pk)
+        exclude.add((min(a, b), max(a, b)))
+    skipped = set()
+    for a, b in Assignment.objects.filter(
+        project=project, annotator=annotator, output_b__isnull=False,
+        status=AssignmentStatus.SKIPPED,
+    ).values_list("output_id", "output_b_id"):
+        skipped.add((min(a, b), max(a, b)))
+    for excluded in (exclude | skipped, exclude):
+        ranked = rank_pairs(
+            project=project, annotator=annotator, exclude=excluded, selector=selector, rng=rng
+        )
+        for item in ranked:
+            # Left and right are shown in random order whatever order the selector proposed.
+            left, right = item.output_id, item.output_b_id
+            if rng.random() < 0.5:
+                left, right = right, left
+            try:
+                with transaction.atomic():
+                    list(
+                        Output.objects.select_for_update()
+                        .filter(pk__in=[left, right]).order_by("pk").values_list("pk", flat=True)
+                    )
+                    if len(_pair_graders(project, left, right) - {annotator.pk}) >= project.overlap:
+                        continue
+                    return Assignment.objects.create(
+                        project=project, output_id=left, output_b_id=right, annotator=annotator,
+                        selector=item.selector, why=item.why[:300], probability=item.probability,
+                        claimed_at=now, expires_at=now + _ttl(),
+                    )
+            except IntegrityError:
+                return None
+        if excluded == exclude:
+            break
     return None
 
 
-def assignment_skip(*, assignment: Assignment) -> None:
-    Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(
-        status=AssignmentStatus.SKIPPED, closed_at=timezone.now()
+@transaction.atomic
+def assignment_claim_output(
+    *, project: Project, annotator: AbstractBaseUser, output: Output, why: str,
+    output_b: Output | None = None,
+) -> Assignment:
+    """Claim a specific output or pair (reopening a past grade, undo); it replaces the
+    annotator's current claim. A reopened output keeps the slot its earlier claim held."""
+    if output.project_id != project.pk or (output_b is not None and output_b.project_id != project.pk):
+        raise AssignmentError("That output belongs to another project.")
+    now = timezone.now()
+    current = (
+        Assignment.objects.select_for_update()
+        .filter(project=project, annotator=annotator, status=AssignmentStatus.ACTIVE)
+        .first()
     )
+    if current is not None:
+        assignment_release(assignment=current)
+    if output_b is not None:
+        return Assignment.objects.create(
+            project=project, output=output, output_b=output_b, annotator=annotator,
+            selector=REOPENED, why=why[:300], claimed_at=now, expires_at=now + _ttl(),
+        )
+    previous = (
+        Assignment.objects.select_for_update()
+        .filter(output=output, annotator=annotator, output_b__isnull=True, status__in=LIVE)
+        .first()
+    )
+    if previous is not None:
+        Assignment.objects.filter(pk=previous.pk).update(
+            status=AssignmentStatus.RELEASED, closed_at=now
+        )
+        slots = [previous.slot]
+    else:
+        # The annotator's own grade (if any) already counts toward overlap, so an overflow
+        # slot at or above `overlap` is right when every regular slot is taken.
+        used = set(
+            Assignment.objects.filter(
+                output=output, output_b__isnull=True, status__in=LIVE
+            ).values_list("slot", flat=True)
+        )
+        slots = [n for n in range(max(used, default=-1) + 3) if n not in used]
+    for slot in slots:
+        try:
+            with transaction.atomic():
+                return Assignment.objects.create(
+                    project=project, output=output, annotator=annotator, slot=slot,
+                    selector=REOPENED, why=why[:300], probability=None, claimed_at=now,
+                    expires_at=now + _ttl(),
+                )
+        except IntegrityError:
+            continue
+    raise AssignmentError("This output is being claimed by others right now; try again.")
+
+
+def assignment_skip(*, assignment: Assignment, annotator: AbstractBaseUser | None = None) -> bool:
+    """Give the claim back; the annotator sees the output again only when nothing else is left.
+    False when the claim was not (or no longer) active."""
+    claims = Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE)
+    if annotator is not None:
+        claims = claims.filter(annotator=annotator)
+    return bool(claims.update(status=AssignmentStatus.SKIPPED, closed_at=timezone.now()))
 
 
 def assignment_release(*, assignment: Assignment) -> None:

@@ -2,12 +2,29 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Max
+from django.utils.text import slugify
 
-from annotate.models import Criterion, CriterionVersion, Project, ReviewMeeting, key_validator
+from annotate.models import (
+    Criterion,
+    CriterionVersion,
+    Project,
+    ReviewMeeting,
+    Role,
+    key_validator,
+)
 
 
 class CriterionError(ValueError):
     pass
+
+
+def may_edit_criteria(*, project: Project, role: str | None) -> bool:
+    """Owners always; annotators while grading when the project allows criteria drift."""
+    return role == Role.OWNER or (role == Role.ANNOTATOR and project.annotators_may_edit_criteria)
+
+
+def key_from_name(name: str) -> str:
+    return slugify(name).replace("-", "_")[:64]
 
 
 def _check_key(key: str) -> str:
@@ -23,10 +40,15 @@ def _check_key(key: str) -> str:
 
 @transaction.atomic
 def criterion_create(
-    *, project: Project, key: str, name: str = "", definition: str = "", reason: str = "",
+    *, project: Project, key: str = "", name: str = "", definition: str = "", reason: str = "",
     author: AbstractBaseUser | None = None, decided_in: ReviewMeeting | None = None,
 ) -> Criterion:
-    key = _check_key(key)
+    """A new criterion with its first version. Without a key, the key is made from the name."""
+    if not key.strip() and not name.strip():
+        raise CriterionError("Give the criterion a name.")
+    key = _check_key(key or key_from_name(name))
+    if len(reason.strip()) > 500 or len(name.strip()) > 200:
+        raise CriterionError("Keep the name under 200 and the reason under 500 characters.")
     if Criterion.objects.filter(project=project, key=key).exists():
         raise CriterionError(f"The criterion '{key}' already exists.")
     position = (Criterion.objects.filter(project=project).aggregate(m=Max("position"))["m"] or 0) + 1
@@ -60,14 +82,19 @@ def criterion_version_publish(
     criterion (kept, still exportable); nothing is rewritten."""
     if not reason.strip():
         raise CriterionError("Say in one line why the definition changes.")
+    if not definition.strip():
+        raise CriterionError("Write the new definition.")
+    if len(reason.strip()) > 500:
+        raise CriterionError("Keep the reason to one line (500 characters at most).")
     # Lock the criterion row so two refinements at once get numbers n+1 and n+2.
     criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
     current = criterion.versions.order_by("-number").first()
+    name = name.strip()
     if current and current.definition == definition.strip() and (not name or name == current.name):
         raise CriterionError("The definition is unchanged.")
     return CriterionVersion.objects.create(
         criterion=criterion, number=(current.number + 1) if current else 1,
-        name=(name.strip() or (current.name if current else criterion.key)),
+        name=(name or (current.name if current else criterion.key)),
         definition=definition.strip(), reason=reason.strip(), author=author, decided_in=decided_in,
     )
 

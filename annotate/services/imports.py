@@ -8,12 +8,13 @@ rejected file leaves nothing behind, and memory stays bounded by the chunk size.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate import importing
@@ -272,9 +273,12 @@ class _Importer:
                 already_there.add(ident)
         self.result.outputs_unchanged += len(already_there)
         if new and not self.problems:
-            created = Output.objects.bulk_create(list(new.values()))
-            self.result.outputs_created += len(created)
-            existing.update({(o.sample_id, o.system): o for o in created})
+            self.result.outputs_created += _insert_outputs(list(new.values()))
+            if self.with_labels:
+                existing = {
+                    (o.sample_id, o.system): o
+                    for o in Output.objects.filter(sample_id__in=[s.pk for s in samples.values()])
+                }
         return existing
 
     def _ensure_labelling(self) -> None:
@@ -380,6 +384,22 @@ class _Importer:
         ]
         Comparison.objects.bulk_create(new)
         self.result.comparisons_created += len(new)
+
+
+def _insert_outputs(outputs: list[Output]) -> int:
+    """Bulk insert; on PostgreSQL through COPY, several times faster than a multi-row INSERT
+    built by the ORM. Ids are not needed here, so none are read back."""
+    if connection.vendor != "postgresql":
+        return len(Output.objects.bulk_create(outputs))
+    now = timezone.now()
+    columns = "project_id, sample_id, system, text, metadata, created_at"
+    with connection.cursor() as cursor:
+        with cursor.connection.cursor().copy(
+            f"COPY {Output._meta.db_table} ({columns}) FROM STDIN"
+        ) as copy:
+            for o in outputs:
+                copy.write_row((o.project_id, o.sample_id, o.system, o.text, json.dumps(o.metadata), now))
+    return len(outputs)
 
 
 def outputs_import(

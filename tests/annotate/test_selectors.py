@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from annotate.selectors import (
     clear_cache,
     get_selector,
 )
+from annotate.selectors import base as base_module
 from annotate.selectors.base import derived, wilson_interval
 from annotate.selectors.embedding_based import NearestLabelled
 from annotate.selectors.evidence_based import (
@@ -819,6 +821,17 @@ def test_derived_values_are_keyed_by_the_identity_of_live_arrays():
     assert derived("probe", (array,), compute) == 1
     assert derived("probe", (array,), compute) == 1
     assert derived("probe", (twin,), compute) == 2
+
+
+def test_derived_values_are_dropped_with_their_arrays():
+    array = np.arange(3.0)
+    derived("probe", (array,), lambda: "value")
+    entries = len(base_module._cache)
+
+    del array
+    gc.collect()
+
+    assert len(base_module._cache) == entries - 1
 
 
 def test_embed_texts_gives_unit_float32_rows_of_a_fixed_width():

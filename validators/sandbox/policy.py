@@ -12,6 +12,7 @@ import builtins as python_builtins
 import importlib
 import math
 import operator
+import sys
 import types
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -180,17 +181,23 @@ class ImportNotAllowed(ImportError):
 def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..., Any]:
     def guarded_import(
         name: str,
-        globals: Mapping[str, Any] | None = None,  # noqa: A002 - __import__'s signature
-        locals: Mapping[str, Any] | None = None,  # noqa: A002
+        globals: Mapping[str, Any] | None = None,
+        locals: Mapping[str, Any] | None = None,
         fromlist: Iterable[str] | None = (),
         level: int = 0,
-    ) -> types.ModuleType:
+    ) -> types.ModuleType | None:
         if level != 0:
             raise ImportNotAllowed("relative imports are not allowed")
         proxy = modules.get(name)
-        if proxy is None:
-            raise ImportNotAllowed(f"import of '{name}' is not allowed")
-        return proxy
+        if proxy is not None:
+            return proxy
+        if isinstance(fromlist, list) and name in sys.modules:
+            # C code inside an allowed module importing its helper (datetime.strptime needs
+            # _strptime) goes through PyImport_Import, which passes a list as fromlist (an
+            # import statement passes None or a tuple) and then reads sys.modules itself,
+            # ignoring what is returned here. So the assertion is handed nothing.
+            return None
+        raise ImportNotAllowed(f"import of '{name}' is not allowed")
 
     return guarded_import
 

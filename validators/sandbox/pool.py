@@ -1,0 +1,716 @@
+"""A pool of long-lived sandbox workers that run code assertions in batches (DESIGN §5).
+
+The calling process (web or Celery) never runs assertion code. It sends batches of outputs as
+JSON frames to workers started by `worker.py`, enforces the per-output timeout itself (a
+worker reports which output it is on through a small shared-memory slot, so a stall is pinned
+on the right output without a round trip per output), and treats every byte a worker sends as
+hostile: bounded frames, strict JSON schema, and anything unexpected ends that worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import itertools
+import json
+import math
+import mmap
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Queue
+from typing import Any
+
+import RestrictedPython
+
+from validators.sandbox.protocol import (
+    LOADING_SOURCE,
+    MAX_REPLY_BYTES,
+    PROGRESS,
+    FrameDecoder,
+    FrameError,
+    encode_frame,
+    frame_from_json,
+)
+
+PASS, FAIL, ERROR = "pass", "fail", "error"
+OUTCOMES = (PASS, FAIL, ERROR)
+DETAIL_MAX_CHARS = 500
+# Batches are also cut by size so that a few long outputs do not make one giant frame.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+STARTUP_TIMEOUT_SECONDS = 20.0
+_VALUE_KINDS = ("bool", "number", "none", "error")
+
+_BOOTSTRAP = (
+    "import json, sys; sys.path[:0] = json.loads(sys.argv[1])['paths']; "
+    "from validators.sandbox.worker import main; main()"
+)
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    """One output to check, with what `check(output, input, reference, meta)` receives.
+    `meta` crosses to the worker as JSON; values JSON cannot hold arrive as strings."""
+
+    output: str
+    input: str
+    reference: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict on one output. `score` is set exactly when the outcome is pass or fail:
+    the number `check` returned, or 1.0/0.0 for True/False, so a threshold can be swept over
+    boolean and numeric assertions alike. `latency_ms` is the time `check` took in the
+    worker (the timeout itself for an output that timed out, 0 when it never ran)."""
+
+    outcome: str
+    score: float | None
+    detail: str
+    latency_ms: float
+
+
+class SandboxError(Exception):
+    """The sandbox itself failed (as opposed to an assertion failing, which is a verdict)."""
+
+
+class SandboxUnavailable(SandboxError):
+    """No worker could be started or kept alive long enough to accept a batch."""
+
+
+class SandboxWorkerError(SandboxError):
+    """A worker broke the protocol while answering a probe; it has been replaced."""
+
+
+def _truncate(detail: str) -> str:
+    return detail if len(detail) <= DETAIL_MAX_CHARS else detail[: DETAIL_MAX_CHARS - 1] + "…"
+
+
+def _error(detail: str, latency_ms: float = 0.0) -> CheckResult:
+    return CheckResult(ERROR, None, _truncate(detail), latency_ms)
+
+
+@functools.cache
+def _network_isolation_prefix() -> tuple[str, ...]:
+    """`unshare -n` when this process may create a network namespace (root, or a kernel that
+    lets users do it); otherwise nothing, and the pool's status says so."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return ()
+    try:
+        completed = subprocess.run(
+            [unshare, "-n", sys.executable, "-I", "-S", "-c", "pass"],
+            env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=10, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return (unshare, "-n") if completed.returncode == 0 else ()
+
+
+def _import_paths() -> list[str]:
+    # The worker runs with -I -S (no site, no environment), so it is told exactly where the
+    # project and RestrictedPython live instead of inheriting this process's sys.path.
+    project_root = Path(__file__).resolve().parents[2]
+    restricted_python_root = Path(RestrictedPython.__file__).resolve().parents[1]
+    return list(dict.fromkeys([str(project_root), str(restricted_python_root)]))
+
+
+def _death_detail(returncode: int | None) -> str:
+    if returncode is None:
+        return "sandbox worker stopped answering"
+    if returncode >= 0:
+        return f"sandbox worker exited with status {returncode}"
+    number = -returncode
+    if number == signal.SIGXCPU:
+        return "CPU time limit exceeded"
+    if number == signal.SIGSEGV:
+        return "sandbox worker crashed (SIGSEGV)"
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return f"sandbox worker was killed ({name})"
+
+
+@dataclass(frozen=True)
+class _WorkerSettings:
+    timeout_seconds: float
+    memory_mb: int
+    cpu_lifetime_seconds: int
+    open_files: int
+    isolate_network: bool
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why an exchange with a worker ended without a reply. `position` is where the worker
+    was: None before it took the request, LOADING_SOURCE, an output's index, or the number of
+    outputs when it was writing its reply. The worker is dead by the time this exists."""
+
+    position: int | None
+    detail: str
+    timed_out: bool = False
+    malformed: bool = False
+
+
+class _Worker:
+    def __init__(self, settings: _WorkerSettings, launch_prefix: tuple[str, ...]) -> None:
+        self.settings = settings
+        self.workdir = tempfile.mkdtemp(prefix="concord-sandbox-")
+        # An unlinked file both processes map: the worker writes (batch, position) into it.
+        self.progress_file = tempfile.TemporaryFile()
+        self.progress_file.truncate(PROGRESS.size)
+        self.progress = mmap.mmap(self.progress_file.fileno(), PROGRESS.size)
+        self.decoder = FrameDecoder(MAX_REPLY_BYTES)
+        self.cpu_seconds = 0.0
+        self.facts: dict[str, Any] = {}
+        config = {
+            "paths": _import_paths(),
+            "progress_fd": self.progress_file.fileno(),
+            "memory_mb": settings.memory_mb,
+            "timeout_seconds": settings.timeout_seconds,
+            "cpu_lifetime_seconds": settings.cpu_lifetime_seconds,
+            "open_files": settings.open_files,
+        }
+        command = [*launch_prefix, sys.executable, "-I", "-S", "-B", "-c", _BOOTSTRAP,
+                   json.dumps(config)]
+        try:
+            self.process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, env={}, cwd=self.workdir,
+                pass_fds=(self.progress_file.fileno(),), close_fds=True,
+            )
+        except OSError as exc:
+            self._release_files()
+            raise SandboxUnavailable(f"could not start a sandbox worker: {exc}") from exc
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.request_fd = self.process.stdin.fileno()
+        self.reply_fd = self.process.stdout.fileno()
+        os.set_blocking(self.request_fd, False)
+        os.set_blocking(self.reply_fd, False)
+        self._await_ready()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _await_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while True:
+            try:
+                message = self.decoder.next_message()
+            except FrameError as exc:
+                self.kill()
+                raise SandboxUnavailable(f"sandbox worker sent a bad greeting: {exc}") from None
+            if message is not None:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                raise SandboxUnavailable("sandbox worker did not start in time")
+            if not self._read_available(min(remaining, 0.1)):
+                returncode = self.process.poll()
+                self.kill()
+                raise SandboxUnavailable(
+                    f"sandbox worker failed to start: {_death_detail(returncode)}"
+                )
+        if message.get("op") != "ready":
+            self.kill()
+            raise SandboxUnavailable(
+                f"sandbox worker failed to start: {str(message.get('detail'))[:2000]}"
+            )
+        self.facts = message
+
+    def _read_available(self, wait_seconds: float) -> bool:
+        """Read what the worker has written within `wait_seconds`; False on end of file."""
+        readable, _, _ = select.select([self.reply_fd], [], [], wait_seconds)
+        if not readable:
+            return True
+        try:
+            data = os.read(self.reply_fd, 1 << 20)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        self.decoder.feed(data)
+        return True
+
+    def _send(self, frame: bytes, deadline: float) -> bool:
+        view = memoryview(frame)
+        while view:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            _, writable, _ = select.select([], [self.request_fd], [], remaining)
+            if not writable:
+                continue
+            try:
+                written = os.write(self.request_fd, view)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return False
+            view = view[written:]
+        return True
+
+    def _position(self, batch: int) -> int | None:
+        marked_batch, position = PROGRESS.unpack_from(self.progress, 0)
+        return position if marked_batch == batch else None
+
+    def exchange(
+        self, frame: bytes, batch: int, n_positions: int, timeout_seconds: float
+    ) -> dict[str, Any] | _Failure:
+        """Send one request and wait for its reply while watching the progress slot: the
+        worker is killed once one position has not moved for `timeout_seconds`."""
+        started = time.monotonic()
+        # Every position may legitimately take the whole timeout; past that, something lies.
+        hard_deadline = started + timeout_seconds * (n_positions + 2) + 1.0
+        poll_seconds = min(0.05, timeout_seconds / 5)
+        if not self._send(frame, started + timeout_seconds + 1.0):
+            return self._fail(batch, None)
+        observed: int | None = None
+        observed_since = started
+        while True:
+            try:
+                message = self.decoder.next_message()
+            except FrameError as exc:
+                return self._fail(batch, f"sandbox worker sent a malformed reply ({exc})",
+                                  malformed=True)
+            if message is not None:
+                if message.get("batch") != batch:
+                    return self._fail(batch, "sandbox worker answered another request",
+                                      malformed=True)
+                return message
+            try:
+                still_open = self._read_available(poll_seconds)
+            except FrameError as exc:
+                return self._fail(batch, f"sandbox worker sent a malformed reply ({exc})",
+                                  malformed=True)
+            if not still_open:
+                return self._fail(batch, None)
+            now = time.monotonic()
+            position = self._position(batch)
+            if position != observed:
+                observed, observed_since = position, now
+            if now - observed_since >= timeout_seconds or now >= hard_deadline:
+                return self._fail(batch, f"timed out after {timeout_seconds} s", timed_out=True)
+
+    def _fail(
+        self, batch: int, detail: str | None, *, timed_out: bool = False, malformed: bool = False
+    ) -> _Failure:
+        position = self._position(batch)
+        returncode = self.process.poll()
+        if returncode is None and detail is None:
+            # The pipe closed but the process lingers; give it a moment to report its end.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                returncode = self.process.wait(timeout=1.0)
+        self.kill()
+        return _Failure(position, detail or _death_detail(returncode), timed_out, malformed)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._release_files()
+
+    def _release_files(self) -> None:
+        with contextlib.suppress(ValueError, BufferError):
+            self.progress.close()
+        self.progress_file.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class _Slot:
+    """A place for one worker; the worker in it is replaced lazily after it fails."""
+
+    worker: _Worker | None = None
+
+
+@dataclass
+class _Run:
+    """State shared by the batches of one `run` call."""
+
+    source_json: str
+    threshold: float | None
+    results: list[CheckResult | None]
+    source_failure: str | None = None
+    timeouts: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    indices: list[int]
+    encoded_items: list[str]
+
+
+def _verdict(row: list[Any], threshold: float | None) -> CheckResult:
+    kind, value, detail, latency_ms = row
+    if kind == "bool":
+        return CheckResult(PASS if value else FAIL, 1.0 if value else 0.0, "", latency_ms)
+    if kind == "number":
+        if threshold is None:
+            return _error(
+                f"check returned a number ({value:g}) but the validator has no threshold",
+                latency_ms,
+            )
+        return CheckResult(PASS if value >= threshold else FAIL, float(value), "", latency_ms)
+    if kind == "none":
+        return _error("check returned None", latency_ms)
+    return _error(detail, latency_ms)
+
+
+def _parse_rows(message: dict[str, Any], expected: int) -> list[list[Any]]:
+    """The worker's rows, checked field by field; a FrameError for anything off-schema."""
+    rows = message.get("results")
+    if not isinstance(rows, list) or len(rows) != expected:
+        raise FrameError(f"expected {expected} results")
+    for row in rows:
+        if not isinstance(row, list) or len(row) != 4:
+            raise FrameError("a result is not a 4-item list")
+        kind, value, detail, latency_ms = row
+        if kind not in _VALUE_KINDS or not isinstance(detail, str):
+            raise FrameError("a result has an unknown kind or a non-text detail")
+        if kind == "bool" and not isinstance(value, bool):
+            raise FrameError("a bool result without a bool")
+        if kind == "number" and (
+            isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value)
+        ):
+            raise FrameError("a number result without a number")
+        if (
+            isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float)
+            or not math.isfinite(latency_ms) or latency_ms < 0
+        ):
+            row[3] = 0.0
+        row[2] = _truncate(detail)
+    return rows
+
+
+class SandboxPool:
+    """Runs code assertions in `size` sandboxed worker processes. Thread-safe: concurrent
+    `run` calls share the workers, and one call spreads its batches over all of them."""
+
+    def __init__(
+        self,
+        size: int = 2,
+        *,
+        timeout_seconds: float = 2.0,
+        memory_mb: int = 512,
+        batch_size: int = 200,
+        max_timeouts_per_run: int | None = 10,
+        cpu_lifetime_seconds: int = 3600,
+        open_files: int = 16,
+        isolate_network: bool = True,
+    ) -> None:
+        if size < 1 or batch_size < 1 or timeout_seconds <= 0:
+            raise ValueError("size, batch_size and timeout_seconds must be positive")
+        self.size = size
+        self.timeout_seconds = float(timeout_seconds)
+        self.batch_size = batch_size
+        # Past this many timeouts the assertion is plainly broken (a catastrophic regex, a
+        # loop); running the rest would cost timeout_seconds each for the same answer.
+        self.max_timeouts_per_run = max_timeouts_per_run
+        self._settings = _WorkerSettings(
+            timeout_seconds=self.timeout_seconds, memory_mb=memory_mb,
+            cpu_lifetime_seconds=cpu_lifetime_seconds, open_files=open_files,
+            isolate_network=isolate_network,
+        )
+        self._slots = [_Slot() for _ in range(size)]
+        self._idle: Queue[_Slot] = Queue()
+        for slot in self._slots:
+            self._idle.put(slot)
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sandbox")
+        self._batch_ids = itertools.count(1)
+        self._counter_lock = threading.Lock()
+        self._workers_started = 0
+        self._workers_replaced = 0
+        self._last_facts: dict[str, Any] = {}
+        self._closed = False
+        self._owner_pid = os.getpid()
+
+    # --- public API ---------------------------------------------------------------------
+
+    def run(
+        self, source: str, items: Sequence[CheckItem], *, threshold: float | None = None
+    ) -> list[CheckResult]:
+        """One verdict per item, in order. Never raises for a bad assertion (every problem is
+        an `error` verdict); raises SandboxUnavailable when workers cannot be started."""
+        self._ensure_open()
+        if not items:
+            return []
+        run = _Run(json.dumps(source), threshold, [None] * len(items))
+        batches = self._batches(items)
+        futures: list[Future[None]] = [
+            self._executor.submit(self._run_batch, run, batch) for batch in batches
+        ]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+        verdicts = [result for result in run.results if result is not None]
+        if len(verdicts) != len(items):
+            raise SandboxError("a batch ended without a verdict for every output")
+        return verdicts
+
+    def run_probe(self, name: str) -> str:
+        """Run one of the worker's built-in diagnostics (see worker.PROBES) in a worker that
+        has already dropped its privileges: the OS layer tested on its own. Takes a name,
+        never code. Raises SandboxWorkerError if the worker broke the protocol."""
+        self._ensure_open()
+        with self._checkout() as slot:
+            worker = self._ready_worker(slot, n_items=1)
+            batch = next(self._batch_ids)
+            frame = encode_frame({"op": "probe", "batch": batch, "name": name})
+            reply = worker.exchange(frame, batch, 1, self.timeout_seconds)
+            if isinstance(reply, _Failure):
+                self._discard(slot)
+                raise SandboxWorkerError(reply.detail)
+            if reply.get("op") != "probe" or not isinstance(reply.get("detail"), str):
+                self._discard(slot)
+                raise SandboxWorkerError("sandbox worker sent a malformed reply")
+            return _truncate(reply["detail"])
+
+    def status(self) -> dict[str, Any]:
+        """How the workers are confined, as reported by a worker before it ran any assertion
+        (starts one if none is running)."""
+        self._ensure_open()
+        with self._checkout() as slot:
+            self._ready_worker(slot, n_items=0)
+        facts = self._last_facts
+        isolated = bool(self._settings.isolate_network and _network_isolation_prefix())
+        notes = list(facts.get("notes", []))
+        if not isolated:
+            notes.append("no network namespace (unshare -n not permitted or disabled): "
+                         "network access is closed only by the import allow-list")
+        return {
+            "size": self.size,
+            "timeout_seconds": self.timeout_seconds,
+            "memory_mb": self._settings.memory_mb,
+            "batch_size": self.batch_size,
+            "max_timeouts_per_run": self.max_timeouts_per_run,
+            "network_isolated": isolated,
+            "uid": facts.get("uid"),
+            "gid": facts.get("gid"),
+            "groups": facts.get("groups"),
+            "privileges_dropped": facts.get("privileges_dropped"),
+            "no_new_privs": facts.get("no_new_privs"),
+            "limits": facts.get("limits"),
+            "worker_pids": [slot.worker.pid for slot in self._slots
+                            if slot.worker is not None and slot.worker.alive()],
+            "workers_started": self._workers_started,
+            "workers_replaced": self._workers_replaced,
+            "notes": notes,
+        }
+
+    def close(self) -> None:
+        if self._closed or os.getpid() != self._owner_pid:
+            # A forked copy of a pool shares its pipes with the original: leave them alone.
+            return
+        self._closed = True
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        for slot in self._slots:
+            if slot.worker is not None:
+                slot.worker.kill()
+                slot.worker = None
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- batches ------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise SandboxError("the sandbox pool is closed")
+
+    def _batches(self, items: Sequence[CheckItem]) -> list[_Batch]:
+        batches: list[_Batch] = []
+        indices: list[int] = []
+        encoded_items: list[str] = []
+        size_bytes = 0
+        for index, item in enumerate(items):
+            encoded = json.dumps([item.output, item.input, item.reference, item.meta],
+                                 default=str)
+            if encoded_items and (len(encoded_items) >= self.batch_size
+                                  or size_bytes + len(encoded) > MAX_BATCH_BYTES):
+                batches.append(_Batch(indices, encoded_items))
+                indices, encoded_items, size_bytes = [], [], 0
+            indices.append(index)
+            encoded_items.append(encoded)
+            size_bytes += len(encoded)
+        batches.append(_Batch(indices, encoded_items))
+        return batches
+
+    @contextlib.contextmanager
+    def _checkout(self) -> Iterator[_Slot]:
+        slot = self._idle.get()
+        try:
+            yield slot
+        finally:
+            self._idle.put(slot)
+
+    def _ready_worker(self, slot: _Slot, n_items: int) -> _Worker:
+        worker = slot.worker
+        budget = math.ceil(self.timeout_seconds * (n_items + 1)) + 1
+        if worker is not None and (
+            not worker.alive()
+            or worker.cpu_seconds + budget > self._settings.cpu_lifetime_seconds
+        ):
+            self._discard(slot)
+            worker = None
+        if worker is None:
+            prefix = _network_isolation_prefix() if self._settings.isolate_network else ()
+            worker = slot.worker = _Worker(self._settings, prefix)
+            self._last_facts = worker.facts
+            with self._counter_lock:
+                self._workers_started += 1
+        return worker
+
+    def _discard(self, slot: _Slot) -> None:
+        """End the slot's worker; the next use of the slot starts a fresh one."""
+        if slot.worker is not None:
+            slot.worker.kill()
+            slot.worker = None
+            with self._counter_lock:
+                self._workers_replaced += 1
+
+    def _run_batch(self, run: _Run, batch: _Batch) -> None:
+        pending = list(range(len(batch.indices)))
+        unaccepted = 0
+        while pending:
+            stop = self._stop_reason(run)
+            if stop is not None:
+                for position in pending:
+                    run.results[batch.indices[position]] = _error(stop)
+                return
+            with self._checkout() as slot:
+                worker = self._ready_worker(slot, len(pending))
+                batch_id = next(self._batch_ids)
+                frame = frame_from_json(
+                    f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
+                    f'"items":[{",".join(batch.encoded_items[p] for p in pending)}]}}'
+                )
+                reply = worker.exchange(frame, batch_id, len(pending) + 1, self.timeout_seconds)
+                if not isinstance(reply, _Failure):
+                    reply = self._checked_reply(reply, len(pending))
+                if isinstance(reply, _Failure):
+                    self._discard(slot)
+                else:
+                    worker.cpu_seconds = reply["cpu_seconds"]
+            if isinstance(reply, _Failure):
+                if reply.position is None and not reply.malformed:
+                    # The worker died before it took the batch (killed while idle, say):
+                    # not the assertion's doing, so try a fresh worker once more.
+                    unaccepted += 1
+                    if unaccepted > 1:
+                        raise SandboxUnavailable(f"sandbox workers keep failing: {reply.detail}")
+                    continue
+                pending = self._after_failure(run, batch, pending, reply)
+                continue
+            if reply["op"] == "load_error":
+                with run.lock:
+                    run.source_failure = reply["detail"]
+                continue
+            for position, row in zip(pending, reply["results"], strict=True):
+                run.results[batch.indices[position]] = _verdict(row, run.threshold)
+            pending = []
+
+    def _checked_reply(self, reply: dict[str, Any], expected: int) -> dict[str, Any] | _Failure:
+        cpu_seconds = reply.get("cpu_seconds")
+        if isinstance(cpu_seconds, bool) or not isinstance(cpu_seconds, int | float):
+            return _Failure(expected, "sandbox worker sent a malformed reply (no cpu_seconds)",
+                            malformed=True)
+        if reply["op"] == "load_error":
+            if not isinstance(reply.get("detail"), str):
+                return _Failure(expected, "sandbox worker sent a malformed reply (detail)",
+                                malformed=True)
+            return {**reply, "detail": _truncate(reply["detail"])}
+        if reply["op"] != "results":
+            return _Failure(expected, "sandbox worker sent a malformed reply (op)",
+                            malformed=True)
+        try:
+            _parse_rows(reply, expected)
+        except FrameError as exc:
+            return _Failure(expected, f"sandbox worker sent a malformed reply ({exc})",
+                            malformed=True)
+        return reply
+
+    def _stop_reason(self, run: _Run) -> str | None:
+        with run.lock:
+            if run.source_failure is not None:
+                return run.source_failure
+            if self.max_timeouts_per_run is not None and run.timeouts >= self.max_timeouts_per_run:
+                return (f"not run: the assertion already timed out on {run.timeouts} outputs "
+                        f"in this run")
+        return None
+
+    def _after_failure(
+        self, run: _Run, batch: _Batch, pending: list[int], failure: _Failure
+    ) -> list[int]:
+        """Pin a failure on the output the worker was on; the others go to a fresh worker."""
+        latency_ms = self.timeout_seconds * 1000.0 if failure.timed_out else 0.0
+        position = failure.position
+        if failure.malformed or position is None or position >= len(pending):
+            for pending_position in pending:
+                run.results[batch.indices[pending_position]] = _error(failure.detail)
+            return []
+        if position == LOADING_SOURCE:
+            with run.lock:
+                run.source_failure = f"{failure.detail} while loading the assertion"
+            return pending
+        run.results[batch.indices[pending[position]]] = _error(failure.detail, latency_ms)
+        if failure.timed_out:
+            with run.lock:
+                run.timeouts += 1
+        return pending[:position] + pending[position + 1:]
+
+
+_shared_pool: SandboxPool | None = None
+_shared_pool_lock = threading.Lock()
+
+
+def get_pool() -> SandboxPool:
+    """The process-wide pool, started on first use and closed at exit. A forked process
+    (a Celery prefork child) gets its own rather than sharing the parent's pipes."""
+    global _shared_pool
+    with _shared_pool_lock:
+        if _shared_pool is None or _shared_pool._owner_pid != os.getpid():
+            _shared_pool = SandboxPool()
+        return _shared_pool
+
+
+def _close_shared_pool() -> None:
+    if _shared_pool is not None:
+        _shared_pool.close()
+
+
+atexit.register(_close_shared_pool)
