@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from annotate.views import projects
+from annotate.views import grading, projects
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -12,4 +12,24 @@ urlpatterns = [
     path("p/<slug:slug>/settings/", projects.project_settings, name="project-settings"),
     path("p/<slug:slug>/members/", projects.project_member_add, name="project-member-add"),
     path("p/<slug:slug>/import/", projects.project_import, name="project-import"),
+    # Grading (single outputs), the annotator's history and criteria drift while grading.
+    path("p/<slug:slug>/grade/", grading.grade_page, name="grade-page"),
+    path("p/<slug:slug>/grade/submit/", grading.grade_submit_view, name="grade-submit"),
+    path("p/<slug:slug>/grade/skip/", grading.grade_skip_view, name="grade-skip"),
+    path("p/<slug:slug>/grade/undo/", grading.grade_undo_view, name="grade-undo"),
+    path("p/<slug:slug>/grade/history/", grading.grade_history, name="grade-history"),
+    path(
+        "p/<slug:slug>/grade/reopen/<int:output_id>/", grading.grade_reopen_view,
+        name="grade-reopen",
+    ),
+    path("p/<slug:slug>/grade/criteria/", grading.criterion_add_view, name="grade-criterion-add"),
+    path(
+        "p/<slug:slug>/grade/criteria/<str:key>/", grading.criterion_refine_view,
+        name="grade-criterion-refine",
+    ),
+    # Pairwise: three-alternative forced choice.
+    path("p/<slug:slug>/pairwise/", grading.pairwise_page, name="pairwise-page"),
+    path("p/<slug:slug>/pairwise/submit/", grading.pairwise_submit_view, name="pairwise-submit"),
+    path("p/<slug:slug>/pairwise/skip/", grading.pairwise_skip_view, name="pairwise-skip"),
+    path("p/<slug:slug>/pairwise/undo/", grading.pairwise_undo_view, name="pairwise-undo"),
 ]

@@ -1,5 +1,198 @@
-// Keyboard shortcuts and small behaviours. Pages opt in with data attributes; see the grading
-// page's shortcut list (press ?).
+// Keyboard shortcuts and small behaviours. Pages opt in with data attributes:
+//   [data-hotkeys]           the region whose shortcuts are live (its data-form names the form
+//                            that Enter submits)
+//   [data-hotkey="k"]        pressing k checks this radio, focuses this text field, or clicks
+//                            this button; with data-cycle="name" it cycles the radios `name`
+//   [data-hotkey-open="k"]   pressing k opens this <details> and focuses its first field
+//   [data-undo]              Ctrl+Z clicks it too
+//   [data-shortcuts-toggle]  opens or closes the #shortcuts dialog (so does ?)
+//   details[data-remember]   remembers whether it was open, across items and reloads
+// Shortcuts never fire while the focus is in a text field: typing a note is just typing.
 (function () {
   "use strict";
+
+  var TEXT_TYPES = /^(text|search|email|url|tel|password|number|date|datetime-local|time)$/;
+
+  function isTyping(el) {
+    if (!el || el === document.body) return false;
+    if (el.isContentEditable) return true;
+    if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+    return el.tagName === "INPUT" && TEXT_TYPES.test(el.type || "text");
+  }
+
+  function scope() {
+    return document.querySelector("[data-hotkeys]");
+  }
+
+  function shortcutsDialog() {
+    return document.getElementById("shortcuts");
+  }
+
+  function toggleShortcuts() {
+    var dialog = shortcutsDialog();
+    if (!dialog) return;
+    if (dialog.open) dialog.close();
+    else dialog.showModal();
+  }
+
+  function cycle(name) {
+    var radios = Array.prototype.slice.call(
+      document.querySelectorAll('input[type="radio"][name="' + CSS.escape(name) + '"]')
+    );
+    if (!radios.length) return;
+    var current = radios.findIndex(function (r) { return r.checked; });
+    var next = radios[(current + 1) % radios.length];
+    next.checked = true;
+    next.dispatchEvent(new Event("change", { bubbles: true }));
+    flash(next.closest("[data-criterion]") || next.parentElement);
+  }
+
+  function flash(el) {
+    if (!el) return;
+    el.classList.remove("flash-key");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("flash-key");
+  }
+
+  function activate(target) {
+    if (target.dataset.cycle) {
+      cycle(target.dataset.cycle);
+    } else if (target.matches('input[type="radio"], input[type="checkbox"]')) {
+      target.checked = target.type === "radio" ? true : !target.checked;
+      target.dispatchEvent(new Event("change", { bubbles: true }));
+      flash(target.closest("label") || target);
+    } else if (isTyping(target)) {
+      target.focus();
+      if (target.setSelectionRange && target.value) {
+        target.setSelectionRange(target.value.length, target.value.length);
+      }
+    } else if (!target.disabled) {
+      target.click();
+    }
+  }
+
+  function submitForm(region) {
+    var form = document.getElementById(region.dataset.form || "");
+    if (!form) return;
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var dialog = shortcutsDialog();
+    if (event.key === "Escape") {
+      if (isTyping(event.target)) event.target.blur();
+      return; // an open <dialog> closes itself on Escape
+    }
+    if (event.defaultPrevented || event.isComposing || isTyping(event.target)) return;
+    var region = scope();
+    if (!region) return;
+    if (dialog && dialog.open && event.key !== "?") return;
+    if (event.altKey || event.metaKey) return;
+    if (event.ctrlKey) {
+      if (event.key === "z" || event.key === "Z") {
+        var undo = region.querySelector("[data-undo]");
+        if (undo && !undo.disabled) {
+          event.preventDefault();
+          undo.click();
+        }
+      }
+      return;
+    }
+    var key = event.key;
+    if (key === "?") {
+      event.preventDefault();
+      toggleShortcuts();
+      return;
+    }
+    if (key === "Enter") {
+      // Enter on a focused button or link keeps its usual meaning.
+      if (event.target.closest && event.target.closest("button, a, summary")) return;
+      event.preventDefault();
+      submitForm(region);
+      return;
+    }
+    if (key.length !== 1) return;
+    var opener = region.querySelector('[data-hotkey-open="' + CSS.escape(key) + '"]');
+    if (opener) {
+      event.preventDefault();
+      opener.open = true;
+      var field = opener.querySelector("input:not([type=hidden]), textarea");
+      if (field) field.focus();
+      return;
+    }
+    var target = region.querySelector('[data-hotkey="' + CSS.escape(key) + '"]');
+    if (!target) return;
+    event.preventDefault();
+    activate(target);
+  });
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest && event.target.closest("[data-shortcuts-toggle]");
+    if (toggle) {
+      event.preventDefault();
+      toggleShortcuts();
+    }
+  });
+
+  // <details data-remember>: keep the reader's choice across items and reloads.
+  function restoreDetails(root) {
+    root.querySelectorAll("details[data-remember]").forEach(function (details) {
+      var key = "concord:open:" + details.dataset.remember;
+      try {
+        var saved = window.localStorage.getItem(key);
+        if (saved !== null) details.open = saved === "1";
+      } catch (e) { /* storage may be disabled */ }
+      if (details.dataset.rememberBound) return;
+      details.dataset.rememberBound = "1";
+      details.addEventListener("toggle", function () {
+        try { window.localStorage.setItem(key, details.open ? "1" : "0"); } catch (e) { /* ignore */ }
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { restoreDetails(document); });
+
+  // htmx: answers with 400 carry the form again with its error, so they are swapped in too.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 400 || status === 409) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    restoreDetails(event.detail.target.isConnected ? event.detail.target : document);
+    restoreDetails(document);
+    var active = document.activeElement;
+    if (!active || active === document.body || !active.isConnected) {
+      var region = scope();
+      if (region) {
+        region.setAttribute("tabindex", "-1");
+        region.focus({ preventScroll: true });
+      }
+    }
+    window.scrollTo({ top: 0 });
+  });
+
+  // A server error or a lost connection must not look like a saved grade.
+  function showFailure(message) {
+    var region = scope();
+    if (!region) return;
+    var line = region.querySelector(".statusline");
+    if (!line) return;
+    var note = line.querySelector(".error-note") || document.createElement("span");
+    note.className = "error-note";
+    note.setAttribute("role", "alert");
+    note.textContent = message;
+    line.insertBefore(note, line.querySelector(".spacer") ? line.querySelector(".spacer").nextSibling : null);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    showFailure("Not saved: the server answered " + event.detail.xhr.status + ". Reload the page.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showFailure("Not saved: no connection. Try again, or reload the page.");
+  });
 })();

@@ -2,24 +2,27 @@
 
 Verdicts are write-once (unique per validator and output, never updated), so after the first
 build only rows with a higher id need fetching. Ids from concurrent transactions can commit out
-of order; re-reading a window below the last id seen covers that at no cost to correctness,
-since placing a verdict twice is idempotent.
+of order, so the refresh starts from a *settled* id: the highest id created more than
+SETTLE_SECONDS ago. Verdict batches are inserted and committed within milliseconds, so no
+transaction can still add a lower id by then; rows above it are re-read, which is idempotent.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 from django.db.models import Count, Max
+from django.utils import timezone
 
 from annotate.models import Output, Project
 from validators.models import Validator, VerdictRecord
 
 PASS, FAIL, ERROR, MISSING = 1, 0, -1, -2
 OUTCOME_CODES = {"pass": PASS, "fail": FAIL, "error": ERROR}
-REREAD_WINDOW = 20_000
+SETTLE_SECONDS = 10
 
 
 @dataclass
@@ -29,6 +32,7 @@ class VerdictMatrix:
     codes: np.ndarray           # (N, M) int8: 1 pass, 0 fail, -1 error, -2 missing
     scores: np.ndarray          # (N, M) float32, NaN where no numeric score
     last_verdict_id: int
+    settled_verdict_id: int
     outputs_signature: tuple[int, int]
 
     def column(self, validator_id: int) -> int:
@@ -52,15 +56,19 @@ def _empty(output_ids: np.ndarray, validator_ids: np.ndarray, signature) -> Verd
         output_ids=output_ids, validator_ids=validator_ids,
         codes=np.full((output_ids.size, validator_ids.size), MISSING, dtype=np.int8),
         scores=np.full((output_ids.size, validator_ids.size), np.nan, dtype=np.float32),
-        last_verdict_id=0, outputs_signature=signature,
+        last_verdict_id=0, settled_verdict_id=0, outputs_signature=signature,
     )
 
 
 def _place(matrix: VerdictMatrix, rows: list[tuple]) -> None:
     if not rows:
         return
-    data = np.array([(o, v, OUTCOME_CODES[c], np.nan if s is None else s, i) for o, v, c, s, i in rows],
+    settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
+    data = np.array([(o, v, OUTCOME_CODES[c], np.nan if s is None else s, i) for o, v, c, s, i, _ in rows],
                     dtype=np.float64)
+    settled = [i for *_, i, created in rows if created < settle_before]
+    if settled:
+        matrix.settled_verdict_id = max(matrix.settled_verdict_id, max(settled))
     out_index = np.searchsorted(matrix.output_ids, data[:, 0].astype(np.int64))
     val_index = np.searchsorted(matrix.validator_ids, data[:, 1].astype(np.int64))
     out_index = np.clip(out_index, 0, max(matrix.output_ids.size - 1, 0))
@@ -90,17 +98,12 @@ def verdict_matrix(project: Project) -> VerdictMatrix:
                 dtype=np.int64,
             )
             matrix = _empty(output_ids, validator_ids, signature)
-            since = 0
         elif not np.array_equal(matrix.validator_ids, validator_ids):
             matrix = _reshape_columns(matrix, validator_ids)
-            since = 0 if matrix.last_verdict_id == 0 else None
-        else:
-            since = None
-        if since is None:
-            since = max(0, matrix.last_verdict_id - REREAD_WINDOW)
+        since = matrix.settled_verdict_id
         rows = list(
             VerdictRecord.objects.filter(validator__project=project, id__gt=since)
-            .values_list("output_id", "validator_id", "outcome", "score", "id")
+            .values_list("output_id", "validator_id", "outcome", "score", "id", "created_at")
             .order_by()
         )
         _place(matrix, rows)
@@ -119,10 +122,11 @@ def _reshape_columns(matrix: VerdictMatrix, validator_ids: np.ndarray) -> Verdic
     reshaped.scores[:, new_index] = matrix.scores[:, old_index]
     new_columns = np.setdiff1d(validator_ids, common)
     reshaped.last_verdict_id = matrix.last_verdict_id
+    reshaped.settled_verdict_id = matrix.settled_verdict_id
     if new_columns.size:
         rows = list(
             VerdictRecord.objects.filter(validator_id__in=new_columns.tolist())
-            .values_list("output_id", "validator_id", "outcome", "score", "id")
+            .values_list("output_id", "validator_id", "outcome", "score", "id", "created_at")
             .order_by()
         )
         _place(reshaped, rows)

@@ -22,7 +22,7 @@ from annotate.models import (
     Scale,
     Verdict,
 )
-from annotate.services.assignments import REOPENED, assignment_claim_output
+from annotate.services.assignments import REOPENED, AssignmentError, assignment_claim_output
 from annotate.services.criteria import current_versions
 
 
@@ -245,6 +245,20 @@ def grade_undo_last(*, project: Project, annotator: AbstractBaseUser) -> tuple[G
         why="you undid your grade; grade it again or skip it",
     )
     return grade, claim
+
+
+@transaction.atomic
+def grade_reopen(*, project: Project, annotator: AbstractBaseUser, output: Output) -> Assignment:
+    """Put an output the annotator graded before back in front of them, to grade it again."""
+    if not Grade.objects.filter(project=project, output=output, annotator=annotator).exists():
+        raise GradeError("You have not graded this output, so there is nothing to reopen.")
+    try:
+        return assignment_claim_output(
+            project=project, annotator=annotator, output=output,
+            why="reopened from your history",
+        )
+    except AssignmentError as exc:
+        raise GradeError(str(exc)) from exc
 
 
 def _lock_pair(a: int, b: int) -> None:

@@ -174,10 +174,6 @@ def load_allowed_modules() -> dict[str, types.ModuleType]:
     return {name: _module_proxy(name) for name in ALLOWED_MODULES}
 
 
-class ImportNotAllowed(ImportError):
-    pass
-
-
 def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..., Any]:
     def guarded_import(
         name: str,
@@ -187,7 +183,7 @@ def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..
         level: int = 0,
     ) -> types.ModuleType | None:
         if level != 0:
-            raise ImportNotAllowed("relative imports are not allowed")
+            raise ImportError("relative imports are not allowed")
         proxy = modules.get(name)
         if proxy is not None:
             return proxy
@@ -197,7 +193,7 @@ def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..
             # import statement passes None or a tuple) and then reads sys.modules itself,
             # ignoring what is returned here. So the assertion is handed nothing.
             return None
-        raise ImportNotAllowed(f"import of '{name}' is not allowed")
+        raise ImportError(f"import of '{name}' is not allowed")
 
     return guarded_import
 

@@ -1,0 +1,349 @@
+"""The grading pages: single outputs (pass / fail / unsure with per-criterion verdicts),
+pairwise three-alternative forced choice, the annotator's own history, and criteria drift
+while grading.
+
+Every action answers htmx with the page's `workspace` partial (the next item) and a plain
+form post with a redirect to the page, which shows the annotator's current claim: a reload
+at any moment shows the same item and never loses a submitted grade.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from annotate import queries
+from annotate.access import GRADING_ROLES, project_for
+from annotate.models import (
+    SELECTOR_CHOICES,
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Criterion,
+    Output,
+    Project,
+    Verdict,
+)
+from annotate.services.assignments import (
+    active_assignment,
+    assignment_claim_next,
+    assignment_skip,
+)
+from annotate.services.criteria import (
+    CriterionError,
+    criterion_create,
+    criterion_version_publish,
+    may_edit_criteria,
+)
+from annotate.services.grades import (
+    GradeError,
+    comparison_submit,
+    comparison_undo_last,
+    grade_reopen,
+    grade_submit,
+    grade_undo_last,
+    last_undoable_comparison,
+    last_undoable_grade,
+)
+
+SELECTORS = {name for name, _ in SELECTOR_CHOICES}
+WORKSPACE = {"single": "annotate/grade.html#workspace", "pair": "annotate/pairwise.html#workspace"}
+PAGE = {"single": "grade-page", "pair": "pairwise-page"}
+
+
+def _selector(data) -> str:
+    name = data.get("selector", "")
+    return name if name in SELECTORS else ""
+
+
+def _page_url(mode: str, project: Project, selector: str) -> str:
+    url = reverse(PAGE[mode], args=[project.slug])
+    return f"{url}?selector={selector}" if selector else url
+
+
+def _shown_at(data) -> datetime | None:
+    try:
+        shown = datetime.fromisoformat(data.get("shown_at", ""))
+    except ValueError:
+        return None
+    return shown if timezone.is_aware(shown) else None
+
+
+def _context_text(value) -> str:
+    if value in (None, "", {}, []):
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _grade_state(data, criteria: list[queries.CriterionRow]) -> dict:
+    """What the annotator had entered, to show again after an error or an inline edit."""
+    return {
+        "verdict": data.get("verdict", ""),
+        "criteria": {row.key: data.get(f"c_{row.key}", "") for row in criteria},
+        "note": data.get("note", ""),
+        "choice": data.get("choice", ""),
+    }
+
+
+def _workspace(
+    request: HttpRequest, project: Project, role: str, *, mode: str,
+    assignment: Assignment | None, state: dict | None = None, notice: str = "",
+    error: str = "", status: int = 200,
+) -> HttpResponse:
+    selector = _selector(request.GET) or _selector(request.POST)
+    context = {
+        "project": project, "role": role, "assignment": assignment, "selector": selector,
+        "state": state or {}, "notice": notice, "error": error,
+        "shown_at": timezone.now().isoformat(),
+        "page_url": _page_url(mode, project, selector),
+    }
+    if assignment is not None:
+        sample = assignment.output.sample
+        context.update({"sample": sample, "context_text": _context_text(sample.context)})
+    if mode == "single":
+        criteria = queries.criteria_for_grading(project)
+        previous, marks = (None, [])
+        if assignment is not None:
+            previous, marks = queries.own_current_grade(assignment.output, request.user)
+        state = state or {}
+        if previous is not None and not state:
+            # A reopened item starts from what the annotator said last time.
+            state = {
+                "verdict": previous.verdict, "note": previous.note,
+                "criteria": {m.key: m.verdict for m in marks},
+            }
+        context.update({
+            "criteria": [
+                {"row": row, "value": state.get("criteria", {}).get(row.key, "")}
+                for row in criteria
+            ],
+            "state": state,
+            "previous": previous, "previous_marks": marks,
+            "stale_marks": [m for m in marks if m.stale],
+            "progress": queries.grading_progress(project, request.user),
+            "can_undo": last_undoable_grade(project=project, annotator=request.user) is not None,
+            "may_edit_criteria": may_edit_criteria(project=project, role=role),
+            "verdicts": Verdict.choices,
+        })
+    else:
+        context.update({
+            "progress": queries.pairwise_progress(project, request.user),
+            "can_undo": last_undoable_comparison(project=project, annotator=request.user)
+            is not None,
+            "choices": Choice.choices,
+        })
+    template = WORKSPACE[mode] if request.htmx else WORKSPACE[mode].split("#")[0]
+    return render(request, template, context, status=status)
+
+
+def _next(request: HttpRequest, project: Project, role: str, *, mode: str, notice: str = ""):
+    assignment = assignment_claim_next(
+        project=project, annotator=request.user,
+        selector=_selector(request.GET) or _selector(request.POST) or None, mode=mode,
+    )
+    return _workspace(request, project, role, mode=mode, assignment=assignment, notice=notice)
+
+
+def _done(request: HttpRequest, project: Project, role: str, *, mode: str, notice: str):
+    """After a write: htmx gets the next item; a plain post is redirected (POST/redirect/GET)."""
+    if request.htmx:
+        return _next(request, project, role, mode=mode, notice=notice)
+    if notice:
+        messages.info(request, notice)
+    return redirect(_page_url(mode, project, _selector(request.POST)))
+
+
+def _own_assignment(request: HttpRequest, project: Project, *, pair: bool) -> Assignment:
+    return get_object_or_404(
+        Assignment.objects.select_related("output__sample", "output_b__sample"),
+        pk=request.POST.get("assignment") or 0, project=project, annotator=request.user,
+        output_b__isnull=not pair,
+    )
+
+
+# -- single outputs --------------------------------------------------------------------------
+@login_required
+@require_GET
+def grade_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    return _next(request, project, role, mode="single")
+
+
+@login_required
+@require_POST
+def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    assignment = _own_assignment(request, project, pair=False)
+    state = _grade_state(request.POST, queries.criteria_for_grading(project))
+    try:
+        grade = grade_submit(
+            output=assignment.output, annotator=request.user, verdict=state["verdict"],
+            criteria=state["criteria"], note=state["note"],
+            started_at=_shown_at(request.POST), assignment=assignment,
+        )
+    except GradeError as exc:
+        if assignment.status != AssignmentStatus.ACTIVE:
+            assignment = active_assignment(project=project, annotator=request.user) or assignment
+        return _workspace(
+            request, project, role, mode="single", assignment=assignment, state=state,
+            error=str(exc), status=400,
+        )
+    return _done(request, project, role, mode="single", notice=f"Saved: {grade.verdict}.")
+
+
+@login_required
+@require_POST
+def grade_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    assignment = _own_assignment(request, project, pair=False)
+    skipped = assignment_skip(assignment=assignment, annotator=request.user)
+    return _done(request, project, role, mode="single", notice="Skipped." if skipped else "")
+
+
+@login_required
+@require_POST
+def grade_undo_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    undone = grade_undo_last(project=project, annotator=request.user)
+    notice = (
+        f"Undone: your {undone[0].verdict} grade is withdrawn. Grade this output again or skip it."
+        if undone else "Nothing to undo."
+    )
+    return _done(request, project, role, mode="single", notice=notice)
+
+
+@login_required
+@require_POST
+def grade_reopen_view(request: HttpRequest, slug: str, output_id: int) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    output = get_object_or_404(Output, pk=output_id, project=project)
+    try:
+        grade_reopen(project=project, annotator=request.user, output=output)
+    except GradeError as exc:
+        messages.error(request, str(exc))
+        return redirect("grade-history", slug=project.slug)
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse("grade-page", args=[project.slug]))
+    return redirect("grade-page", slug=project.slug)
+
+
+@login_required
+@require_GET
+def grade_history(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    return render(request, "annotate/history.html", {
+        "project": project, "role": role,
+        "rows": queries.annotator_history(project, request.user),
+    })
+
+
+# -- criteria drift while grading ------------------------------------------------------------
+def _criteria_response(request, project, role, *, notice: str = "", error: str = ""):
+    if not request.htmx:
+        (messages.error if error else messages.success)(request, error or notice)
+        return redirect(_page_url("single", project, _selector(request.POST)))
+    assignment = active_assignment(project=project, annotator=request.user)
+    return _workspace(
+        request, project, role, mode="single", assignment=assignment,
+        state=_grade_state(request.POST, queries.criteria_for_grading(project)),
+        notice=notice, error=error, status=400 if error else 200,
+    )
+
+
+@login_required
+@require_POST
+def criterion_add_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    if not may_edit_criteria(project=project, role=role):
+        raise PermissionDenied("Only owners may change the criteria of this project.")
+    reason = request.POST.get("new_reason", "")
+    try:
+        if not reason.strip():
+            raise CriterionError("Say in one line why the criterion is needed.")
+        criterion = criterion_create(
+            project=project, name=request.POST.get("new_name", ""),
+            definition=request.POST.get("new_definition", ""), reason=reason,
+            author=request.user,
+        )
+    except CriterionError as exc:
+        return _criteria_response(request, project, role, error=str(exc))
+    return _criteria_response(request, project, role, notice=f"Criterion '{criterion.key}' added.")
+
+
+@login_required
+@require_POST
+def criterion_refine_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    if not may_edit_criteria(project=project, role=role):
+        raise PermissionDenied("Only owners may change the criteria of this project.")
+    criterion = get_object_or_404(Criterion, project=project, key=key, archived=False)
+    try:
+        version = criterion_version_publish(
+            criterion=criterion, author=request.user,
+            definition=request.POST.get("definition", ""), reason=request.POST.get("reason", ""),
+        )
+    except CriterionError as exc:
+        return _criteria_response(request, project, role, error=str(exc))
+    return _criteria_response(
+        request, project, role,
+        notice=f"'{version.name}' is now v{version.number}; grades under older versions are stale.",
+    )
+
+
+# -- pairwise --------------------------------------------------------------------------------
+@login_required
+@require_GET
+def pairwise_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    return _next(request, project, role, mode="pair")
+
+
+@login_required
+@require_POST
+def pairwise_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    assignment = _own_assignment(request, project, pair=True)
+    state = _grade_state(request.POST, [])
+    try:
+        comparison_submit(
+            output_a=assignment.output, output_b=assignment.output_b, annotator=request.user,
+            choice=state["choice"], note=state["note"], started_at=_shown_at(request.POST),
+            assignment=assignment,
+        )
+    except GradeError as exc:
+        return _workspace(
+            request, project, role, mode="pair", assignment=assignment, state=state,
+            error=str(exc), status=400,
+        )
+    label = dict(Choice.choices)[state["choice"]]
+    return _done(request, project, role, mode="pair", notice=f"Saved: {label}.")
+
+
+@login_required
+@require_POST
+def pairwise_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    assignment = _own_assignment(request, project, pair=True)
+    skipped = assignment_skip(assignment=assignment, annotator=request.user)
+    return _done(request, project, role, mode="pair", notice="Skipped." if skipped else "")
+
+
+@login_required
+@require_POST
+def pairwise_undo_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
+    undone = comparison_undo_last(project=project, annotator=request.user)
+    notice = "Undone: choose again or skip this pair." if undone else "Nothing to undo."
+    return _done(request, project, role, mode="pair", notice=notice)
