@@ -40,7 +40,7 @@ VERDICT_FAIL = 0
 VERDICT_ERROR = -1
 VERDICT_MISSING = -2
 
-# Two-sided 95%: scipy.stats.norm.isf(0.025), the value statsmodels' proportion_confint uses.
+# Two-sided 95%: scipy.stats.norm.isf(0.025) (as in statsmodels' proportion_confint) to 16 digits.
 Z_95 = 1.959963984540054
 
 Interval = tuple[float, float]

@@ -33,7 +33,7 @@ class ValidatorForm(forms.Form):
 
 class ProviderForm(forms.Form):
     name = forms.SlugField(max_length=64, initial="default")
-    base_url = forms.URLField(max_length=500, help_text="OpenAI-compatible, e.g. http://127.0.0.1:8765/v1")
+    base_url = forms.URLField(max_length=500, assume_scheme="https", help_text="OpenAI-compatible, e.g. http://127.0.0.1:8765/v1")
     model = forms.CharField(max_length=200)
     api_key_env = forms.CharField(
         max_length=100, required=False,

@@ -387,3 +387,57 @@ def run_cancel(*, run: Run) -> None:
     Run.objects.filter(pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(
         status=RunStatus.CANCELLED, finished_at=timezone.now()
     )
+
+
+# -- report card ---------------------------------------------------------------------------
+@transaction.atomic
+def criterion_setting_save(
+    *, project: Project, criterion: Criterion | None, ffr_ceiling: float | None = None,
+    pinned: Validator | None = None, excluded: Iterable[Validator] = (), include_stale: bool = False,
+):
+    from validators.models import CriterionSetting
+
+    if ffr_ceiling is not None and not 0.0 <= ffr_ceiling <= 1.0:
+        raise ValidatorError("The false-failure ceiling must lie between 0 and 1.", "ffr_ceiling")
+    excluded = list(excluded)
+    for validator in [pinned, *excluded]:
+        if validator is not None and (validator.project_id != project.pk or validator.criterion_id != (criterion.pk if criterion else None)):
+            raise ValidatorError(f"'{validator.name}' is not a candidate for this criterion.", "pinned")
+    if pinned is not None and pinned in excluded:
+        raise ValidatorError("A validator cannot be pinned and excluded at once.", "pinned")
+    setting, _ = CriterionSetting.objects.update_or_create(
+        project=project, criterion=criterion,
+        defaults={"ffr_ceiling": ffr_ceiling, "pinned": pinned, "include_stale": include_stale},
+    )
+    setting.excluded.set(excluded)
+    return setting
+
+
+@transaction.atomic
+def suite_save(*, project: Project, name: str, created_by: AbstractBaseUser | None = None):
+    """Snapshot today's report card: chosen validators, their metrics and their sources."""
+    from validators.models import Suite
+    from validators.report_card import report_card
+
+    card = report_card(project)
+    if not card.chosen_validator_ids:
+        raise ValidatorError("No criterion has a chosen validator yet, so there is nothing to save.")
+    chosen = {v.pk: v for v in Validator.objects.filter(pk__in=card.chosen_validator_ids).select_related("criterion", "provider")}
+    snapshot = card.to_dict()
+    snapshot["validators"] = [
+        {
+            "id": v.pk, "name": v.name, "criterion": v.criterion.key if v.criterion else None,
+            "kind": v.kind, "threshold": v.threshold, "source": v.source,
+            "provider": ({"name": v.provider.name, "model": v.provider.model, "base_url": v.provider.base_url,
+                          "api_key_env": v.provider.api_key_env} if v.provider else None),
+        }
+        for v in (chosen[i] for i in card.chosen_validator_ids)
+    ]
+    suite = Suite.objects.create(
+        project=project, name=name.strip() or f"Report card {timezone.now():%Y-%m-%d %H:%M}",
+        snapshot=snapshot, coverage=card.suite.coverage,
+        false_failure_rate=card.suite.false_failure_rate, n_grades=card.n_grades,
+        created_by=created_by,
+    )
+    suite.validators.set(chosen.values())
+    return suite

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from validators.views import pages
+from validators.views import pages, report
 
 urlpatterns = [
     path("p/<slug:slug>/validators/", pages.validator_list, name="validator-list"),
@@ -15,4 +15,12 @@ urlpatterns = [
     path("p/<slug:slug>/runs/", pages.run_start_view, name="run-start"),
     path("p/<slug:slug>/runs/<int:pk>/", pages.run_detail, name="run-detail"),
     path("p/<slug:slug>/verdicts/", pages.verdict_matrix_view, name="verdict-matrix"),
+]
+
+urlpatterns += [
+    path("p/<slug:slug>/report-card/", report.report_card_view, name="report-card"),
+    path("p/<slug:slug>/report-card/<str:key>/settings/", report.criterion_setting_view, name="criterion-setting"),
+    path("p/<slug:slug>/suites/", report.suite_save_view, name="suite-save"),
+    path("p/<slug:slug>/suites/<int:pk>/", report.suite_detail, name="suite-detail"),
+    path("p/<slug:slug>/suites/<int:pk>/export/", report.suite_export, name="suite-export"),
 ]

@@ -50,7 +50,9 @@ DETAIL_MAX_CHARS = 500
 # Batches are also cut by size so that a few long outputs do not make one giant frame.
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 STARTUP_TIMEOUT_SECONDS = 20.0
-_VALUE_KINDS = ("bool", "number", "none", "error")
+# One encoder for every batch: json.dumps(default=...) builds a new one per call, which is
+# slower than the checks themselves. Meta values JSON cannot hold are sent as strings.
+_ITEM_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 _BOOTSTRAP = (
     "import json, sys; sys.path[:0] = json.loads(sys.argv[1])['paths']; "
@@ -366,49 +368,54 @@ class _Run:
 @dataclass(frozen=True)
 class _Batch:
     indices: list[int]
-    encoded_items: list[str]
+    items: Sequence[CheckItem]
+
+    def encode(self, positions: list[int]) -> str:
+        return _ITEM_ENCODER.encode([
+            [item.output, item.input, item.reference, item.meta]
+            for item in (self.items[self.indices[position]] for position in positions)
+        ])
 
 
-def _verdict(row: list[Any], threshold: float | None) -> CheckResult:
-    kind, value, detail, latency_ms = row
-    if kind == "bool":
-        return CheckResult(PASS if value else FAIL, 1.0 if value else 0.0, "", latency_ms)
-    if kind == "number":
-        if threshold is None:
-            return _error(
-                f"check returned a number ({value:g}) but the validator has no threshold",
-                latency_ms,
-            )
-        return CheckResult(PASS if value >= threshold else FAIL, float(value), "", latency_ms)
-    if kind == "none":
-        return _error("check returned None", latency_ms)
-    return _error(detail, latency_ms)
-
-
-def _parse_rows(message: dict[str, Any], expected: int) -> list[list[Any]]:
-    """The worker's rows, checked field by field; a FrameError for anything off-schema."""
+def _verdicts(message: dict[str, Any], expected: int, threshold: float | None
+              ) -> list[CheckResult]:
+    """Verdicts from a worker's rows ([kind, value, detail, latency in µs]), checked field by
+    field; a FrameError for anything off-schema. The threshold is applied here, not in the
+    worker, so a worker can misreport only what its own assertion could have returned."""
     rows = message.get("results")
     if not isinstance(rows, list) or len(rows) != expected:
         raise FrameError(f"expected {expected} results")
+    verdicts: list[CheckResult] = []
     for row in rows:
-        if not isinstance(row, list) or len(row) != 4:
+        if type(row) is not list or len(row) != 4:
             raise FrameError("a result is not a 4-item list")
-        kind, value, detail, latency_ms = row
-        if kind not in _VALUE_KINDS or not isinstance(detail, str):
-            raise FrameError("a result has an unknown kind or a non-text detail")
-        if kind == "bool" and not isinstance(value, bool):
-            raise FrameError("a bool result without a bool")
-        if kind == "number" and (
-            isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value)
-        ):
-            raise FrameError("a number result without a number")
-        if (
-            isinstance(latency_ms, bool) or not isinstance(latency_ms, int | float)
-            or not math.isfinite(latency_ms) or latency_ms < 0
-        ):
-            row[3] = 0.0
-        row[2] = _truncate(detail)
-    return rows
+        kind, value, detail, latency_us = row
+        if type(latency_us) is not int or latency_us < 0:
+            raise FrameError("a result without a latency")
+        latency_ms = latency_us / 1000.0
+        if kind == "bool":
+            if type(value) is not bool:
+                raise FrameError("a bool result without a bool")
+            verdicts.append(CheckResult(PASS if value else FAIL, 1.0 if value else 0.0, "",
+                                        latency_ms))
+        elif kind == "number":
+            if type(value) not in (int, float) or math.isnan(value):
+                raise FrameError("a number result without a number")
+            if threshold is None:
+                verdicts.append(_error(
+                    f"check returned a number ({value:g}) but the validator has no threshold",
+                    latency_ms,
+                ))
+            else:
+                verdicts.append(CheckResult(PASS if value >= threshold else FAIL, float(value),
+                                            "", latency_ms))
+        elif kind == "none":
+            verdicts.append(_error("check returned None", latency_ms))
+        elif kind == "error" and type(detail) is str:
+            verdicts.append(_error(detail, latency_ms))
+        else:
+            raise FrameError("a result of unknown kind")
+    return verdicts
 
 
 class SandboxPool:
@@ -555,19 +562,18 @@ class SandboxPool:
     def _batches(self, items: Sequence[CheckItem]) -> list[_Batch]:
         batches: list[_Batch] = []
         indices: list[int] = []
-        encoded_items: list[str] = []
-        size_bytes = 0
+        size_chars = 0
         for index, item in enumerate(items):
-            encoded = json.dumps([item.output, item.input, item.reference, item.meta],
-                                 default=str)
-            if encoded_items and (len(encoded_items) >= self.batch_size
-                                  or size_bytes + len(encoded) > MAX_BATCH_BYTES):
-                batches.append(_Batch(indices, encoded_items))
-                indices, encoded_items, size_bytes = [], [], 0
+            # An estimate is enough: the bound only keeps frames from growing without limit.
+            item_chars = (len(item.output) + len(item.input) + len(item.reference or "")
+                          + 64 * len(item.meta))
+            if indices and (len(indices) >= self.batch_size
+                            or size_chars + item_chars > MAX_BATCH_BYTES):
+                batches.append(_Batch(indices, items))
+                indices, size_chars = [], 0
             indices.append(index)
-            encoded_items.append(encoded)
-            size_bytes += len(encoded)
-        batches.append(_Batch(indices, encoded_items))
+            size_chars += item_chars
+        batches.append(_Batch(indices, items))
         return batches
 
     @contextlib.contextmanager
@@ -617,11 +623,11 @@ class SandboxPool:
                 batch_id = next(self._batch_ids)
                 frame = frame_from_json(
                     f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
-                    f'"items":[{",".join(batch.encoded_items[p] for p in pending)}]}}'
+                    f'"items":{batch.encode(pending)}}}'
                 )
                 reply = worker.exchange(frame, batch_id, len(pending) + 1, self.timeout_seconds)
                 if not isinstance(reply, _Failure):
-                    reply = self._checked_reply(reply, len(pending))
+                    reply = self._checked_reply(reply, len(pending), run.threshold)
                 if isinstance(reply, _Failure):
                     self._discard(slot)
                 else:
@@ -640,11 +646,13 @@ class SandboxPool:
                 with run.lock:
                     run.source_failure = reply["detail"]
                 continue
-            for position, row in zip(pending, reply["results"], strict=True):
-                run.results[batch.indices[position]] = _verdict(row, run.threshold)
+            for position, verdict in zip(pending, reply["verdicts"], strict=True):
+                run.results[batch.indices[position]] = verdict
             pending = []
 
-    def _checked_reply(self, reply: dict[str, Any], expected: int) -> dict[str, Any] | _Failure:
+    def _checked_reply(
+        self, reply: dict[str, Any], expected: int, threshold: float | None
+    ) -> dict[str, Any] | _Failure:
         cpu_seconds = reply.get("cpu_seconds")
         if isinstance(cpu_seconds, bool) or not isinstance(cpu_seconds, int | float):
             return _Failure(expected, "sandbox worker sent a malformed reply (no cpu_seconds)",
@@ -658,11 +666,11 @@ class SandboxPool:
             return _Failure(expected, "sandbox worker sent a malformed reply (op)",
                             malformed=True)
         try:
-            _parse_rows(reply, expected)
+            verdicts = _verdicts(reply, expected, threshold)
         except FrameError as exc:
             return _Failure(expected, f"sandbox worker sent a malformed reply ({exc})",
                             malformed=True)
-        return reply
+        return {**reply, "verdicts": verdicts}
 
     def _stop_reason(self, run: _Run) -> str | None:
         with run.lock:

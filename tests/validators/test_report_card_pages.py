@@ -1,0 +1,145 @@
+import json
+import subprocess
+import sys
+
+import pytest
+from django.urls import reverse
+
+from annotate.services.grades import grade_submit
+from validators.matrix import forget
+from validators.models import CriterionSetting, Suite, Validator, VerdictRecord
+
+CHECK_SHORT = "def check(output, input, reference, meta):\n    return len(output) < 20\n"
+CHECK_MENTIONS = "import re\ndef check(output, input, reference, meta):\n    return not re.search(r'beta', output)\n"
+
+
+@pytest.fixture
+def card_project(project, annotator, make_outputs):
+    forget(project.pk)
+    outputs = make_outputs(n_samples=4, systems=("alpha", "beta"))
+    # beta's answers are the bad ones.
+    for output in outputs:
+        grade_submit(output=output, annotator=annotator, verdict="fail" if output.system == "beta" else "pass")
+    mentions = Validator.objects.create(project=project, name="no beta", kind="code", source=CHECK_MENTIONS)
+    short = Validator.objects.create(project=project, name="short", kind="code", source=CHECK_SHORT)
+    VerdictRecord.objects.bulk_create(
+        [VerdictRecord(validator=mentions, output=o, outcome="fail" if o.system == "beta" else "pass") for o in outputs]
+        + [VerdictRecord(validator=short, output=o, outcome="pass") for o in outputs]
+    )
+    yield project, outputs, mentions, short
+    forget(project.pk)
+
+
+@pytest.mark.django_db
+def test_report_card_page_shows_the_chosen_validator(client, card_project, reviewer):
+    project, _, mentions, _ = card_project
+    client.force_login(reviewer)
+
+    page = client.get(reverse("report-card", args=[project.slug])).content.decode()
+
+    assert f'data-chosen="{mentions.pk}"' in page
+    assert 'data-metric="suite-coverage">1.00<' in page
+    assert 'data-metric="suite-ffr">0.00<' in page
+    assert "Measured on 4 passing and 4 failing human labels" in page
+
+
+@pytest.mark.django_db
+def test_htmx_refresh_returns_only_the_card(client, card_project, annotator):
+    project, *_ = card_project
+    client.force_login(annotator)
+
+    response = client.get(reverse("report-card", args=[project.slug]), HTTP_HX_REQUEST="true")
+
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="report-card"')
+    assert "<html" not in body
+
+
+@pytest.mark.django_db
+def test_undefined_ratios_are_dashes(client, project, reviewer):
+    client.force_login(reviewer)
+
+    page = client.get(reverse("report-card", args=[project.slug])).content.decode()
+
+    assert 'data-metric="suite-coverage">—<' in page
+    assert "no candidate validators" in page
+
+
+@pytest.mark.django_db
+def test_owner_pins_a_validator_and_annotator_cannot(client, card_project, owner, annotator):
+    project, _, _, short = card_project
+    url = reverse("criterion-setting", args=[project.slug, "__holistic__"])
+    client.force_login(annotator)
+
+    assert client.post(url, {"pinned": short.pk}).status_code == 403
+    assert not CriterionSetting.objects.exists()
+
+    client.force_login(owner)
+    client.post(url, {"pinned": short.pk, "ffr_ceiling": "0.1"})
+
+    setting = CriterionSetting.objects.get()
+    assert (setting.pinned_id, setting.ffr_ceiling) == (short.pk, 0.1)
+    page = client.get(reverse("report-card", args=[project.slug])).content.decode()
+    assert f'data-chosen="{short.pk}"' in page and "pinned" in page
+
+
+@pytest.mark.django_db
+def test_save_suite_and_compare_with_today(client, card_project, owner):
+    project, outputs, mentions, _ = card_project
+    client.force_login(owner)
+
+    response = client.post(reverse("suite-save", args=[project.slug]), {"name": "Before launch"})
+
+    suite = Suite.objects.get()
+    assert response["Location"] == reverse("suite-detail", args=[project.slug, suite.pk])
+    assert (suite.name, suite.coverage, suite.false_failure_rate, suite.n_grades) == ("Before launch", 1.0, 0.0, 8)
+    assert list(suite.validators.values_list("pk", flat=True)) == [mentions.pk]
+    page = client.get(response["Location"]).content.decode()
+    assert "Before launch" in page and "1.00 → 1.00" in page
+
+
+@pytest.mark.django_db
+def test_reviewer_cannot_save_a_suite(client, card_project, reviewer):
+    project, *_ = card_project
+    client.force_login(reviewer)
+
+    assert client.post(reverse("suite-save", args=[project.slug]), {"name": "x"}).status_code == 403
+    assert Suite.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_exported_python_module_runs_and_prints_verdicts(client, card_project, owner, tmp_path):
+    project, *_ = card_project
+    client.force_login(owner)
+    client.post(reverse("suite-save", args=[project.slug]), {"name": "Export me"})
+    suite = Suite.objects.get()
+
+    module = client.get(reverse("suite-export", args=[project.slug, suite.pk]) + "?format=py")
+    as_json = client.get(reverse("suite-export", args=[project.slug, suite.pk]) + "?format=json").json()
+
+    assert as_json["name"] == "Export me" and as_json["suite"]["coverage"] == 1.0
+    path = tmp_path / "suite.py"
+    path.write_bytes(module.content)
+    outputs = tmp_path / "outputs.jsonl"
+    outputs.write_text(
+        json.dumps({"item_id": "x1", "system": "s", "output": "all good here"}) + "\n"
+        + json.dumps({"item_id": "x2", "system": "s", "output": "beta says hi"}) + "\n"
+    )
+    result = subprocess.run([sys.executable, str(path), str(outputs)], capture_output=True, text=True, timeout=30, env={})
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert result.returncode == 0, result.stderr
+    assert [(line["item_id"], line["verdicts"], line["suite"]) for line in lines] == [
+        ("x1", {"no beta": "pass"}, "pass"), ("x2", {"no beta": "fail"}, "fail"),
+    ]
+
+
+@pytest.mark.django_db
+def test_non_member_gets_404_for_report_and_suite(client, card_project, outsider, owner):
+    project, *_ = card_project
+    client.force_login(owner)
+    client.post(reverse("suite-save", args=[project.slug]), {"name": "s"})
+    suite = Suite.objects.get()
+    client.force_login(outsider)
+
+    assert client.get(reverse("report-card", args=[project.slug])).status_code == 404
+    assert client.get(reverse("suite-export", args=[project.slug, suite.pk])).status_code == 404

@@ -1,0 +1,103 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from annotate.access import ALL_ROLES, project_for
+from annotate.models import Criterion, Role
+from validators import services
+from validators.models import CriterionSetting, Suite, Validator
+from validators.report_card import HOLISTIC, report_card
+from validators.suite_export import suite_as_json, suite_as_module
+
+
+def _card_context(project, role):
+    card = report_card(project)
+    validators = {v.pk: v for v in Validator.objects.filter(project=project).select_related("criterion")}
+    settings_by_key = {
+        (s.criterion.key if s.criterion else HOLISTIC): s
+        for s in CriterionSetting.objects.filter(project=project).select_related("criterion")
+    }
+    return {
+        "project": project, "role": role, "card": card, "validators": validators,
+        "settings_by_key": settings_by_key, "holistic_key": HOLISTIC,
+    }
+
+
+@login_required
+def report_card_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    context = _card_context(project, role)
+    if request.htmx:
+        return render(request, "validators/report_card.html#card", context)
+    context["suites"] = Suite.objects.filter(project=project)[:10]
+    return render(request, "validators/report_card.html", context)
+
+
+@login_required
+@require_http_methods(["POST"])
+def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
+    criterion = None if key == HOLISTIC else get_object_or_404(Criterion, project=project, key=key)
+    candidates = Validator.objects.filter(project=project, criterion=criterion)
+    try:
+        ceiling = request.POST.get("ffr_ceiling", "").strip()
+        pinned_id = request.POST.get("pinned", "")
+        services.criterion_setting_save(
+            project=project, criterion=criterion,
+            ffr_ceiling=float(ceiling) if ceiling else None,
+            pinned=candidates.get(pk=int(pinned_id)) if pinned_id.isdigit() else None,
+            excluded=candidates.filter(pk__in=[int(i) for i in request.POST.getlist("excluded") if i.isdigit()]),
+            include_stale=request.POST.get("include_stale") == "on",
+        )
+        messages.success(request, f"Selection settings for '{key if criterion else 'holistic'}' saved.")
+    except (services.ValidatorError, ValueError, Validator.DoesNotExist) as exc:
+        messages.error(request, str(exc) or "Invalid settings.")
+    return redirect("report-card", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["POST"])
+def suite_save_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
+    try:
+        suite = services.suite_save(project=project, name=request.POST.get("name", ""), created_by=request.user)
+    except services.ValidatorError as exc:
+        messages.error(request, str(exc))
+        return redirect("report-card", slug=project.slug)
+    messages.success(request, f"Saved '{suite.name}'.")
+    return redirect("suite-detail", slug=project.slug, pk=suite.pk)
+
+
+@login_required
+def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=ALL_ROLES)
+    suite = get_object_or_404(Suite, project=project, pk=pk)
+    today = {c.key: c for c in report_card(project).criteria}
+    rows = []
+    for saved in suite.snapshot.get("criteria", []):
+        now = today.get(saved["key"])
+        saved_chosen = next((c for c in saved["candidates"] if c["validator"] == saved["chosen"]), None)
+        now_metrics = None
+        if now is not None and saved["chosen"] is not None:
+            match = next((r for r in now.selection.ranked if r.candidate.validator_id == saved["chosen"]), None)
+            now_metrics = match.candidate.metrics if match else None
+        rows.append({"saved": saved, "saved_chosen": saved_chosen, "now": now, "now_metrics": now_metrics})
+    return render(request, "validators/suite.html", {
+        "project": project, "role": role, "suite": suite, "rows": rows,
+        "card_today": report_card(project),
+    })
+
+
+@login_required
+def suite_export(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=ALL_ROLES)
+    suite = get_object_or_404(Suite, project=project, pk=pk)
+    if request.GET.get("format") == "py":
+        response = HttpResponse(suite_as_module(suite), content_type="text/x-python; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{project.slug}_suite.py"'
+        return response
+    response = JsonResponse(suite_as_json(suite), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}_suite.json"'
+    return response
