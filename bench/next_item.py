@@ -1,6 +1,7 @@
 """Latency of choosing the next item, for every active selector (DESIGN §7).
 
     .venv/bin/python bench/next_item.py [--trials 200] [--labels 2000] [--layout both]
+                                        [--blas-threads 1] [--embed]
 
 Synthetic project: N = 100,000 outputs × M = 20 validators (four criteria of five validators,
 a quarter of them numeric), laid out as 500 samples × 200 systems or 5,000 samples × 20
@@ -13,6 +14,10 @@ similarity to the labelled set, the first IRT / logistic fit) plus one choice. T
 baselines, measured in the same run: a Python loop scoring each candidate for `variance`, and
 a k-center step that recomputes every candidate's similarity to the whole labelled set (no
 incremental cache) for `diversity`.
+
+`--embed` also times the default embeddings (TF-IDF + truncated SVD, annotate.embeddings_math)
+of 100,000 synthetic Zipf-distributed texts: the one-off cost of the embedding matrix.
+Timings are wall clock: on a shared machine, run it twice and read the quieter run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from annotate.embeddings_math import embed_texts  # noqa: E402
 from annotate.selectors import (  # noqa: E402
     SELECTORS,
     SelectionContext,
@@ -158,13 +164,39 @@ def timed(function, repeats: int) -> list[float]:
     return timings
 
 
+def time_embeddings(n_texts: int, seed: int = 0) -> float:
+    rng = np.random.default_rng(seed)
+    vocabulary = np.array([f"w{i}" for i in range(20_000)])
+    zipf = 1.0 / np.arange(1, vocabulary.shape[0] + 1)
+    zipf /= zipf.sum()
+    texts = [
+        " ".join(vocabulary[rng.choice(vocabulary.shape[0], size=rng.integers(10, 40), p=zipf)])
+        for _ in range(n_texts)
+    ]
+    started = time.perf_counter()
+    embed_texts(texts)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--labels", type=int, default=2000)
     parser.add_argument("--layout", choices=["500x200", "5000x20", "both"], default="both")
     parser.add_argument("--naive-repeats", type=int, default=3)
+    parser.add_argument(
+        "--blas-threads", type=int, default=None,
+        help="cap BLAS threads (a web worker serving one request at a time needs 1)",
+    )
+    parser.add_argument("--embed", action="store_true", help="also time embed_texts")
     args = parser.parse_args()
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)
+    if args.embed:
+        seconds = time_embeddings(N_OUTPUTS)
+        print(f"embed_texts on {N_OUTPUTS:,} synthetic texts: {seconds:.1f} s")
     layouts = {"500x200": (500, 200), "5000x20": (5000, 20)}
     chosen = list(layouts) if args.layout == "both" else [args.layout]
 

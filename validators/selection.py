@@ -15,7 +15,7 @@ import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import sparse
@@ -125,40 +125,47 @@ def _count(n: int, singular: str, plural: str) -> str:
     return f"{n} {singular if n == 1 else plural}"
 
 
-# Ranking compares exact fractions of the confusion counts: two candidates with equal
-# alignment must tie even when the float harmonic means differ in the last bit.
-def _exact_alignment(metrics: AlignmentMetrics) -> Fraction | None:
-    if not metrics.n_fail or not metrics.n_pass:
-        return None
-    denominator = metrics.tp * metrics.n_pass + metrics.tn * metrics.n_fail
-    return Fraction(2 * metrics.tp * metrics.tn, denominator) if denominator else Fraction(0)
-
-
-def _exact_ffr(metrics: AlignmentMetrics) -> Fraction | None:
-    return Fraction(metrics.fp, metrics.n_pass) if metrics.n_pass else None
-
-
-def _exact_skip_rate(metrics: AlignmentMetrics) -> Fraction | None:
-    n_run = metrics.n_pass + metrics.n_fail + metrics.n_error
-    return Fraction(metrics.n_error, n_run) if n_run else None
-
-
-def _rule_key(candidate: Candidate) -> tuple:
+class _RuleKey(NamedTuple):
     """Ascending order of the selection rule: higher alignment, then lower FFR, then code
-    before llm, then lower skip rate, then lower id. Undefined values sort last."""
+    before llm, then lower skip rate, then lower id; undefined values sort last.
+
+    Exact fractions of the confusion counts, so the order never hinges on rounding: distinct
+    alignments closer than a float's precision still order correctly.
+    """
+
+    alignment_undefined: bool
+    negative_alignment: Fraction
+    ffr_undefined: bool
+    ffr: Fraction
+    kind_order: int
+    skip_rate_undefined: bool
+    skip_rate: Fraction
+    validator_id: int
+
+
+def _rule_key(candidate: Candidate) -> _RuleKey:
     metrics = candidate.metrics
-    alignment = _exact_alignment(metrics)
-    ffr = _exact_ffr(metrics)
-    skip_rate = _exact_skip_rate(metrics)
-    return (
-        alignment is None,
-        -alignment if alignment is not None else 0,
-        ffr is None,
-        ffr if ffr is not None else 0,
-        _KIND_ORDER[candidate.kind],
-        skip_rate is None,
-        skip_rate if skip_rate is not None else 0,
-        candidate.validator_id,
+    alignment = ffr = skip_rate = None
+    if metrics.n_fail and metrics.n_pass:
+        denominator = metrics.tp * metrics.n_pass + metrics.tn * metrics.n_fail
+        alignment = (
+            Fraction(2 * metrics.tp * metrics.tn, denominator) if denominator else Fraction(0)
+        )
+    if metrics.n_pass:
+        ffr = Fraction(metrics.fp, metrics.n_pass)
+    n_run = metrics.n_pass + metrics.n_fail + metrics.n_error
+    if n_run:
+        skip_rate = Fraction(metrics.n_error, n_run)
+    zero = Fraction(0)
+    return _RuleKey(
+        alignment_undefined=alignment is None,
+        negative_alignment=zero if alignment is None else -alignment,
+        ffr_undefined=ffr is None,
+        ffr=zero if ffr is None else ffr,
+        kind_order=_KIND_ORDER[candidate.kind],
+        skip_rate_undefined=skip_rate is None,
+        skip_rate=zero if skip_rate is None else skip_rate,
+        validator_id=candidate.validator_id,
     )
 
 
@@ -199,22 +206,22 @@ def _blocker(candidate: Candidate, *, ffr_ceiling: float, min_labels: int) -> tu
     return STATUS_CHOSEN, ""
 
 
-def _first_difference(better: Candidate, worse: Candidate) -> str:
+def _first_difference(better: _RuleKey, worse: _RuleKey) -> str:
     """The first level of the rule that separates two qualifying candidates."""
-    if _exact_alignment(better.metrics) != _exact_alignment(worse.metrics):
+    if better.negative_alignment != worse.negative_alignment:
         return "alignment"
-    if _exact_ffr(better.metrics) != _exact_ffr(worse.metrics):
+    if better.ffr != worse.ffr:
         return "ffr"
-    if better.kind != worse.kind:
+    if better.kind_order != worse.kind_order:
         return "kind"
-    if _exact_skip_rate(better.metrics) != _exact_skip_rate(worse.metrics):
+    if better.skip_rate != worse.skip_rate:
         return "skip_rate"
     return "validator_id"
 
 
-def _ranks_below(loser: Candidate, winner: Candidate) -> str:
+def _ranks_below(loser: Candidate, winner: Candidate, keys: dict[int, _RuleKey]) -> str:
     loser_metrics, winner_metrics = loser.metrics, winner.metrics
-    difference = _first_difference(winner, loser)
+    difference = _first_difference(keys[winner.validator_id], keys[loser.validator_id])
     if difference == "alignment":
         low, high = _numbers_apart(loser_metrics.alignment, winner_metrics.alignment)
         return f"lower alignment ({low} < {high})"
@@ -246,13 +253,13 @@ _TIE_BREAKS = {
 }
 
 
-def _chosen_reason(qualifying: list[Candidate]) -> str:
+def _chosen_reason(qualifying: list[Candidate], keys: dict[int, _RuleKey]) -> str:
     winner = qualifying[0]
     alignment = _number(winner.metrics.alignment)
     if len(qualifying) == 1:
         return f"the only qualifying candidate (alignment {alignment})"
     reason = f"highest alignment ({alignment}) among {len(qualifying)} qualifying candidates"
-    difference = _first_difference(winner, qualifying[1])
+    difference = _first_difference(keys[winner.validator_id], keys[qualifying[1].validator_id])
     if difference != "alignment":
         reason += f"; tie broken by {_TIE_BREAKS[difference]}"
     return reason
@@ -324,7 +331,8 @@ def select_validator(
         return CriterionSelection(chosen=None, reason=REASON_NO_CANDIDATES, ranked=[])
 
     excluded_ids = frozenset(excluded)
-    ordered = sorted(candidates, key=_rule_key)
+    keys = {c.validator_id: _rule_key(c) for c in candidates}
+    ordered = sorted(candidates, key=lambda c: keys[c.validator_id])
     eligible = [c for c in ordered if c.validator_id not in excluded_ids]
     blockers = {
         c.validator_id: _blocker(c, ffr_ceiling=ffr_ceiling, min_labels=min_labels)
@@ -338,7 +346,7 @@ def select_validator(
         chosen: Candidate | None = pinned_candidate
         reason = REASON_PINNED
         pinned_blocker = blockers[pinned_candidate.validator_id][1]
-        pinned_key = _rule_key(pinned_candidate)
+        pinned_key = keys[pinned_candidate.validator_id]
         entries.append(
             (
                 pinned_candidate,
@@ -349,12 +357,12 @@ def select_validator(
         for candidate in qualifying:
             if candidate is pinned_candidate:
                 continue
-            if not pinned_blocker and _rule_key(candidate) > pinned_key:
+            if not pinned_blocker and keys[candidate.validator_id] > pinned_key:
                 entries.append(
                     (
                         candidate,
                         STATUS_LOWER_ALIGNMENT,
-                        _ranks_below(candidate, pinned_candidate),
+                        _ranks_below(candidate, pinned_candidate, keys),
                     )
                 )
             else:
@@ -367,10 +375,10 @@ def select_validator(
                 )
     elif qualifying:
         chosen = qualifying[0]
-        reason = _chosen_reason(qualifying)
+        reason = _chosen_reason(qualifying, keys)
         entries.append((chosen, STATUS_CHOSEN, reason))
         entries.extend(
-            (candidate, STATUS_LOWER_ALIGNMENT, _ranks_below(candidate, chosen))
+            (candidate, STATUS_LOWER_ALIGNMENT, _ranks_below(candidate, chosen, keys))
             for candidate in qualifying[1:]
         )
     else:

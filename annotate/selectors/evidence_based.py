@@ -44,7 +44,7 @@ def _evalgen_priority(evidence: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class EvalGenSelector:
-    """EvalGen's grading order (Shankar et al. 2024, "Who Validates the Validators?", §4).
+    """EvalGen's grading order (Shankar et al. 2024, "Who Validates the Validators?").
 
     An output failed by validators that usually pass is likely bad; the order alternates between
     the most likely bad and the most likely good ungraded output so both classes get labels.

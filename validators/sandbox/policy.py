@@ -78,10 +78,17 @@ def _compile(source: str) -> tuple[types.CodeType | None, list[str]]:
         return None, [f"the assertion is longer than {MAX_SOURCE_CHARS} characters"]
     try:
         result = compile_restricted_exec(source, filename=ASSERTION_FILENAME)
-    except (RecursionError, MemoryError, ValueError, SyntaxError) as exc:
-        # Pathological nesting trips the compiler itself rather than a reported error.
+    except (RecursionError, MemoryError):
+        # CPython's parser reports pathological nesting this way rather than as a SyntaxError.
+        return None, ["the assertion is nested too deeply to compile"]
+    except (ValueError, SyntaxError) as exc:
         return None, [f"{type(exc).__name__}: {exc}"]
-    return result.code, [str(error) for error in result.errors]
+    return result.code, [_tidy_compile_error(str(error)) for error in result.errors]
+
+
+def _tidy_compile_error(error: str) -> str:
+    # RestrictedPython formats errors without a position as "Line None: ... statement: None".
+    return error.removeprefix("Line None: ").removesuffix(" at statement: None")
 
 
 def compile_assertion(source: str) -> tuple[types.CodeType | None, str]:

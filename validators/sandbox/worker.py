@@ -126,7 +126,9 @@ class Worker:
         megabyte = 1024 * 1024
         wanted = {
             "RLIMIT_AS": (self.memory_mb * megabyte, self.memory_mb * megabyte),
-            "RLIMIT_CPU": (self.cpu_lifetime_seconds, self.cpu_lifetime_seconds),
+            # The hard limit (SIGKILL) sits a second above the last soft one (SIGXCPU), so a
+            # worker out of CPU ends with a signal that says why.
+            "RLIMIT_CPU": (self.cpu_lifetime_seconds, self.cpu_lifetime_seconds + 1),
             "RLIMIT_NOFILE": (self.open_files, self.open_files),
             "RLIMIT_NPROC": (0, 0),
             "RLIMIT_FSIZE": (0, 0),
@@ -211,7 +213,7 @@ class Worker:
         budget = math.ceil(self.timeout_seconds * (n_items + 1)) + 1
         soft = min(self.cpu_lifetime_seconds, math.ceil(self.cpu_seconds()) + budget)
         try:
-            resource.setrlimit(resource.RLIMIT_CPU, (soft, self.cpu_lifetime_seconds))
+            resource.setrlimit(resource.RLIMIT_CPU, (soft, self.cpu_lifetime_seconds + 1))
         except (ValueError, OSError):
             pass
 
