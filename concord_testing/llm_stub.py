@@ -352,12 +352,14 @@ class LLMStubServer:
                     parse_error = "the request body must be a JSON object"
 
         authorization = handler.headers.get("Authorization")
+        authorised = self.api_key is None or authorization == f"Bearer {self.api_key}"
         with self._lock:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            # A rejected key does not use up a fault the test queued for a real request.
             fault = (
                 self._behaviour.faults.popleft()
-                if (method == "POST" and self._behaviour.faults)
+                if (authorised and method == "POST" and self._behaviour.faults)
                 else None
             )
             behaviour = _Behaviour(
@@ -373,7 +375,7 @@ class LLMStubServer:
         status, payload, headers = HTTPStatus.OK, {}, {}
         answered = True
         try:
-            if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            if not authorised:
                 status, payload = (
                     HTTPStatus.UNAUTHORIZED,
                     _error(
@@ -400,7 +402,15 @@ class LLMStubServer:
                     _error(parse_error, "invalid_request_error", None),
                 )
             else:
-                status, payload = self._route(method, path, body, behaviour, serial)
+                try:
+                    status, payload = self._route(method, path, body, behaviour, serial)
+                except Exception as error:  # noqa: BLE001 - a test's responder may be buggy
+                    # Answered as a 500 so the failure shows in the client's detail instead of
+                    # as a dropped connection.
+                    status, payload = (
+                        HTTPStatus.INTERNAL_SERVER_ERROR,
+                        _error(f"stub responder failed: {error!r}", "server_error", None),
+                    )
                 if status == HTTPStatus.OK and method == "POST" and behaviour.latency_s > 0:
                     self._stopping.wait(behaviour.latency_s)
         finally:

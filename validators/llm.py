@@ -361,7 +361,10 @@ def _result_from_answer(
     verdict = parse_answer(raw)
     if verdict is None:
         return LLMResult("error", raw, UNPARSEABLE_DETAIL, latency_ms, tokens, cached)
-    detail = f"answered after {len(retries)} retries ({'; '.join(retries)})" if retries else ""
+    detail = ""
+    if retries:
+        noun = "retry" if len(retries) == 1 else "retries"
+        detail = f"answered after {len(retries)} {noun} ({'; '.join(retries)})"
     return LLMResult(verdict, raw, detail, latency_ms, tokens, cached)
 
 

@@ -211,11 +211,11 @@ HOSTILE_ASSERTIONS: tuple[HostileAssertion, ...] = (
     # --- resources ---
     HostileAssertion(
         "infinite_loop", _check("while True:\n    pass"),
-        "timed out after 0.5 s",
+        "timed out after 1.0 s",
     ),
     HostileAssertion(
         "infinite_loop_at_module_level", "while True:\n    pass\n" + _check("return True"),
-        "timed out after 0.5 s while loading the assertion",
+        "timed out after 1.0 s while loading the assertion",
     ),
     HostileAssertion(
         "memory_bomb_repeat", _check("return len('x' * 10**10) > 0"),

@@ -287,7 +287,7 @@ def test_grade_prompts_retries_after_500_then_succeeds(stub: LLMStubServer) -> N
     [result] = grade_prompts(provider_for(stub), ["question"])
 
     assert result.outcome == "fail"
-    assert result.detail == "answered after 1 retries (HTTP 500: Stub fault: HTTP 500.)"
+    assert result.detail == "answered after 1 retry (HTTP 500: Stub fault: HTTP 500.)"
     assert stub.request_count == 2
 
 
@@ -325,7 +325,7 @@ def test_grade_prompts_recovers_from_one_hang(stub: LLMStubServer) -> None:
     [result] = grade_prompts(provider_for(stub, timeout_seconds=0.2), [f"{YES}"])
 
     assert result.outcome == "pass"
-    assert result.detail == "answered after 1 retries (no answer within 0.2 s)"
+    assert result.detail == "answered after 1 retry (no answer within 0.2 s)"
     assert stub.request_count == 2
 
 

@@ -1,0 +1,321 @@
+"""Parsing and shaping only: no serializer here writes (the views call annotate.services)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from annotate.models import (
+    SELECTOR_CHOICES,
+    Assignment,
+    Choice,
+    Comparison,
+    Criterion,
+    CriterionVersion,
+    Grade,
+    Output,
+    Project,
+    Role,
+    Sample,
+    Scale,
+    Verdict,
+    key_validator,
+)
+
+SETTINGS_FIELDS = [
+    "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
+    "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
+]
+
+
+# -- projects --------------------------------------------------------------------------------
+class ProjectSettingsSerializer(serializers.ModelSerializer):
+    """The project's grading and selection settings (DESIGN §3); limits come from the model."""
+
+    class Meta:
+        model = Project
+        fields = SETTINGS_FIELDS
+
+    def validate(self, attrs: dict) -> dict:
+        # On PATCH the other half of the pair may be the stored value.
+        current = self.parent.instance if self.parent is not None else None
+
+        def value(name: str):
+            if name in attrs:
+                return attrs[name]
+            return getattr(current, name) if current is not None else None
+
+        if value("scale") == Scale.RATING and value("pass_threshold") is None:
+            raise serializers.ValidationError(
+                {"pass_threshold": "A rating scale needs a pass threshold."}
+            )
+        return attrs
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    slug = serializers.SlugField(
+        max_length=80, required=False, allow_blank=True, default="",
+        help_text="Derived from the name when left out.",
+    )
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    guidelines = serializers.CharField(required=False, allow_blank=True, default="")
+    settings = ProjectSettingsSerializer(required=False)
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    guidelines = serializers.CharField(required=False, allow_blank=True)
+    settings = ProjectSettingsSerializer(required=False, partial=True)
+
+
+class ProjectCountsSerializer(serializers.Serializer):
+    samples = serializers.IntegerField()
+    outputs = serializers.IntegerField()
+    systems = serializers.IntegerField()
+    criteria = serializers.IntegerField()
+    grades = serializers.IntegerField()
+    graded_outputs = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    target = serializers.IntegerField()
+    progress_percent = serializers.FloatField()
+
+
+class ProjectSummarySerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", "slug", "description", "role", "created_at"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=Role.choices))
+    def get_role(self, project: Project) -> str:
+        # Staff see every project and act as its owner (annotate.access.role_in).
+        return self.context.get("roles", {}).get(project.pk, Role.OWNER)
+
+
+class ProjectDetailSerializer(ProjectSummarySerializer):
+    settings = ProjectSettingsSerializer(source="*", read_only=True)
+    counts = serializers.SerializerMethodField()
+
+    class Meta(ProjectSummarySerializer.Meta):
+        fields = [*ProjectSummarySerializer.Meta.fields, "guidelines", "settings", "counts"]
+
+    @extend_schema_field(ProjectCountsSerializer)
+    def get_counts(self, project: Project) -> dict:
+        counts = self.context["counts"]
+        return {**ProjectCountsSerializer(counts).data}
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate_username(self, username: str):
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise serializers.ValidationError(f"No user named '{username}'.")
+        return user
+
+    def to_representation(self, membership) -> dict:
+        return {"username": membership.user.get_username(), "role": membership.role}
+
+
+# -- import ----------------------------------------------------------------------------------
+class ImportUploadSerializer(serializers.Serializer):
+    """Schema only: multipart upload (the view reads request.FILES)."""
+
+    file = serializers.FileField(help_text="JSON Lines (.jsonl), CSV (.csv) or Parquet (.parquet).")
+
+
+class ImportRecordsSerializer(serializers.Serializer):
+    """Schema only: records in the body, validated line by line by the import service."""
+
+    records = serializers.ListField(
+        child=serializers.DictField(), help_text="Per-output or pairwise records (data README)."
+    )
+
+
+class ImportResultSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="per_output or pairwise")
+    records = serializers.IntegerField()
+    samples = serializers.IntegerField()
+    outputs = serializers.IntegerField()
+    unchanged = serializers.IntegerField(help_text="Outputs already imported, left alone.")
+    grades = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    criteria_created = serializers.ListField(child=serializers.CharField())
+    message = serializers.CharField()
+
+
+# -- outputs ---------------------------------------------------------------------------------
+class SampleSerializer(serializers.ModelSerializer):
+    input = serializers.CharField(source="input_text")
+
+    class Meta:
+        model = Sample
+        fields = ["id", "external_id", "input", "reference", "context", "metadata"]
+
+
+class OutputSerializer(serializers.ModelSerializer):
+    sample = SampleSerializer()
+
+    class Meta:
+        model = Output
+        fields = ["id", "system", "text", "metadata", "sample", "created_at"]
+
+
+class BlindOutputSerializer(serializers.ModelSerializer):
+    """An output as shown to a grader: without its system name, as on the grading page."""
+
+    sample = SampleSerializer()
+
+    class Meta:
+        model = Output
+        fields = ["id", "text", "metadata", "sample"]
+
+
+# -- criteria --------------------------------------------------------------------------------
+class CriterionVersionSerializer(serializers.ModelSerializer):
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CriterionVersion
+        fields = ["number", "name", "definition", "reason", "author", "decided_in", "created_at"]
+
+
+class CriterionSerializer(serializers.ModelSerializer):
+    versions = CriterionVersionSerializer(many=True, read_only=True)
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Criterion
+        fields = ["key", "position", "archived", "current", "versions", "created_at"]
+
+    @extend_schema_field(CriterionVersionSerializer(allow_null=True))
+    def get_current(self, criterion: Criterion) -> dict | None:
+        versions = list(criterion.versions.all())
+        return CriterionVersionSerializer(versions[-1]).data if versions else None
+
+
+class CriterionCreateSerializer(serializers.Serializer):
+    key = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, default="", validators=[key_validator],
+        help_text="Lower-case letters, digits, '_' and '-'; derived from the name when left out.",
+    )
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    definition = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict) -> dict:
+        if not attrs["key"] and not attrs["name"].strip():
+            raise serializers.ValidationError({"name": "Give the criterion a name or a key."})
+        return attrs
+
+
+class CriterionVersionCreateSerializer(serializers.Serializer):
+    definition = serializers.CharField()
+    reason = serializers.CharField(max_length=500, help_text="One line: why the definition changes.")
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+# -- the queue -------------------------------------------------------------------------------
+class QueueNextSerializer(serializers.Serializer):
+    selector = serializers.ChoiceField(
+        choices=SELECTOR_CHOICES, required=False, allow_blank=True, default="",
+        help_text="Left out: the project's default selector.",
+    )
+    mode = serializers.ChoiceField(choices=[("single", "single"), ("pair", "pair")], default="single")
+
+
+class QueueItemSerializer(serializers.ModelSerializer):
+    """A claim: `output` in single mode, `outputs` [left, right] in pair mode."""
+
+    assignment = serializers.IntegerField(source="pk")
+    mode = serializers.SerializerMethodField()
+    output = BlindOutputSerializer(required=False, help_text="Single mode only.")
+    outputs = serializers.SerializerMethodField(help_text="Pair mode only: [left, right].")
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "assignment", "mode", "selector", "why", "probability", "claimed_at", "expires_at",
+            "output", "outputs",
+        ]
+
+    @extend_schema_field(serializers.ChoiceField(choices=["single", "pair"]))
+    def get_mode(self, assignment: Assignment) -> str:
+        return "single" if assignment.output_b_id is None else "pair"
+
+    @extend_schema_field(BlindOutputSerializer(many=True, required=False))
+    def get_outputs(self, assignment: Assignment) -> list[dict]:
+        return BlindOutputSerializer([assignment.output, assignment.output_b], many=True).data
+
+    def to_representation(self, assignment: Assignment) -> dict:
+        data = super().to_representation(assignment)
+        data.pop("output" if assignment.output_b_id is not None else "outputs")
+        return data
+
+
+# -- grades and comparisons ------------------------------------------------------------------
+class GradeSubmitSerializer(serializers.Serializer):
+    output = serializers.IntegerField(help_text="An output of this project.")
+    verdict = serializers.ChoiceField(
+        choices=Verdict.choices, required=False, allow_blank=True, default="",
+        help_text="May be left out on a rating-scale project when a score is given.",
+    )
+    criteria = serializers.DictField(
+        child=serializers.ChoiceField(choices=Verdict.choices, allow_blank=True, allow_null=True),
+        required=False, default=dict, help_text="Criterion key -> pass, fail or unsure.",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    score = serializers.FloatField(required=False, allow_null=True, default=None)
+    assignment = serializers.IntegerField(required=False, allow_null=True, default=None)
+    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class GradeSerializer(serializers.ModelSerializer):
+    annotator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    criteria = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Grade
+        fields = [
+            "id", "output", "annotator", "verdict", "score", "criteria", "note", "selector",
+            "selector_why", "assignment", "supersedes", "started_at", "submitted_at",
+        ]
+
+    @extend_schema_field(serializers.DictField(child=serializers.ChoiceField(Verdict.choices)))
+    def get_criteria(self, grade: Grade) -> dict[str, str]:
+        return {
+            v.criterion.key: v.verdict
+            for v in grade.criterion_verdicts.select_related("criterion").order_by("criterion_id")
+        }
+
+
+class ComparisonSubmitSerializer(serializers.Serializer):
+    output_a = serializers.IntegerField(help_text="The output shown on the left.")
+    output_b = serializers.IntegerField(help_text="The output shown on the right.")
+    choice = serializers.ChoiceField(choices=Choice.choices)
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    assignment = serializers.IntegerField(required=False, allow_null=True, default=None)
+    started_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    annotator = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Comparison
+        fields = [
+            "id", "output_a", "output_b", "annotator", "choice", "note", "swapped", "selector",
+            "selector_why", "assignment", "supersedes", "started_at", "submitted_at",
+        ]
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class AnyObjectField(serializers.JSONField):
+    """A JSON value passed through to a service that validates it."""

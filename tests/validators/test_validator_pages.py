@@ -1,0 +1,126 @@
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from validators import services
+from validators.models import Provider, Run, Validator, VerdictRecord
+
+NO_EMAIL = "import re\ndef check(output, input, reference, meta):\n    return not re.search(r'@', output)\n"
+
+
+def form(**overrides):
+    return {"kind": "code", "name": "no email", "source": NO_EMAIL, "criterion": "", "threshold": "", "provider": "", **overrides}
+
+
+@pytest.mark.django_db
+class TestValidatorPages:
+    def test_list_shows_validators_and_counts(self, client, project, reviewer, make_outputs):
+        outputs = make_outputs(n_samples=1, systems=("a", "b"))
+        v = services.validator_create(project=project, kind="code", name="no email", source=NO_EMAIL)
+        VerdictRecord.objects.create(validator=v, output=outputs[0], outcome="fail")
+        client.force_login(reviewer)
+
+        page = client.get(reverse("validator-list", args=[project.slug])).content.decode()
+
+        assert "no email" in page and '<td class="num fail">1</td>' in page
+        assert "New validator" not in page  # reviewers read only
+
+    def test_no_provider_message(self, client, project, owner):
+        client.force_login(owner)
+
+        page = client.get(reverse("validator-list", args=[project.slug])).content.decode()
+
+        assert "LLM graders need an OpenAI-compatible endpoint" in page
+
+    def test_owner_creates_a_validator(self, client, project, owner):
+        client.force_login(owner)
+
+        response = client.post(reverse("validator-create", args=[project.slug]), form())
+
+        assert response.status_code == 302
+        assert Validator.objects.get().name == "no email"
+
+    def test_hostile_source_is_refused_on_the_page(self, client, project, owner):
+        client.force_login(owner)
+
+        response = client.post(reverse("validator-create", args=[project.slug]), form(source="import os\ndef check(output, input, reference, meta):\n    return 1"))
+
+        assert response.status_code == 400
+        assert "os" in response.content.decode()
+        assert Validator.objects.count() == 0
+
+    def test_annotator_cannot_create_or_run(self, client, project, annotator, make_outputs):
+        make_outputs(n_samples=1)
+        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        client.force_login(annotator)
+
+        assert client.post(reverse("validator-create", args=[project.slug]), form(name="y")).status_code == 403
+        assert client.post(reverse("run-start", args=[project.slug])).status_code == 403
+        assert Validator.objects.count() == 1 and Run.objects.count() == 0
+
+    def test_try_it_shows_five_verdicts(self, client, project, owner, make_outputs):
+        make_outputs(n_samples=4, systems=("a", "b"))
+        client.force_login(owner)
+
+        body = client.post(reverse("validator-try", args=[project.slug]), form(), HTTP_HX_REQUEST="true").content.decode()
+
+        assert body.count('class="verdict pass"') == 5
+        assert Validator.objects.count() == 0
+
+    def test_run_page_shows_progress_and_counts(self, client, project, owner, make_outputs, django_capture_on_commit_callbacks):
+        make_outputs(n_samples=2, systems=("a", "b"))
+        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        client.force_login(owner)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("run-start", args=[project.slug]))
+        run = Run.objects.get()
+        page = client.get(response["Location"]).content.decode()
+        partial = client.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
+
+        assert response["Location"] == reverse("run-detail", args=[project.slug, run.pk])
+        assert "4 of 4 verdicts (100%)" in page and "4 pass" in page
+        assert partial.startswith('<section id="run-progress"') and "hx-trigger" not in partial
+
+    def test_verdict_matrix_filters(self, client, project, owner, make_outputs):
+        outputs = make_outputs(n_samples=2, systems=("a", "b"))
+        v = services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        VerdictRecord.objects.bulk_create([
+            VerdictRecord(validator=v, output=o, outcome="fail" if o.system == "a" else "pass") for o in outputs
+        ])
+        client.force_login(owner)
+
+        page = client.get(reverse("verdict-matrix", args=[project.slug]), {"outcome": "fail"}).content.decode()
+
+        assert "2 outputs" in page and "a answers 0." in page and "b answers 0." not in page
+
+    def test_export_then_import_into_another_project(self, client, project, owner):
+        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        client.force_login(owner)
+        exported = client.get(reverse("validators-export", args=[project.slug])).content
+        client.post(reverse("project-create"), {"name": "Copy"})
+        upload = io.BytesIO(exported)
+        upload.name = "v.json"
+
+        client.post(reverse("validators-import", args=["copy"]), {"file": upload})
+
+        assert json.loads(exported)["validators"][0]["name"] == "x"
+        assert Validator.objects.filter(project__slug="copy").count() == 1
+
+    def test_provider_form(self, client, project, owner):
+        client.force_login(owner)
+
+        client.post(reverse("provider-save", args=[project.slug]), {
+            "name": "default", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "MY_KEY",
+            "concurrency": 4, "timeout_seconds": 10,
+        })
+
+        assert Provider.objects.get().api_key_env == "MY_KEY"
+
+    def test_non_member_404(self, client, project, outsider):
+        client.force_login(outsider)
+
+        assert client.get(reverse("validator-list", args=[project.slug])).status_code == 404
+        assert client.get(reverse("verdict-matrix", args=[project.slug])).status_code == 404
