@@ -7,9 +7,12 @@ under an older version is stale: left out unless the caller includes stale verdi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
+from django.utils import timezone
 
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
 
@@ -44,38 +47,93 @@ def current_version_ids(project: Project) -> dict[int, int]:
     return {c: v for c, (_, v) in latest.items()}
 
 
+SETTLE_SECONDS = 10
+
+
+@dataclass
+class _GradeLog:
+    """Every grade row of a project (grades are append-only), refreshed incrementally.
+
+    Rows created within SETTLE_SECONDS are re-read on the next refresh, because ids from
+    concurrent transactions may commit out of order; re-reading is idempotent."""
+
+    grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
+    verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
+    settled_grade_id: int = 0
+
+
+# Keyed by (pk, created_at) so that a deleted project's log never serves a new project that
+# reuses its primary key (SQLite reuses row ids).
+_logs: dict[tuple[int, object], _GradeLog] = {}
+_logs_lock = threading.Lock()
+_RETRACTED = 3
+
+
+def _refresh(project: Project) -> _GradeLog:
+    with _logs_lock:
+        log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
+        since = log.settled_grade_id
+        rows = list(
+            Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
+                "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at"
+            )
+        )
+        if rows:
+            settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
+            fresh = np.array([
+                (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
+                for g, o, a, v, retracted, s, _ in rows
+            ], dtype=np.int64)
+            verdicts = np.array(list(
+                GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
+                    "grade_id", "criterion_id", "criterion_version_id", "verdict"
+                )
+            ), dtype=object).reshape(-1, 4)
+            if verdicts.size:
+                verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
+            log.grades = np.vstack([log.grades[log.grades[:, 0] <= since], fresh])
+            log.verdicts = np.vstack([
+                log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
+            ])
+            settled = [g for g, *_, submitted in rows if submitted < settle_before]
+            if settled:
+                log.settled_grade_id = max(settled)
+        return log
+
+
+def forget_votes() -> None:
+    with _logs_lock:
+        _logs.clear()
+
+
 def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> LabelVotes:
-    rows = list(
-        Grade.objects.filter(project=project, superseded_by__isnull=True, retracted=False)
-        .order_by("id").values_list("id", "output_id", "annotator_id", "verdict")
-    )
-    grade_ids = np.array([r[0] for r in rows], dtype=np.int64)
-    holistic = np.array([VERDICT_CODES[r[3]] for r in rows], dtype=np.int8)
+    log = _refresh(project)
+    grades = log.grades
+    superseded = np.isin(grades[:, 0], grades[:, 4])
+    current = grades[~superseded & (grades[:, 3] != _RETRACTED)]
+    grade_ids = current[:, 0]
+    holistic = current[:, 3].astype(np.int8)
     votes = LabelVotes(
-        grade_ids=grade_ids,
-        output_ids=np.array([r[1] for r in rows], dtype=np.int64),
-        annotator_ids=np.array([r[2] for r in rows], dtype=np.int64),
+        grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
         holistic=holistic,
     )
-    current = current_version_ids(project)
-    for criterion_id in current:
+    versions = current_version_ids(project)
+    for criterion_id in versions:
         votes.criteria[criterion_id] = holistic.copy()
         votes.stale[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-    per_criterion = GradeCriterion.objects.filter(
-        grade__project=project, grade__superseded_by__isnull=True, grade__retracted=False
-    ).values_list("grade_id", "criterion_id", "criterion_version_id", "verdict")
-    for grade_id, criterion_id, version_id, verdict in per_criterion:
-        if criterion_id not in current:
-            continue
-        row = int(np.searchsorted(grade_ids, grade_id))
-        if row >= grade_ids.size or grade_ids[row] != grade_id:
-            continue
-        is_stale = version_id != current[criterion_id]
-        votes.stale[criterion_id][row] = is_stale
-        keep = not is_stale or include_stale is True or (
-            isinstance(include_stale, set) and criterion_id in include_stale
-        )
-        votes.criteria[criterion_id][row] = VERDICT_CODES[verdict] if keep else NO_LABEL
+    per_criterion = log.verdicts
+    if per_criterion.size and grade_ids.size:
+        rows = np.clip(np.searchsorted(grade_ids, per_criterion[:, 0]), 0, grade_ids.size - 1)
+        found = grade_ids[rows] == per_criterion[:, 0]
+        for criterion_id, current_version in versions.items():
+            mine = found & (per_criterion[:, 1] == criterion_id)
+            is_stale = per_criterion[mine, 2] != current_version
+            votes.stale[criterion_id][rows[mine]] = is_stale
+            keep = ~is_stale
+            if include_stale is True or (isinstance(include_stale, set) and criterion_id in include_stale):
+                keep[:] = True
+            codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
+            votes.criteria[criterion_id][rows[mine]] = codes
     return votes
 
 

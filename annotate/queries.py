@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
+import numpy as np
 from django.db.models import Count, Max
 
 from annotate.models import (
@@ -34,6 +37,106 @@ class ProjectCounts:
     @property
     def progress_percent(self) -> float:
         return 0.0 if not self.target else min(100.0, 100.0 * self.graded_outputs / self.target)
+
+
+# The project's output ids, kept per process. Outputs are only ever added (imports) and ids
+# only grow, so one indexed probe for an id above the cached maximum tells whether the array
+# is still complete; loading 100,000 ids costs tens of milliseconds, counting them about as
+# much, the probe well under one. Ids of outputs deleted since (a whole project or sample
+# deleted in the admin) would only cost a failed claim attempt: the insert checks the row.
+_output_ids: dict[int, tuple[object, np.ndarray]] = {}
+_output_ids_lock = threading.Lock()
+
+
+def project_output_ids(project: Project) -> np.ndarray:
+    """All output ids of the project, ascending (a read-only array shared between requests)."""
+    cached = _output_ids.get(project.pk)
+    if cached is not None and cached[0] == project.created_at:
+        ids = cached[1]
+        newest = int(ids[-1]) if ids.size else 0
+        if not Output.objects.filter(project=project, pk__gt=newest).exists():
+            return ids
+    ids = np.fromiter(
+        Output.objects.filter(project=project).order_by("id").values_list("id", flat=True),
+        dtype=np.int64,
+    )
+    ids.setflags(write=False)
+    with _output_ids_lock:
+        _output_ids[project.pk] = (project.created_at, ids)
+    return ids
+
+
+# The current grade of every (output, annotator), kept per process. Grades are append-only
+# and a chain's head is its highest id, so a refresh reads only rows above the ids seen (plus
+# a margin for transactions that commit out of id order) instead of scanning every grade of
+# the project on each request; a full reload every minute bounds any drift. The claim itself
+# never trusts this view: slots and unique constraints decide (annotate.services.assignments).
+HEAD_RESCAN_IDS = 200
+HEAD_FULL_RELOAD_SECONDS = 60.0
+
+
+class GradeHeads:
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+        self.loaded_at = time.monotonic()
+        self.high_water = 0
+        self.heads: dict[tuple[int, int], tuple[int, bool]] = {}
+        self.taken: dict[int, int] = {}
+        self.by_annotator: dict[int, set[int]] = {}
+
+    def apply(self, rows) -> None:
+        for pk, output_id, annotator_id, retracted in rows:
+            pair = (output_id, annotator_id)
+            previous = self.heads.get(pair)
+            if previous is not None and previous[0] >= pk:
+                continue
+            self.heads[pair] = (pk, retracted)
+            self.high_water = max(self.high_water, pk)
+            counted = previous is not None and not previous[1]
+            if counted and retracted:
+                self.taken[output_id] -= 1
+                if not self.taken[output_id]:
+                    del self.taken[output_id]
+                self.by_annotator[annotator_id].discard(output_id)
+            elif not counted and not retracted:
+                self.taken[output_id] = self.taken.get(output_id, 0) + 1
+                self.by_annotator.setdefault(annotator_id, set()).add(output_id)
+
+
+@dataclass(frozen=True)
+class GradedSnapshot:
+    taken: dict[int, int]     # output id -> annotators whose current grade has a verdict
+    mine: frozenset[int]      # outputs the user's current grade has a verdict for
+
+    @property
+    def graded_outputs(self) -> int:
+        return len(self.taken)
+
+
+_grade_heads: dict[int, GradeHeads] = {}
+_grade_heads_lock = threading.Lock()
+
+
+def graded_snapshot(project: Project, user) -> GradedSnapshot:
+    """Who currently holds a verdict on which output, read incrementally (see GradeHeads)."""
+    key = (project.pk, project.created_at)
+    with _grade_heads_lock:
+        heads = _grade_heads.get(project.pk)
+        stale = heads is None or heads.key != key or (
+            time.monotonic() - heads.loaded_at > HEAD_FULL_RELOAD_SECONDS
+        )
+        rows = Grade.objects.filter(project=project)
+        if stale:
+            heads = GradeHeads(key)
+            _grade_heads[project.pk] = heads
+        else:
+            rows = rows.filter(pk__gt=heads.high_water - HEAD_RESCAN_IDS)
+        heads.apply(
+            rows.order_by("pk").values_list("pk", "output_id", "annotator_id", "retracted")
+        )
+        return GradedSnapshot(
+            taken=dict(heads.taken), mine=frozenset(heads.by_annotator.get(user.pk, ()))
+        )
 
 
 def current_grades(project: Project):
@@ -118,15 +221,16 @@ class GradingProgress:
 def grading_progress(project: Project, user) -> GradingProgress:
     """Outputs with at least one current grade, and the user's grades against a fair share
     (outputs × overlap spread over the people who grade)."""
-    outputs = Output.objects.filter(project=project).count()
-    current = current_grades(project)
+    graded = graded_snapshot(project, user)
+    outputs = project_output_ids(project).size
+    # Accounts that cannot log in (the importer of labelled files) do not share the work.
     graders = Membership.objects.filter(
         project=project, role__in=[Role.OWNER, Role.ANNOTATOR]
     ).exclude(user__password__startswith="!").count()
     return GradingProgress(
         outputs=outputs,
-        graded_outputs=current.values("output_id").distinct().count(),
-        mine=current.filter(annotator=user).count(),
+        graded_outputs=graded.graded_outputs,
+        mine=len(graded.mine),
         share=-(-outputs * project.overlap // max(graders, 1)),
     )
 

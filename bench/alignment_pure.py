@@ -15,10 +15,12 @@ within milliseconds after each grade") is 20 ms for 100,000 outputs x 50 validat
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -102,15 +104,34 @@ def sklearn_table(human: np.ndarray, verdicts: np.ndarray) -> list:
     return table
 
 
-def timed(run: Callable[[], object], repetitions: int, warm_up: int = 3) -> list[float]:
+@dataclass(frozen=True)
+class Timings:
+    wall: list[float]
+    cpu: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def p95(self) -> float:
+        return float(np.percentile(self.wall, 95))
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def timed(run: Callable[[], object], repetitions: int, warm_up: int = 3) -> Timings:
     for _ in range(warm_up):
         run()
-    times = []
+    wall, cpu = [], []
     for _ in range(repetitions):
-        started = time.perf_counter()
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
         run()
-        times.append((time.perf_counter() - started) * 1000.0)
-    return times
+        cpu.append((time.process_time() - cpu_start) * 1000.0)
+        wall.append((time.perf_counter() - wall_start) * 1000.0)
+    return Timings(wall=wall, cpu=cpu)
 
 
 def main() -> None:
@@ -163,21 +184,25 @@ def main() -> None:
         (f"suite_metrics ({len(chosen_columns)} chosen)", timed(suite, args.repetitions)),
         ("baseline: sklearn confusion_matrix loop", timed(baseline, args.repetitions)),
     ]
-    baseline_median = statistics.median(rows[-1][1])
+    baseline = rows[-1][1]
 
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"{args.outputs:,} outputs x {verdicts.shape[1]} validators"
         f" ({args.criteria} criteria x {width}), {args.labelled:,} labelled,"
-        f" {args.repetitions} repetitions"
+        f" {args.repetitions} repetitions; {os.cpu_count()} CPUs, load average {load}"
     )
-    print(f"{'what':<44}{'median ms':>11}{'p95 ms':>9}{'baseline/this':>15}")
-    for name, times in rows:
-        median = statistics.median(times)
-        p95 = float(np.percentile(times, 95))
-        print(f"{name:<44}{median:>11.2f}{p95:>9.2f}{baseline_median / median:>15.1f}")
-    worst_p95 = float(np.percentile(rows[0][1], 95))
-    verdict = "met" if worst_p95 <= TARGET_MS else "MISSED"
-    print(f"target {TARGET_MS:.0f} ms (p95, whole matrix): {verdict}")
+    print(
+        f"{'what':<44}{'median ms':>11}{'p95 ms':>9}{'CPU ms':>9}{'baseline/this':>15}"
+    )
+    for name, timings in rows:
+        print(
+            f"{name:<44}{timings.median:>11.2f}{timings.p95:>9.2f}{timings.cpu_median:>9.2f}"
+            f"{baseline.median / timings.median:>15.1f}"
+        )
+    verdict = "met" if rows[0][1].p95 <= TARGET_MS else "MISSED"
+    print(f"target {TARGET_MS:.0f} ms (p95 wall clock, whole matrix): {verdict}")
+    print("(median/p95: wall clock; CPU: median process time, less sensitive to other load)")
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import json
 import math
 import re
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from typing import Any, Literal
 
 Responder = Callable[[str], str]
 
+GARBLED_PAGE = b"<html><body>Gateway says hello</body></html>"
 NONSENSE_ANSWER = "I would rather talk about the weather; it is lovely today."
 DEFAULT_MODEL = "concord-stub"
 DEFAULT_EMBEDDING_MODEL = "concord-stub-embedding"
@@ -105,7 +107,7 @@ class RecordedRequest:
 
 @dataclass(frozen=True)
 class _Fault:
-    kind: Literal["status", "hang"]
+    kind: Literal["status", "hang", "garbled"]
     status: int = 500
     retry_after: float | None = None
     hang_seconds: float = 0.0
@@ -127,6 +129,13 @@ class _StubHTTPServer(ThreadingHTTPServer):
     # costs a full second of TCP retransmission, which would ruin the concurrency figures.
     request_queue_size = 256
     stub: LLMStubServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that time out or close idle keep-alive connections reset them; that is
+        # normal traffic here, not a server fault worth a traceback in the test output.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -151,10 +160,18 @@ class _Handler(BaseHTTPRequestHandler):
     def send_json(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
     ) -> None:
-        body = json.dumps(payload).encode("utf-8")
+        self.send_body(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+    def send_body(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
@@ -289,6 +306,11 @@ class LLMStubServer:
         with self._lock:
             self._behaviour.faults.extend(_Fault("hang", hang_seconds=seconds) for _ in range(n))
 
+    def garble_next(self, n: int) -> None:
+        """Answer the next ``n`` POST requests with 200 and an HTML page, like a stray proxy."""
+        with self._lock:
+            self._behaviour.faults.extend(_Fault("garbled") for _ in range(n))
+
     def reset(self) -> None:
         """Forget recorded requests, pending faults and the in-flight high-water mark."""
         with self._lock:
@@ -373,7 +395,8 @@ class LLMStubServer:
             self._requests.append(RecordedRequest(method, path, body, 0, authorization))
 
         status, payload, headers = HTTPStatus.OK, {}, {}
-        answered = True
+        # How the handler answers: JSON, an HTML page (garbled), or not at all (hang).
+        reply: Literal["json", "html", "none"] = "json"
         try:
             if not authorised:
                 status, payload = (
@@ -384,7 +407,9 @@ class LLMStubServer:
                 )
             elif fault is not None and fault.kind == "hang":
                 self._stopping.wait(fault.hang_seconds)
-                answered = False
+                reply = "none"
+            elif fault is not None and fault.kind == "garbled":
+                reply = "html"
             elif fault is not None:
                 status, payload = (
                     fault.status,
@@ -418,12 +443,14 @@ class LLMStubServer:
             # next request may arrive first and the high-water mark would read one too many.
             with self._lock:
                 self._in_flight -= 1
-                if answered and generation == self._generation:
+                if reply != "none" and generation == self._generation:
                     self._requests[serial] = dataclasses.replace(
                         self._requests[serial], status=int(status)
                     )
-        if answered:
+        if reply == "json":
             handler.send_json(int(status), payload, headers)
+        elif reply == "html":
+            handler.send_body(int(status), GARBLED_PAGE, "text/html")
         else:
             handler.close_connection = True
 

@@ -11,6 +11,19 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(autouse=True)
+def fresh_array_caches():
+    """The label log and verdict matrix live in process memory; tests must not share them."""
+    from annotate.labels import forget_votes
+    from validators.matrix import forget
+
+    forget_votes()
+    forget()
+    yield
+    forget_votes()
+    forget()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

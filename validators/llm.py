@@ -34,6 +34,8 @@ from typing import Any, Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import openai
+from openai.types import CreateEmbeddingResponse
+from openai.types.chat import ChatCompletion
 
 Outcome = Literal["pass", "fail", "error"]
 Verdict = Literal["pass", "fail"]
@@ -47,6 +49,7 @@ DEFAULT_EMBEDDING_BATCH_SIZE = 64
 # A DB-backed cache pays a round trip per set_many; batching keeps that off the hot path while
 # a crash still loses at most this many paid-for answers.
 _CACHE_FLUSH_EVERY = 64
+_CACHE_LOOKUP_CHUNK = 500
 _MAX_ERROR_TEXT = 300
 
 T = TypeVar("T")
@@ -452,7 +455,7 @@ async def _with_retries(
         if health.broken is not None:
             if reasons:
                 # Another request proved the provider down while this one waited to retry.
-                raise _GiveUp(f"gave up after {attempt} attempts; last error: {reasons[-1]}")
+                raise _GiveUp(_gave_up(attempt, reasons[-1]))
             raise _GiveUp(f"not sent: {health.broken}")
         retry_after: float | None = None
         unreachable = False
@@ -483,13 +486,22 @@ async def _with_retries(
                 raise _GiveUp(f"the provider refused the request (HTTP {status}): {text}") from None
             reason = f"HTTP {status}: {text}"
             retry_after = _retry_after_seconds(error)
+        except (openai.APIError, ValueError) as error:
+            # A 200 whose body is not the expected JSON (a proxy's HTML page, a truncated
+            # body): asking again rarely helps, and one bad answer must not sink the run.
+            raise _GiveUp(f"could not read the provider's response: {error}") from None
         reasons.append(reason)
         if attempt + 1 == attempts:
             if unreachable:
                 health.broken = reason
             break
         await asyncio.sleep(_backoff_seconds(provider, attempt, retry_after, rng))
-    raise _GiveUp(f"gave up after {attempts} attempts; last error: {reasons[-1]}")
+    raise _GiveUp(_gave_up(attempts, reasons[-1]))
+
+
+def _gave_up(attempts: int, last_error: str) -> str:
+    noun = "attempt" if attempts == 1 else "attempts"
+    return f"gave up after {attempts} {noun}; last error: {last_error}"
 
 
 def _client(provider: ProviderConfig) -> openai.AsyncOpenAI:
@@ -531,6 +543,22 @@ def grading_cache_params(provider: ProviderConfig, system_prompt: str | None) ->
     return {"temperature": provider.temperature, "system_prompt": system_prompt or ""}
 
 
+def _read_completion(completion: object) -> tuple[str, int | None]:
+    """The answer text and total tokens of a chat completion, or _GiveUp if there is none."""
+    if not isinstance(completion, ChatCompletion):
+        raise _GiveUp(
+            "could not read the provider's response: expected a chat.completion object, got "
+            f"{type(completion).__name__}"
+        )
+    if not completion.choices:
+        raise _GiveUp("the provider answered without any choices")
+    message = completion.choices[0].message
+    # A refusal has no content; keeping its text makes the error verdict explain itself.
+    raw = message.content if message.content is not None else (message.refusal or "")
+    tokens = completion.usage.total_tokens if completion.usage is not None else None
+    return raw, tokens
+
+
 _Delivery = tuple[str, LLMResult, CachedAnswer | None]
 
 
@@ -555,18 +583,12 @@ async def _grade_pending(
 
         try:
             completion, retries = await _with_retries(provider, health, rng, request)
+            raw, tokens = _read_completion(completion)
         except _GiveUp as failure:
             elapsed_ms = (time.perf_counter() - started) * 1000
             deliver((key, LLMResult("error", "", failure.detail, elapsed_ms, None, False), None))
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
-        if not completion.choices:
-            detail = "the provider answered without any choices"
-            deliver((key, LLMResult("error", "", detail, elapsed_ms, None, False), None))
-            return
-        message = completion.choices[0].message
-        raw = message.content if message.content is not None else (message.refusal or "")
-        tokens = completion.usage.total_tokens if completion.usage is not None else None
         result = _result_from_answer(
             raw, tokens, latency_ms=elapsed_ms, cached=False, retries=retries
         )
@@ -663,7 +685,12 @@ def grade_prompts(
             if on_result is not None:
                 on_result(index, result)
 
-    hits = cache.get_many(list(indices_by_key)) if cache is not None and indices_by_key else {}
+    hits: dict[str, tuple[str, int | None]] = {}
+    if cache is not None:
+        keys = list(indices_by_key)
+        # Chunked so a database cache never builds an IN (...) past SQLite's variable limit.
+        for start in range(0, len(keys), _CACHE_LOOKUP_CHUNK):
+            hits.update(cache.get_many(keys[start : start + _CACHE_LOOKUP_CHUNK]))
     pending: list[tuple[str, str]] = []
     for key, indices in indices_by_key.items():
         if key in hits:
@@ -741,9 +768,8 @@ def chat(
             completion, _ = await _with_retries(
                 provider, _ProviderHealth(), random.Random(), request
             )
-        if not completion.choices:
-            raise _GiveUp("the provider answered without any choices")
-        return completion.choices[0].message.content or ""
+        raw, _tokens = _read_completion(completion)
+        return raw
 
     try:
         return _run_sync(complete)
@@ -787,6 +813,11 @@ def embed(
                     )
 
                 response, _ = await _with_retries(provider, health, rng, request)
+                if not isinstance(response, CreateEmbeddingResponse):
+                    raise _GiveUp(
+                        "could not read the provider's response: expected an embeddings list, "
+                        f"got {type(response).__name__}"
+                    )
                 if len(response.data) != len(batch):
                     raise _GiveUp(
                         f"asked for {len(batch)} embeddings, the provider returned "

@@ -24,6 +24,7 @@ from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 from validators.alignment import (
     HUMAN_FAIL,
     HUMAN_PASS,
+    NO_LABEL,
     VERDICT_ERROR,
     VERDICT_FAIL,
     VERDICT_MISSING,
@@ -55,6 +56,8 @@ STATUSES = (
     STATUS_EXCLUDED,
     STATUS_NO_VERDICTS,
 )
+
+_QUALIFIES = "qualifies"
 
 REASON_PINNED = "pinned by an owner"
 REASON_NO_CANDIDATES = "no candidate validators"
@@ -184,7 +187,7 @@ def _shortfall(metrics: AlignmentMetrics, min_labels: int) -> str | None:
 
 
 def _blocker(candidate: Candidate, *, ffr_ceiling: float, min_labels: int) -> tuple[str, str]:
-    """(status, reason) for a candidate that does not qualify, or (chosen, "") if it does."""
+    """(status, reason) for a candidate that does not qualify, or (_QUALIFIES, "")."""
     metrics = candidate.metrics
     if metrics.n_labelled == 0 and metrics.n_error + metrics.n_missing > 0:
         parts = []
@@ -203,7 +206,7 @@ def _blocker(candidate: Candidate, *, ffr_ceiling: float, min_labels: int) -> tu
     if ffr > ffr_ceiling:
         ffr_text, ceiling_text = _numbers_apart(ffr, ffr_ceiling)
         return STATUS_FFR_ABOVE_CEILING, f"FFR {ffr_text} above the ceiling {ceiling_text}"
-    return STATUS_CHOSEN, ""
+    return _QUALIFIES, ""
 
 
 def _first_difference(better: _RuleKey, worse: _RuleKey) -> str:
@@ -338,7 +341,7 @@ def select_validator(
         c.validator_id: _blocker(c, ffr_ceiling=ffr_ceiling, min_labels=min_labels)
         for c in eligible
     }
-    qualifying = [c for c in eligible if blockers[c.validator_id][0] == STATUS_CHOSEN]
+    qualifying = [c for c in eligible if blockers[c.validator_id][0] == _QUALIFIES]
     pinned_candidate = next((c for c in eligible if c.validator_id == pinned), None)
 
     entries: list[tuple[Candidate, str, str]] = []
@@ -490,8 +493,10 @@ def suite_verdicts(chosen_verdicts: np.ndarray) -> np.ndarray:
 def suite_metrics(human: np.ndarray, chosen_verdicts: np.ndarray) -> SuiteMetrics:
     """Coverage and FFR of the suite (DESIGN §4.2, set level) over labelled outputs with a
     known suite verdict; see `suite_verdicts` for which outputs are left out."""
-    chosen_verdicts = _check_verdict_matrix(chosen_verdicts)
-    metrics = alignment_metrics(human, suite_verdicts(chosen_verdicts))
+    human = check_human_labels(human)
+    chosen_verdicts = _check_verdict_matrix(chosen_verdicts, human.shape[0])
+    labelled = np.flatnonzero(human != NO_LABEL)
+    metrics = alignment_metrics(human[labelled], suite_verdicts(chosen_verdicts[labelled]))
     return SuiteMetrics(
         n_validators=chosen_verdicts.shape[1],
         n_pass=metrics.n_pass,

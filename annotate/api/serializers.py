@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -24,6 +23,8 @@ from annotate.models import (
     key_validator,
 )
 
+# Names only (no labels): the schema then names this enum apart from the settings' one.
+SELECTOR_NAMES = [name for name, _ in SELECTOR_CHOICES]
 SETTINGS_FIELDS = [
     "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
     "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
@@ -225,19 +226,20 @@ class CriterionVersionCreateSerializer(serializers.Serializer):
 # -- the queue -------------------------------------------------------------------------------
 class QueueNextSerializer(serializers.Serializer):
     selector = serializers.ChoiceField(
-        choices=SELECTOR_CHOICES, required=False, allow_blank=True, default="",
+        choices=SELECTOR_NAMES, required=False, allow_blank=True, default="",
         help_text="Left out: the project's default selector.",
     )
     mode = serializers.ChoiceField(choices=[("single", "single"), ("pair", "pair")], default="single")
 
 
 class QueueItemSerializer(serializers.ModelSerializer):
-    """A claim: `output` in single mode, `outputs` [left, right] in pair mode."""
+    """A claim: `output` is set in single mode, `outputs` ([left, right]) in pair mode; the
+    other one is null."""
 
     assignment = serializers.IntegerField(source="pk")
     mode = serializers.SerializerMethodField()
-    output = BlindOutputSerializer(required=False, help_text="Single mode only.")
-    outputs = serializers.SerializerMethodField(help_text="Pair mode only: [left, right].")
+    output = serializers.SerializerMethodField()
+    outputs = serializers.SerializerMethodField()
 
     class Meta:
         model = Assignment
@@ -250,14 +252,17 @@ class QueueItemSerializer(serializers.ModelSerializer):
     def get_mode(self, assignment: Assignment) -> str:
         return "single" if assignment.output_b_id is None else "pair"
 
-    @extend_schema_field(BlindOutputSerializer(many=True, required=False))
-    def get_outputs(self, assignment: Assignment) -> list[dict]:
-        return BlindOutputSerializer([assignment.output, assignment.output_b], many=True).data
+    @extend_schema_field(BlindOutputSerializer(allow_null=True))
+    def get_output(self, assignment: Assignment) -> dict | None:
+        if assignment.output_b_id is not None:
+            return None
+        return BlindOutputSerializer(assignment.output).data
 
-    def to_representation(self, assignment: Assignment) -> dict:
-        data = super().to_representation(assignment)
-        data.pop("output" if assignment.output_b_id is not None else "outputs")
-        return data
+    @extend_schema_field(BlindOutputSerializer(many=True, allow_null=True))
+    def get_outputs(self, assignment: Assignment) -> list[dict] | None:
+        if assignment.output_b_id is None:
+            return None
+        return BlindOutputSerializer([assignment.output, assignment.output_b], many=True).data
 
 
 # -- grades and comparisons ------------------------------------------------------------------
@@ -315,7 +320,3 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "selector_why", "assignment", "supersedes", "started_at", "submitted_at",
         ]
 
-
-@extend_schema_field(OpenApiTypes.OBJECT)
-class AnyObjectField(serializers.JSONField):
-    """A JSON value passed through to a service that validates it."""

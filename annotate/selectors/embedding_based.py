@@ -24,6 +24,7 @@ from annotate.selectors.base import ScoredPool, SelectionContext, derived, valid
 
 # Elements of one similarity block, to bound the temporary memory of an update (~16 MB).
 _BLOCK_ELEMENTS = 4_000_000
+_FEW_CENTRES = 8
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -65,13 +66,23 @@ class NearestLabelled:
                 self._covered[:] = False
                 self._max_similarity[:] = -np.inf
             new = np.flatnonzero(chosen & ~self._covered)
-            block = max(1, _BLOCK_ELEMENTS // max(1, features.shape[0]))
-            for start in range(0, new.shape[0], block):
-                centres = new[start : start + block]
-                similarity = features @ features[centres].T
-                np.maximum(self._max_similarity, similarity.max(axis=1), out=self._max_similarity)
+            self._fold_in(features, new)
             self._covered[new] = True
             return self._max_similarity[rows].copy()
+
+    def _fold_in(self, features: np.ndarray, centres: np.ndarray) -> None:
+        if centres.shape[0] <= _FEW_CENTRES:
+            # The usual call (a label or two since the last one): einsum, because a
+            # multi-threaded BLAS gemv on a tall matrix stalled for 10-20 ms whenever the other
+            # core was busy.
+            for centre in centres.tolist():
+                similarity = np.einsum("ij,j->i", features, features[centre])
+                np.maximum(self._max_similarity, similarity, out=self._max_similarity)
+            return
+        block = max(1, _BLOCK_ELEMENTS // max(1, features.shape[0]))
+        for start in range(0, centres.shape[0], block):
+            similarity = features @ features[centres[start : start + block]].T
+            np.maximum(self._max_similarity, similarity.max(axis=1), out=self._max_similarity)
 
 
 def _nearest_labelled(kind: str, features: np.ndarray, *keys: np.ndarray) -> NearestLabelled:
@@ -144,7 +155,9 @@ class MadSystemsSelector:
     two outputs are most dissimilar (1 − cosine) wins, less λ times its max cosine to inputs
     already chosen so the comparisons spread over inputs. Both rows of a pair are pool rows, and
     a pair listed in `compared_pairs` is never offered again. The ε-random branch of the chooser
-    draws uniformly among the current system pair's candidate samples.
+    draws uniformly among the current system pair's candidate samples. `row` is always the
+    system with the lower code: the caller shows the two sides in random order, or position bias
+    enters the comparisons.
     """
 
     name: ClassVar[str] = "mad_systems"

@@ -14,6 +14,7 @@ from annotate.selectors.base import (
     ScoredPool,
     SelectionContext,
     criterion_labels,
+    criterion_values,
     derived,
     evidence_columns,
     validator_pass_rates,
@@ -223,13 +224,14 @@ def alignment_scores(verdicts: np.ndarray, labels_pass: np.ndarray) -> np.ndarra
     defined from the first grade, so a ranking exists before both classes have labels; a
     validator with no verdict on a labelled output is not counted there.
     """
-    decided = ~np.isnan(verdicts)
-    fails = decided & (verdicts == 0)
-    human_fail = ~labels_pass[:, None]
-    caught = (fails & human_fail).sum(axis=0)
-    n_human_fail = (decided & human_fail).sum(axis=0)
-    false_fail = (fails & ~human_fail).sum(axis=0)
-    n_human_pass = (decided & ~human_fail).sum(axis=0)
+    human = np.stack([~labels_pass, labels_pass]).astype(np.float64)
+    fails = (verdicts == 0).astype(np.float64)
+    decided = (~np.isnan(verdicts)).astype(np.float64)
+    # One product gives all four counts per validator (rows: human fail, human pass).
+    counts = human @ np.hstack([fails, decided])
+    m = verdicts.shape[1]
+    caught, false_fail = counts[0, :m], counts[1, :m]
+    n_human_fail, n_human_pass = counts[0, m:], counts[1, m:]
     coverage = (caught + 1.0) / (n_human_fail + 2.0)
     keeps = 1.0 - (false_fail + 1.0) / (n_human_pass + 2.0)
     return 2 * coverage * keeps / (coverage + keeps)
@@ -274,15 +276,17 @@ class MadValidatorsSelector:
     def _rivalries(ctx: SelectionContext) -> list[tuple[int, int, int, float]]:
         """(criterion, best column, runner-up column, alignment gap), smallest gap first."""
         rivalries = []
+        graded_evidence = ctx.evidence[ctx.graded_rows]
         for criterion in np.unique(ctx.validator_criteria).tolist():
             columns = np.flatnonzero(ctx.validator_criteria == criterion)
             if columns.shape[0] < 2:
                 continue
-            labelled, labels = criterion_labels(ctx, criterion)
-            if labelled.shape[0] == 0:
+            values = criterion_values(ctx, criterion)
+            known = ~np.isnan(values)
+            if not known.any():
                 continue
-            verdicts = ctx.evidence[np.ix_(labelled, columns)]
-            alignment = alignment_scores(verdicts, labels >= ctx.pass_threshold)
+            verdicts = graded_evidence[known][:, columns]
+            alignment = alignment_scores(verdicts, values[known] >= ctx.pass_threshold)
             order = np.argsort(-alignment, kind="stable")
             gap = float(alignment[order[0]] - alignment[order[1]])
             rivalries.append((criterion, int(columns[order[0]]), int(columns[order[1]]), gap))

@@ -12,7 +12,6 @@ order) and counts the pair's live claims and comparisons under that lock.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Comparison, Grade, Output, Project
+from annotate.queries import graded_snapshot, project_output_ids
 
 MAX_CLAIM_ATTEMPTS = 20
 LIVE = (AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED)
@@ -64,43 +64,13 @@ def active_assignment(*, project: Project, annotator: AbstractBaseUser) -> Assig
     )
 
 
-# The project's output ids, kept per process: outputs are only ever added (imports), so the
-# row count tells whether the cached array is still the project's. Loading 100,000 ids costs
-# tens of milliseconds; counting them costs a few.
-_output_ids: dict[int, tuple[object, np.ndarray]] = {}
-_output_ids_lock = threading.Lock()
-
-
-def project_output_ids(project: Project) -> np.ndarray:
-    """All output ids of the project, ascending (read-only array)."""
-    key = (project.created_at, Output.objects.filter(project=project).count())
-    cached = _output_ids.get(project.pk)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    ids = np.fromiter(
-        Output.objects.filter(project=project).order_by("id").values_list("id", flat=True),
-        dtype=np.int64,
-    )
-    ids.setflags(write=False)
-    with _output_ids_lock:
-        _output_ids[project.pk] = ((project.created_at, ids.size), ids)
-    return ids
-
-
 def pool_output_ids(
     *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False
 ) -> np.ndarray:
     """Outputs this annotator may claim: not graded or claimed by them, overlap not reached."""
     all_ids = project_output_ids(project)
-    taken: dict[int, int] = {}
-    graders = (
-        Grade.objects.filter(project=project, superseded_by__isnull=True, retracted=False)
-        .values("output_id")
-        .annotate(n=Count("annotator_id", distinct=True))
-        .values_list("output_id", "n")
-    )
-    for output_id, n in graders:
-        taken[output_id] = n
+    graded = graded_snapshot(project, annotator)
+    taken = dict(graded.taken)
     # A live claim not yet graded counts too; a submitted one is already counted by its grade.
     for output_id, n in (
         Assignment.objects.filter(
@@ -112,18 +82,22 @@ def pool_output_ids(
     ):
         taken[output_id] = taken.get(output_id, 0) + n
     excluded = [output_id for output_id, n in taken.items() if n >= project.overlap]
-    own = Q(status__in=LIVE)
+    excluded += graded.mine
+    own = [AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED]
     if not include_skipped:
-        own |= Q(status=AssignmentStatus.SKIPPED)
+        own.append(AssignmentStatus.SKIPPED)
     excluded += Assignment.objects.filter(
-        own, project=project, annotator=annotator, output_b__isnull=True
-    ).values_list("output_id", flat=True)
-    excluded += Grade.objects.filter(
-        project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
+        project=project, annotator=annotator, output_b__isnull=True, status__in=own
     ).values_list("output_id", flat=True)
     if not excluded:
         return all_ids
-    return all_ids[~np.isin(all_ids, np.asarray(excluded, dtype=np.int64))]
+    excluded_ids = np.unique(np.asarray(excluded, dtype=np.int64))
+    rows = np.searchsorted(all_ids, excluded_ids)
+    known = rows < all_ids.size
+    known[known] = all_ids[rows[known]] == excluded_ids[known]
+    keep = np.ones(all_ids.size, dtype=bool)
+    keep[rows[known]] = False
+    return all_ids[keep]
 
 
 def rank_pool(

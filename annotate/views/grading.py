@@ -35,6 +35,7 @@ from annotate.models import (
     Verdict,
 )
 from annotate.services.assignments import (
+    REOPENED,
     active_assignment,
     assignment_claim_next,
     assignment_skip,
@@ -100,7 +101,7 @@ def _grade_state(data, criteria: list[queries.CriterionRow]) -> dict:
 def _workspace(
     request: HttpRequest, project: Project, role: str, *, mode: str,
     assignment: Assignment | None, state: dict | None = None, notice: str = "",
-    error: str = "", status: int = 200,
+    error: str = "", status: int = 200, criteria: list[queries.CriterionRow] | None = None,
 ) -> HttpResponse:
     selector = _selector(request.GET) or _selector(request.POST)
     context = {
@@ -113,9 +114,12 @@ def _workspace(
         sample = assignment.output.sample
         context.update({"sample": sample, "context_text": _context_text(sample.context)})
     if mode == "single":
-        criteria = queries.criteria_for_grading(project)
+        if criteria is None:
+            criteria = queries.criteria_for_grading(project)
         previous, marks = (None, [])
-        if assignment is not None:
+        if assignment is not None and assignment.selector == REOPENED:
+            # Only a reopened item can carry the annotator's own earlier grade: the pool
+            # never offers an output they have graded.
             previous, marks = queries.own_current_grade(assignment.output, request.user)
         state = state or {}
         if previous is not None and not state:
@@ -148,18 +152,26 @@ def _workspace(
     return render(request, template, context, status=status)
 
 
-def _next(request: HttpRequest, project: Project, role: str, *, mode: str, notice: str = ""):
+def _next(
+    request: HttpRequest, project: Project, role: str, *, mode: str, notice: str = "",
+    criteria: list[queries.CriterionRow] | None = None,
+):
     assignment = assignment_claim_next(
         project=project, annotator=request.user,
         selector=_selector(request.GET) or _selector(request.POST) or None, mode=mode,
     )
-    return _workspace(request, project, role, mode=mode, assignment=assignment, notice=notice)
+    return _workspace(
+        request, project, role, mode=mode, assignment=assignment, notice=notice, criteria=criteria
+    )
 
 
-def _done(request: HttpRequest, project: Project, role: str, *, mode: str, notice: str):
+def _done(
+    request: HttpRequest, project: Project, role: str, *, mode: str, notice: str,
+    criteria: list[queries.CriterionRow] | None = None,
+):
     """After a write: htmx gets the next item; a plain post is redirected (POST/redirect/GET)."""
     if request.htmx:
-        return _next(request, project, role, mode=mode, notice=notice)
+        return _next(request, project, role, mode=mode, notice=notice, criteria=criteria)
     if notice:
         messages.info(request, notice)
     return redirect(_page_url(mode, project, _selector(request.POST)))
@@ -167,7 +179,7 @@ def _done(request: HttpRequest, project: Project, role: str, *, mode: str, notic
 
 def _own_assignment(request: HttpRequest, project: Project, *, pair: bool) -> Assignment:
     return get_object_or_404(
-        Assignment.objects.select_related("output__sample", "output_b__sample"),
+        Assignment.objects.select_related("output__sample", "output__project", "output_b__sample"),
         pk=request.POST.get("assignment") or 0, project=project, annotator=request.user,
         output_b__isnull=not pair,
     )
@@ -186,7 +198,8 @@ def grade_page(request: HttpRequest, slug: str) -> HttpResponse:
 def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
     assignment = _own_assignment(request, project, pair=False)
-    state = _grade_state(request.POST, queries.criteria_for_grading(project))
+    criteria = queries.criteria_for_grading(project)
+    state = _grade_state(request.POST, criteria)
     try:
         grade = grade_submit(
             output=assignment.output, annotator=request.user, verdict=state["verdict"],
@@ -198,9 +211,11 @@ def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
             assignment = active_assignment(project=project, annotator=request.user) or assignment
         return _workspace(
             request, project, role, mode="single", assignment=assignment, state=state,
-            error=str(exc), status=400,
+            error=str(exc), status=400, criteria=criteria,
         )
-    return _done(request, project, role, mode="single", notice=f"Saved: {grade.verdict}.")
+    return _done(
+        request, project, role, mode="single", notice=f"Saved: {grade.verdict}.", criteria=criteria
+    )
 
 
 @login_required

@@ -178,6 +178,20 @@ def test_every_selector_is_deterministic_under_a_seeded_rng(name):
     assert first == cold_again == warm_again
 
 
+@pytest.mark.parametrize("name", ["uncertainty", "irt"])
+def test_warm_started_fits_agree_with_a_fit_from_scratch(name):
+    ctx = busy_project()
+    human = ctx.human.copy()
+    human[np.flatnonzero(ctx.labelled_mask)[-1]] = NAN
+    get_selector(name).score(replace(ctx, human=human), np.random.default_rng(0))
+
+    warm = get_selector(name).score(ctx, np.random.default_rng(0))
+    clear_cache()
+    cold = get_selector(name).score(ctx, np.random.default_rng(0))
+
+    np.testing.assert_allclose(warm.scores, cold.scores, atol=1e-3)
+
+
 def test_registry_names_match_the_project_setting_choices():
     from annotate.models import SELECTOR_CHOICES
 
@@ -443,6 +457,26 @@ def test_nearest_labelled_rebuilds_when_a_label_is_withdrawn():
 
     np.testing.assert_allclose(both, [1, 1, 0], atol=1e-6)
     np.testing.assert_allclose(undone, [0, 1, 0], atol=1e-6)
+
+
+def test_nearest_labelled_gives_the_same_answer_one_label_at_a_time_or_all_at_once():
+    rng = np.random.default_rng(8)
+    features = rng.normal(size=(300, 6)).astype(np.float32)
+    features /= np.linalg.norm(features, axis=1, keepdims=True)
+    chosen = np.zeros(300, bool)
+    chosen[rng.choice(300, 40, replace=False)] = True
+    rows = np.arange(300)
+
+    at_once = NearestLabelled(300).max_similarity(features, chosen, rows)
+    one_by_one = NearestLabelled(300)
+    growing = np.zeros(300, bool)
+    for row in np.flatnonzero(chosen):
+        growing[row] = True
+        step = one_by_one.max_similarity(features, growing, rows)
+
+    expected = (features @ features[chosen].T).max(axis=1)
+    np.testing.assert_allclose(at_once, expected, atol=1e-6)
+    np.testing.assert_allclose(step, expected, atol=1e-6)
 
 
 def test_diversity_without_embeddings_spreads_over_validator_patterns():

@@ -208,6 +208,16 @@ def test_alignment_table_is_the_same_on_all_rows_or_labelled_rows_only(seed):
     assert on_all_rows == on_labelled_rows
 
 
+def test_a_strided_view_counts_like_a_contiguous_copy():
+    human, verdict_matrix = _random_case(5, n_validators=8)
+    every_other_column = verdict_matrix[:, ::2]
+    assert not every_other_column.flags.c_contiguous
+
+    assert alignment_table(human, every_other_column) == alignment_table(
+        human, np.ascontiguousarray(every_other_column)
+    )
+
+
 def test_alignment_metrics_is_one_column_of_the_table():
     human, verdict_matrix = _random_case(7)
 

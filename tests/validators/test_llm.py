@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -342,6 +342,32 @@ def test_grade_prompts_turns_nonsense_into_an_error_and_keeps_the_text(
     assert stub.request_count == 1
 
 
+def test_grade_prompts_reports_a_broken_responder_as_a_server_error(stub: LLMStubServer) -> None:
+    def broken(prompt: str) -> str:
+        raise KeyError(prompt)
+
+    stub.set_responder(broken)
+
+    [result] = grade_prompts(provider_for(stub, max_retries=0), ["q"])
+
+    assert result.outcome == "error"
+    assert result.detail == (
+        "gave up after 1 attempt; last error: HTTP 500: stub responder failed: KeyError('q')"
+    )
+
+
+def test_grade_prompts_survives_a_garbled_response(stub: LLMStubServer) -> None:
+    stub.garble_next(1)
+
+    results = grade_prompts(provider_for(stub, concurrency=1), ["first", "second"])
+
+    assert [result.outcome for result in results] == ["error", "fail"]
+    assert results[0].detail == (
+        "could not read the provider's response: expected a chat.completion object, got str"
+    )
+    assert [request.status for request in stub.requests] == [200, 200]
+
+
 def test_grade_prompts_does_not_retry_a_rejected_request(stub: LLMStubServer) -> None:
     stub.fail_next(1, status=400)
 
@@ -397,7 +423,7 @@ def test_grade_prompts_fails_fast_when_the_provider_is_unreachable() -> None:
     connect_error = f"could not connect to the provider at {base_url}: "
     for result in results[:2]:
         assert re.fullmatch(
-            rf"gave up after [123] attempts; last error: {re.escape(connect_error)}.+",
+            rf"gave up after [123] attempts?; last error: {re.escape(connect_error)}.+",
             result.detail,
         )
     assert {result.detail.split(": ", 1)[0] for result in results[2:]} == {"not sent"}
@@ -420,6 +446,40 @@ def test_cache_hit_sends_no_request(stub: LLMStubServer) -> None:
     assert [result.tokens for result in second] == [result.tokens for result in first]
     assert [result.cached for result in second] == [True, True, True]
     assert [result.latency_ms for result in second] == [0.0, 0.0, 0.0]
+
+
+class CountingCache(InMemoryAnswerCache):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups: list[int] = []
+        self.writes: list[int] = []
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, CachedAnswer]:
+        self.lookups.append(len(keys))
+        return super().get_many(keys)
+
+    def set_many(self, answers: Mapping[str, tuple[str, int | None]]) -> None:
+        self.writes.append(len(answers))
+        super().set_many(answers)
+
+
+def test_cache_is_read_and_written_in_batches(stub: LLMStubServer) -> None:
+    cache = CountingCache()
+    provider = provider_for(stub, concurrency=8)
+    prompts = [f"q{i}" for i in range(600)]
+    params = grading_cache_params(provider, None)
+    cache.set_many(
+        {answer_cache_key(provider.model, prompt, params): ("NO", 2) for prompt in prompts[:530]}
+    )
+    cache.writes.clear()
+
+    results = grade_prompts(provider, prompts, cache=cache)
+
+    assert cache.lookups == [500, 100]
+    assert cache.writes == [64, 6]
+    assert stub.request_count == 70
+    assert sum(result.cached for result in results) == 530
+    assert len(cache) == 600
 
 
 def test_cache_key_covers_model_temperature_and_system_prompt(stub: LLMStubServer) -> None:
@@ -485,20 +545,24 @@ def test_concurrency_limit_is_reached_and_never_exceeded(stub: LLMStubServer) ->
 
 
 def test_stub_serves_32_slow_requests_at_once(stub: LLMStubServer) -> None:
-    stub.set_latency(0.1)
     body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "q"}]})
-    # Connected up front and released together, so the figure measures the server rather than
-    # how fast this process can start 32 threads and open 32 sockets.
     connections = [http.client.HTTPConnection("127.0.0.1", stub.port, timeout=5) for _ in range(32)]
+    # One quick request per connection first: the server then has a handler thread waiting on
+    # each, so the timed round measures serving, not how fast a busy machine starts threads.
     for connection in connections:
-        connection.connect()
+        connection.request("POST", "/v1/chat/completions", body=body)
+        connection.getresponse().read()
+    stub.reset()
+    stub.set_latency(0.1)
     start_line = threading.Barrier(33)
     statuses: list[int] = []
 
     def post(connection: http.client.HTTPConnection) -> None:
         start_line.wait()
         connection.request("POST", "/v1/chat/completions", body=body)
-        statuses.append(connection.getresponse().status)
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
 
     clients = [threading.Thread(target=post, args=(connection,)) for connection in connections]
     for client in clients:
@@ -512,6 +576,7 @@ def test_stub_serves_32_slow_requests_at_once(stub: LLMStubServer) -> None:
         connection.close()
 
     assert statuses == [200] * 32
+    assert stub.request_count == 32
     assert stub.max_in_flight == 32
     # One at a time would take 3.2 s; ~0.11 s on an idle machine, the bound leaves room for a
     # loaded one.

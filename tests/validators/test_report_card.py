@@ -22,9 +22,9 @@ def verdicts(validator_, outputs, outcomes):
 
 @pytest.fixture(autouse=True)
 def fresh_matrix_cache(project):
-    forget(project.pk)
+    forget()
     yield
-    forget(project.pk)
+    forget()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ CHECK_MENTIONS = "import re\ndef check(output, input, reference, meta):\n    ret
 
 @pytest.fixture
 def card_project(project, annotator, make_outputs):
-    forget(project.pk)
+    forget()
     outputs = make_outputs(n_samples=4, systems=("alpha", "beta"))
     # beta's answers are the bad ones.
     for output in outputs:
@@ -27,7 +27,7 @@ def card_project(project, annotator, make_outputs):
         + [VerdictRecord(validator=short, output=o, outcome="pass") for o in outputs]
     )
     yield project, outputs, mentions, short
-    forget(project.pk)
+    forget()
 
 
 @pytest.mark.django_db

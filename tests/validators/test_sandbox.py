@@ -4,6 +4,7 @@ own (through the worker's built-in probes), timeouts and a worker that misbehave
 from __future__ import annotations
 
 import ast
+import datetime
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from validators.sandbox import (
     check_source,
     get_pool,
 )
+from validators.sandbox.pool import _verdicts
 from validators.sandbox.protocol import HEADER, FrameDecoder, FrameError, encode_frame
 
 RUNNING_AS_ROOT = os.getuid() == 0
@@ -232,6 +234,15 @@ def test_meta_and_a_missing_reference_reach_check(pool):
                                 CheckItem("x", "q", "ref", {"tone": "formal", "n": 3})])
 
     assert _outcomes(results) == ["pass", "fail"]
+
+
+def test_meta_values_json_cannot_hold_arrive_as_strings(pool):
+    source = _source("return meta['when'] == '2024-01-02' and meta['tags'] == ['a']")
+
+    results = pool.run(source, [CheckItem("x", "q", None, {"when": datetime.date(2024, 1, 2),
+                                                           "tags": ("a",)})])
+
+    assert _outcomes(results) == ["pass"]
 
 
 def test_unicode_crosses_both_ways(pool):
@@ -549,3 +560,35 @@ def test_frames_a_parent_must_refuse(raw: bytes, message: str):
     with pytest.raises(FrameError, match=message):
         decoder.feed(raw)
         decoder.next_message()
+
+
+def test_worker_rows_become_verdicts_with_the_threshold_applied_in_the_parent():
+    rows = [["bool", True, "", 1500], ["number", 0.4, "", 2], ["none", None, "", 0],
+            ["error", None, "KeyError: 'x'", 0]]
+
+    verdicts = _verdicts({"results": rows}, 4, threshold=0.5)
+
+    assert verdicts == [
+        CheckResult("pass", 1.0, "", 1.5), CheckResult("fail", 0.4, "", 0.002),
+        CheckResult("error", None, "check returned None", 0.0),
+        CheckResult("error", None, "KeyError: 'x'", 0.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["bool", True, "", 0]] * 2, "expected 1 results"),
+        ([("bool", True, "", 0)], "a result is not a 4-item list"),
+        ([["bool", 1, "", 0]], "a bool result without a bool"),
+        ([["number", float("nan"), "", 0]], "a number result without a number"),
+        ([["number", "0.9", "", 0]], "a number result without a number"),
+        ([["bool", True, "", 0.5]], "a result without a latency"),
+        ([["bool", True, "", -1]], "a result without a latency"),
+        ([["error", None, ["not", "text"], 0]], "a result of unknown kind"),
+        ([["pwned", None, "", 0]], "a result of unknown kind"),
+    ],
+)
+def test_worker_rows_off_the_schema_are_refused(rows: list, message: str):
+    with pytest.raises(FrameError, match=message):
+        _verdicts({"results": rows}, 1, threshold=0.5)

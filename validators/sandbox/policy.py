@@ -63,7 +63,8 @@ _EXTRA_BUILTINS: dict[str, Any] = {
         "max", "min", "next", "reversed", "set", "sorted", "sum", "tuple", "zip", "ascii",
     )
 }
-# Writes through setattr would skip the compile-time check on underscore names.
+# The write guard lets an assertion's own classes take attribute writes; through setattr those
+# writes could use underscore names ("__class__"), which the compiler refuses to see written.
 _REMOVED_BUILTINS = ("setattr", "delattr")
 
 
@@ -350,7 +351,7 @@ def describe_exception(exc: BaseException, memory_mb: int | None = None) -> str:
         return f"memory limit exceeded{limit}"
     try:
         message = str(exc)
-    except Exception:  # noqa: BLE001 - a hostile __str__ must not take the worker down
+    except Exception:  # a hostile __str__ must not take the worker down
         message = "<unprintable message>"
     message = message[: DETAIL_MAX_CHARS * 2]
     line = _assertion_line(exc)

@@ -34,6 +34,7 @@ from typing import Any
 
 import RestrictedPython
 
+from validators.sandbox.policy import truncate_detail
 from validators.sandbox.protocol import (
     LOADING_SOURCE,
     MAX_REPLY_BYTES,
@@ -46,7 +47,6 @@ from validators.sandbox.protocol import (
 
 PASS, FAIL, ERROR = "pass", "fail", "error"
 OUTCOMES = (PASS, FAIL, ERROR)
-DETAIL_MAX_CHARS = 500
 # Batches are also cut by size so that a few long outputs do not make one giant frame.
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 STARTUP_TIMEOUT_SECONDS = 20.0
@@ -96,12 +96,8 @@ class SandboxWorkerError(SandboxError):
     """A worker broke the protocol while answering a probe; it has been replaced."""
 
 
-def _truncate(detail: str) -> str:
-    return detail if len(detail) <= DETAIL_MAX_CHARS else detail[: DETAIL_MAX_CHARS - 1] + "…"
-
-
 def _error(detail: str, latency_ms: float = 0.0) -> CheckResult:
-    return CheckResult(ERROR, None, _truncate(detail), latency_ms)
+    return CheckResult(ERROR, None, truncate_detail(detail), latency_ms)
 
 
 @functools.cache
@@ -502,7 +498,7 @@ class SandboxPool:
             if reply.get("op") != "probe" or not isinstance(reply.get("detail"), str):
                 self._discard(slot)
                 raise SandboxWorkerError("sandbox worker sent a malformed reply")
-            return _truncate(reply["detail"])
+            return truncate_detail(reply["detail"])
 
     def status(self) -> dict[str, Any]:
         """How the workers are confined, as reported by a worker before it ran any assertion
@@ -529,8 +525,8 @@ class SandboxPool:
             "privileges_dropped": facts.get("privileges_dropped"),
             "no_new_privs": facts.get("no_new_privs"),
             "limits": facts.get("limits"),
-            "worker_pids": [slot.worker.pid for slot in self._slots
-                            if slot.worker is not None and slot.worker.alive()],
+            "worker_pids": [worker.pid for worker in (slot.worker for slot in self._slots)
+                            if worker is not None and worker.alive()],
             "workers_started": self._workers_started,
             "workers_replaced": self._workers_replaced,
             "notes": notes,
@@ -613,18 +609,21 @@ class SandboxPool:
         pending = list(range(len(batch.indices)))
         unaccepted = 0
         while pending:
+            # close() kills the workers under running batches; do not start new ones.
+            self._ensure_open()
             stop = self._stop_reason(run)
             if stop is not None:
                 for position in pending:
                     run.results[batch.indices[position]] = _error(stop)
                 return
+            # Encoded before a worker is taken, so workers do not sit idle while it happens.
+            batch_id = next(self._batch_ids)
+            frame = frame_from_json(
+                f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
+                f'"items":{batch.encode(pending)}}}'
+            )
             with self._checkout() as slot:
                 worker = self._ready_worker(slot, len(pending))
-                batch_id = next(self._batch_ids)
-                frame = frame_from_json(
-                    f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
-                    f'"items":{batch.encode(pending)}}}'
-                )
                 reply = worker.exchange(frame, batch_id, len(pending) + 1, self.timeout_seconds)
                 if not isinstance(reply, _Failure):
                     reply = self._checked_reply(reply, len(pending), run.threshold)
@@ -661,7 +660,7 @@ class SandboxPool:
             if not isinstance(reply.get("detail"), str):
                 return _Failure(expected, "sandbox worker sent a malformed reply (detail)",
                                 malformed=True)
-            return {**reply, "detail": _truncate(reply["detail"])}
+            return {**reply, "detail": truncate_detail(reply["detail"])}
         if reply["op"] != "results":
             return _Failure(expected, "sandbox worker sent a malformed reply (op)",
                             malformed=True)
@@ -687,7 +686,8 @@ class SandboxPool:
         """Pin a failure on the output the worker was on; the others go to a fresh worker."""
         latency_ms = self.timeout_seconds * 1000.0 if failure.timed_out else 0.0
         position = failure.position
-        if failure.malformed or position is None or position >= len(pending):
+        if (failure.malformed or position is None or position < LOADING_SOURCE
+                or position >= len(pending)):
             for pending_position in pending:
                 run.results[batch.indices[pending_position]] = _error(failure.detail)
             return []

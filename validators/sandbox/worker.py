@@ -80,7 +80,7 @@ class Worker:
         self.timeout_seconds = float(config["timeout_seconds"])
         self.cpu_lifetime_seconds = int(config["cpu_lifetime_seconds"])
         self.open_files = int(config["open_files"])
-        self.reader = open(protocol_in, "rb", buffering=1 << 16)  # noqa: SIM115
+        self.reader = open(protocol_in, "rb", buffering=1 << 16)
         self.protocol_out = protocol_out
         self.progress = mmap.mmap(int(config["progress_fd"]), PROGRESS.size)
         os.close(int(config["progress_fd"]))
@@ -234,8 +234,8 @@ class Worker:
             return LoadedAssertion(None, error)
         namespace = policy.assertion_globals(self.modules)
         try:
-            exec(code, namespace)  # noqa: S102 - restricted byte code in the sandbox
-        except BaseException as exc:  # noqa: BLE001 - SystemExit from an assertion included
+            exec(code, namespace)  # restricted byte code in the sandbox
+        except BaseException as exc:  # SystemExit from an assertion included
             return LoadedAssertion(None, policy.describe_exception(exc, self.memory_mb))
         check = namespace.get(policy.CHECK_FUNCTION)
         if not callable(check):
@@ -269,7 +269,7 @@ class Worker:
                 else:
                     value = policy.classify_return(returned)
                     row = [value.kind, value.value, value.detail, 0]
-            except BaseException as exc:  # noqa: BLE001 - SystemExit from an assertion included
+            except BaseException as exc:  # SystemExit from an assertion included
                 row = ["error", None, policy.describe_exception(exc, self.memory_mb), 0]
             # Whole microseconds: JSON writes an int far faster than a float's repr.
             row[3] = int((clock() - started) * 1_000_000)
@@ -318,7 +318,7 @@ PROBES: dict[str, Callable[[], object]] = {
     "identity": lambda: f"uid={os.getuid()} gid={os.getgid()} groups={os.getgroups()}",
     "environment": lambda: dict(os.environ),
     "working_directory": lambda: os.listdir("."),
-    "read_shadow": lambda: open("/etc/shadow").read(10),  # noqa: SIM115
+    "read_shadow": lambda: open("/etc/shadow").read(10),
     "list_root": lambda: os.listdir("/root"),
     "regain_root": lambda: os.setuid(0),
     "fork": _probe_fork,
@@ -351,7 +351,7 @@ def run_probe(worker: Worker, name: str, batch: int) -> dict[str, Any] | None:
     else:
         try:
             detail = f"returned: {probe()!r}"
-        except BaseException as exc:  # noqa: BLE001 - a MemoryError is an expected answer
+        except BaseException as exc:  # a MemoryError is an expected answer
             detail = f"{type(exc).__name__}: {exc}"
     worker.mark(batch, 1)
     return {"op": "probe", "batch": batch, "name": name, "detail": policy.truncate_detail(detail)}
@@ -376,7 +376,7 @@ def main() -> None:
         worker.warm_up()
         worker.drop_privileges()
         worker.lower_limits()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which refuses the worker
+    except Exception as exc:  # reported to the parent, which refuses the worker
         worker.send({"op": "fatal", "detail": f"{type(exc).__name__}: {exc}"})
         raise SystemExit(1) from None
     worker.send(worker.facts())

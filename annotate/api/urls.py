@@ -1,0 +1,21 @@
+from django.urls import path
+
+from annotate.api import views
+
+PROJECT = "projects/<slug:slug>/"
+
+urlpatterns = [
+    path("projects/", views.ProjectListView.as_view(), name="api-project-list"),
+    path(PROJECT, views.ProjectDetailView.as_view(), name="api-project-detail"),
+    path(f"{PROJECT}members/", views.MemberView.as_view(), name="api-members"),
+    path(f"{PROJECT}import/", views.ImportView.as_view(), name="api-import"),
+    path(f"{PROJECT}outputs/", views.OutputListView.as_view(), name="api-outputs"),
+    path(f"{PROJECT}criteria/", views.CriterionListView.as_view(), name="api-criteria"),
+    path(
+        f"{PROJECT}criteria/<slug:key>/versions/", views.CriterionVersionView.as_view(),
+        name="api-criterion-versions",
+    ),
+    path(f"{PROJECT}queue/next/", views.QueueNextView.as_view(), name="api-queue-next"),
+    path(f"{PROJECT}grades/", views.GradeCreateView.as_view(), name="api-grades"),
+    path(f"{PROJECT}comparisons/", views.ComparisonCreateView.as_view(), name="api-comparisons"),
+]

@@ -1,0 +1,198 @@
+"""Server time from submitting a grade to the next item's HTML, with 100,000 outputs.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test python bench/grading_roundtrip.py
+    python bench/grading_roundtrip.py                      # SQLite
+    options: --outputs 100000 --rounds 300 --graded 5000 --baseline-rounds 40
+
+A throw-away database gets one project of `outputs` outputs (10 systems per input, three
+criteria), `graded` of them already graded by three other annotators, and a few live claims.
+Each round is one htmx POST to the grade-submit endpoint through Django's test client (the
+full middleware stack, session auth, CSRF off as the test client does): the grade with a
+per-criterion verdict and a note is stored, the next output is claimed, and the workspace
+partial is rendered. The target is p95 ≤ 50 ms on PostgreSQL.
+
+Baseline, measured in the same run: the same round with the per-process cache of the
+project's output ids cleared before every request, i.e. the pool loaded from the database in
+full each time (what the assignment service did before).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from datetime import timedelta
+
+from _setup import fresh_database, percentile
+
+TARGET_P95_MS = 50.0
+SYSTEMS = 10
+
+
+def build_project(n_outputs: int, n_graded: int):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from annotate.models import Assignment, Grade, GradeCriterion, Output, Role, Sample
+    from annotate.services.criteria import criterion_create, current_versions
+    from annotate.services.projects import membership_set, project_create
+
+    User = get_user_model()
+    owner = User.objects.create_user("bench-owner", password="x")
+    annotator = User.objects.create_user("bench-annotator", password="x")
+    others = [User.objects.create_user(f"bench-other-{i}", password="x") for i in range(3)]
+    project = project_create(
+        name="Grading bench", slug="grading-bench", owner=owner,
+        guidelines="Fail answers that invent a policy, a number or a menu path.",
+    )
+    for user in [annotator, *others]:
+        membership_set(project=project, user=user, role=Role.ANNOTATOR)
+    for key, definition in [
+        ("grounded", "Every factual claim is supported by the article."),
+        ("helpful", "Tells the customer what to do next."),
+        ("tone", "Polite and calm."),
+    ]:
+        criterion_create(project=project, key=key, definition=definition, reason="rubric", author=owner)
+
+    text = (
+        "Thanks for reaching out! You can change this under Settings > Account.\n\n"
+        "1. Open Settings.\n2. Choose Account.\n3. Save.\n" * 3
+    )
+    n_samples = n_outputs // SYSTEMS
+    samples = Sample.objects.bulk_create(
+        [
+            Sample(
+                project=project, external_id=f"item-{i}", input_text=f"Customer question {i}?",
+                reference="The article says: Settings > Account.", context={"plan": "Basic"},
+            )
+            for i in range(n_samples)
+        ],
+        batch_size=5000,
+    )
+    Output.objects.bulk_create(
+        [
+            Output(project=project, sample=sample, system=f"system-{s}", text=text)
+            for sample in samples for s in range(SYSTEMS)
+        ],
+        batch_size=5000,
+    )
+    output_ids = list(Output.objects.filter(project=project).order_by("id").values_list("id", flat=True))
+    now = timezone.now()
+    versions = current_versions(project)
+    grades = Grade.objects.bulk_create(
+        [
+            Grade(
+                project=project, output_id=output_id, annotator=others[i % 3], verdict="pass",
+                submitted_at=now, started_at=now, selector="random", selector_why="chosen at random",
+            )
+            for i, output_id in enumerate(output_ids[:n_graded])
+        ],
+        batch_size=5000,
+    )
+    GradeCriterion.objects.bulk_create(
+        [
+            GradeCriterion(
+                grade=grade, criterion_id=criterion_id, criterion_version=version, verdict="pass"
+            )
+            for grade in grades for criterion_id, version in list(versions.items())[:2]
+        ],
+        batch_size=5000,
+    )
+    for i, other in enumerate(others):
+        Assignment.objects.create(
+            project=project, output_id=output_ids[-1 - i], annotator=other, selector="random",
+            claimed_at=now, expires_at=now + timedelta(minutes=30),
+        )
+    return project, annotator
+
+
+ASSIGNMENT = re.compile(r'name="assignment" value="(\d+)"')
+
+
+def run_rounds(client, url: str, first_html: str, rounds: int, clear_cache: bool) -> tuple[list, list]:
+    from django.db import connection, reset_queries
+
+    from annotate import queries as annotate_queries
+
+    timings, query_counts = [], []
+    html = first_html
+    for i in range(rounds):
+        assignment = ASSIGNMENT.search(html).group(1)
+        data = {
+            "assignment": assignment, "verdict": ("pass", "fail", "unsure")[i % 3],
+            "c_grounded": ("pass", "fail", "")[i % 3], "note": "bench" if i % 5 == 0 else "",
+        }
+        if clear_cache:
+            annotate_queries._output_ids.clear()
+        reset_queries()
+        started = time.perf_counter()
+        response = client.post(url, data, HTTP_HX_REQUEST="true")
+        timings.append((time.perf_counter() - started) * 1e3)
+        query_counts.append(len(connection.queries))
+        assert response.status_code == 200, response.status_code
+        html = response.content.decode()
+        assert "Saved:" in html, "the grade was not saved"
+    return timings, html
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--outputs", type=int, default=100_000)
+    parser.add_argument("--graded", type=int, default=5_000)
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--baseline-rounds", type=int, default=40)
+    parser.add_argument("--warmup", type=int, default=10)
+    args = parser.parse_args()
+
+    label = fresh_database("grading_roundtrip")
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from annotate.models import Grade
+
+    started = time.perf_counter()
+    project, annotator = build_project(args.outputs, args.graded)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    print(
+        f"{label}: {args.outputs:,} outputs, {args.graded:,} already graded, "
+        f"built in {time.perf_counter() - started:.1f} s (DEBUG={settings.DEBUG})"
+    )
+
+    client = Client()
+    client.force_login(annotator)
+    page = client.get(reverse("grade-page", args=[project.slug]))
+    assert page.status_code == 200
+    url = reverse("grade-submit", args=[project.slug])
+    _, html = run_rounds(client, url, page.content.decode(), args.warmup, clear_cache=False)
+    timings, html = run_rounds(client, url, html, args.rounds, clear_cache=False)
+    baseline, html = run_rounds(client, url, html, args.baseline_rounds, clear_cache=True)
+    from django.db import reset_queries
+
+    reset_queries()
+    client.post(url, {"assignment": ASSIGNMENT.search(html).group(1), "verdict": "pass"},
+                HTTP_HX_REQUEST="true")
+    n_queries = len(connection.queries)
+
+    graded = Grade.objects.filter(annotator=annotator).count()
+    print(f"{'submit → next item':<44}{'rounds':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}")
+    for name, values in [
+        ("this build (cached output ids)", timings),
+        ("baseline (all ids loaded every request)", baseline),
+    ]:
+        print(
+            f"{name:<44}{len(values):>7}{percentile(values, 50):>11.1f}"
+            f"{percentile(values, 95):>9.1f}{max(values):>9.1f}"
+        )
+    ratio = percentile(baseline, 50) / percentile(timings, 50)
+    p95 = percentile(timings, 95)
+    print(f"SQL queries per round: {n_queries}; grades stored by the annotator: {graded}")
+    print(f"baseline / this build (median): {ratio:.1f}×")
+    print(f"p95 {p95:.1f} ms {'≤' if p95 <= TARGET_P95_MS else '>'} target {TARGET_P95_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Parsing and shaping for the validators API; no serializer here writes."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field, inline_serializer
+from rest_framework import serializers
+
+from annotate.models import Criterion, Project
+from validators.models import Provider, Run, RunStatus, Suite, Validator, ValidatorKind
+from validators.selection import STATUSES
+
+
+class ProviderSerializer(serializers.ModelSerializer):
+    """An OpenAI-compatible endpoint. `api_key_env` is the NAME of the environment variable
+    that holds the key; keys are never sent to or stored by Concord."""
+
+    class Meta:
+        model = Provider
+        fields = [
+            "id", "name", "base_url", "model", "api_key_env", "concurrency", "timeout_seconds",
+            "temperature",
+        ]
+        read_only_fields = ["id"]
+
+
+VERDICT_COUNTS = inline_serializer("VerdictCounts", fields={
+    "pass": serializers.IntegerField(),
+    "fail": serializers.IntegerField(),
+    "error": serializers.IntegerField(),
+}, allow_null=True)
+
+
+class ValidatorSerializer(serializers.ModelSerializer):
+    criterion = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    provider = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    verdicts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Validator
+        fields = [
+            "id", "name", "criterion", "kind", "source", "threshold", "provider", "origin",
+            "parent", "archived", "created_at", "verdicts",
+        ]
+
+    @extend_schema_field(VERDICT_COUNTS)
+    def get_verdicts(self, validator: Validator) -> dict[str, int] | None:
+        """Verdict counts where the queryset was annotated with them (the list)."""
+        if not hasattr(validator, "n_pass"):
+            return None
+        return {"pass": validator.n_pass, "fail": validator.n_fail, "error": validator.n_error}
+
+
+class ProjectScopedSerializer(serializers.Serializer):
+    """Related objects are looked up within the project given in the context."""
+
+    @property
+    def project(self) -> Project:
+        return self.context["project"]
+
+
+class ValidatorCreateSerializer(ProjectScopedSerializer):
+    criterion = serializers.SlugRelatedField(
+        slug_field="key", queryset=Criterion.objects.none(), required=False, allow_null=True,
+        default=None, help_text="A criterion key; null (or left out) for the holistic verdict.",
+        error_messages={"does_not_exist": "No criterion '{value}' in this project."},
+    )
+    kind = serializers.ChoiceField(choices=ValidatorKind.choices)
+    name = serializers.CharField(max_length=200)
+    source = serializers.CharField(
+        trim_whitespace=False,
+        help_text="Python source defining check(output, input, reference, meta), or a prompt.",
+    )
+    threshold = serializers.FloatField(
+        required=False, allow_null=True, default=None,
+        help_text="A numeric return passes when it is at least this.",
+    )
+    provider = serializers.SlugRelatedField(
+        slug_field="name", queryset=Provider.objects.none(), required=False, allow_null=True,
+        default=None, help_text="Provider name, for llm graders (default: the project's first).",
+        error_messages={"does_not_exist": "No provider '{value}' in this project."},
+    )
+
+    def get_fields(self):
+        fields = super().get_fields()
+        project = self.context.get("project")
+        if project is not None:
+            fields["criterion"].queryset = Criterion.objects.filter(project=project, archived=False)
+            fields["provider"].queryset = Provider.objects.filter(project=project)
+        return fields
+
+
+class ValidatorsFileSerializer(serializers.Serializer):
+    """Schema only: the validators file of DESIGN §6 (a bare list is accepted too)."""
+
+    validators = serializers.ListField(child=serializers.DictField())
+
+
+class ValidatorImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField(
+        help_text="Validators created; identical ones already in the project are skipped."
+    )
+    validators = ValidatorSerializer(many=True)
+
+
+@extend_schema_field({
+    "oneOf": [
+        {"type": "array", "items": {"type": "integer"}},
+        {"type": "string", "enum": ["all"]},
+    ],
+    "description": 'Validator ids, or "all" for every validator not archived.',
+})
+class ValidatorChoiceField(serializers.Field):
+    default_error_messages = {"invalid": 'Give a list of validator ids or "all".'}
+
+    def to_internal_value(self, data):
+        if data == "all":
+            return "all"
+        if not isinstance(data, list) or any(
+            isinstance(i, bool) or not isinstance(i, int) for i in data
+        ):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+class RunStartSerializer(ProjectScopedSerializer):
+    validators = ValidatorChoiceField(required=False, default="all")
+
+    def validate_validators(self, value) -> list[Validator] | None:
+        if value == "all":
+            return None
+        found = {
+            v.pk: v
+            for v in Validator.objects.filter(project=self.project, archived=False, pk__in=value)
+        }
+        missing = [i for i in value if i not in found]
+        if missing:
+            raise serializers.ValidationError(
+                f"No active validator {', '.join(map(str, missing))} in this project."
+            )
+        return [found[i] for i in dict.fromkeys(value)]
+
+
+class RunSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    status = serializers.ChoiceField(choices=RunStatus.choices)
+    validators = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Run
+        fields = [
+            "id", "project", "status", "total", "done", "failed", "error", "validators",
+            "created_at", "started_at", "finished_at",
+        ]
+
+
+# -- alignment (schema of validators.report_card.ReportCard.to_dict) ------------------------
+class IntervalField(serializers.ListField):
+    """[low, high] (Wilson 95%), or null when undefined."""
+
+    child = serializers.FloatField()
+
+
+class AlignmentIntervalsSerializer(serializers.Serializer):
+    coverage = IntervalField(allow_null=True, min_length=2, max_length=2)
+    ffr = IntervalField(allow_null=True, min_length=2, max_length=2)
+
+
+class ConfusionSerializer(serializers.Serializer):
+    tp = serializers.IntegerField(help_text="Validator fails, human fail.")
+    fn = serializers.IntegerField(help_text="Validator passes, human fail.")
+    fp = serializers.IntegerField(help_text="Validator fails, human pass.")
+    tn = serializers.IntegerField(help_text="Validator passes, human pass.")
+
+
+class AlignmentCandidateSerializer(serializers.Serializer):
+    validator = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ValidatorKind.choices)
+    rank = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    reason = serializers.CharField()
+    coverage = serializers.FloatField(allow_null=True)
+    ffr = serializers.FloatField(allow_null=True, help_text="False failure rate.")
+    alignment = serializers.FloatField(allow_null=True)
+    accuracy = serializers.FloatField(allow_null=True)
+    kappa = serializers.FloatField(allow_null=True)
+    mcc = serializers.FloatField(allow_null=True)
+    n_pass = serializers.IntegerField()
+    n_fail = serializers.IntegerField()
+    skip_rate = serializers.FloatField(allow_null=True)
+    ci = AlignmentIntervalsSerializer()
+    confusion = ConfusionSerializer()
+
+
+class AlignmentCriterionSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text='"__holistic__" for the overall verdict.')
+    name = serializers.CharField()
+    ceiling = serializers.FloatField(help_text="Highest false failure rate allowed.")
+    min_labels = serializers.IntegerField()
+    n_human_pass = serializers.IntegerField()
+    n_human_fail = serializers.IntegerField()
+    pinned = serializers.IntegerField(allow_null=True)
+    excluded = serializers.ListField(child=serializers.IntegerField())
+    chosen = serializers.IntegerField(allow_null=True, help_text="The chosen validator's id.")
+    reason = serializers.CharField()
+    candidates = AlignmentCandidateSerializer(many=True)
+
+
+class AlignmentSuiteSerializer(serializers.Serializer):
+    coverage = serializers.FloatField(allow_null=True)
+    ffr = serializers.FloatField(allow_null=True)
+    ci = AlignmentIntervalsSerializer()
+    n_pass = serializers.IntegerField()
+    n_fail = serializers.IntegerField()
+    validators = serializers.ListField(child=serializers.IntegerField())
+
+
+class AlignmentSerializer(serializers.Serializer):
+    criteria = AlignmentCriterionSerializer(many=True)
+    suite = AlignmentSuiteSerializer()
+    n_grades = serializers.IntegerField()
+
+
+# -- suites ----------------------------------------------------------------------------------
+class SuiteCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default="",
+        help_text="Left out: 'Report card' and the date.",
+    )
+
+
+class SuiteExportLinksSerializer(serializers.Serializer):
+    json = serializers.CharField()
+    py = serializers.CharField()
+
+
+class SuiteSerializer(serializers.ModelSerializer):
+    ffr = serializers.FloatField(source="false_failure_rate", allow_null=True)
+    validators = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    export = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Suite
+        fields = [
+            "id", "name", "coverage", "ffr", "n_grades", "validators", "created_by",
+            "created_at", "export",
+        ]
+
+    @extend_schema_field(SuiteExportLinksSerializer)
+    def get_export(self, suite: Suite) -> dict[str, str]:
+        url = reverse("api-suite-export", args=[suite.pk])
+        return {"json": f"{url}?format=json", "py": f"{url}?format=py"}
