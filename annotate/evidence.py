@@ -27,6 +27,22 @@ class EvidenceBlock:
         return self.outcomes.shape[1]
 
 
+@dataclass(frozen=True)
+class ChosenVerdicts:
+    """The report card's chosen validator per criterion key (None = holistic verdict):
+    (validator id, name, verdict codes aligned to output_ids: 1 pass, 0 fail, -1 error,
+    -2 missing)."""
+
+    output_ids: np.ndarray
+    by_criterion: dict[str | None, tuple[int, str, np.ndarray]] = field(default_factory=dict)
+
+
+def load_chosen_verdicts(project) -> ChosenVerdicts | None:
+    """None when no provider is configured (annotate works without validators)."""
+    path = getattr(settings, "ANNOTATE_CHOSEN_VERDICTS_PROVIDER", None)
+    return import_string(path)(project) if path else None
+
+
 def empty_block(output_ids: np.ndarray) -> EvidenceBlock:
     return EvidenceBlock(
         output_ids=output_ids, outcomes=np.zeros((output_ids.size, 0), dtype=np.float32)

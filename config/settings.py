@@ -186,6 +186,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 ANNOTATE_EVIDENCE_PROVIDERS = [
     "validators.evidence.verdict_matrix",
 ]
+# The report card's chosen validator per criterion, for gold exports and the review agenda.
+ANNOTATE_CHOSEN_VERDICTS_PROVIDER = "validators.evidence.chosen_verdicts"
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,45 @@
+"""What annotate may learn from validators, through the interface annotate defines
+(annotate/evidence.py) and reads from settings — annotate never imports this module."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from annotate.evidence import ChosenVerdicts, EvidenceBlock
+from annotate.models import Project
+from validators import matrix as matrix_cache
+from validators.matrix import FAIL, PASS
+from validators.models import Validator
+
+
+def verdict_matrix(project: Project) -> EvidenceBlock:
+    """Every non-archived validator's outcomes: 1 pass, 0 fail, NaN for error or missing."""
+    matrix = matrix_cache.verdict_matrix(project)
+    outcomes = np.where(matrix.codes == PASS, 1.0, np.where(matrix.codes == FAIL, 0.0, np.nan))
+    criteria = dict(
+        Validator.objects.filter(pk__in=matrix.validator_ids.tolist()).values_list("id", "criterion_id")
+    )
+    return EvidenceBlock(
+        output_ids=matrix.output_ids, outcomes=outcomes.astype(np.float32),
+        column_names=tuple(str(v) for v in matrix.validator_ids),
+        column_criteria=np.array([criteria.get(int(v)) or -1 for v in matrix.validator_ids], dtype=np.int64),
+        scores=matrix.scores,
+    )
+
+
+def chosen_verdicts(project: Project) -> ChosenVerdicts:
+    """Per criterion key (None = holistic), the report card's chosen validator and its verdict
+    codes over the project's outputs (1 pass, 0 fail, -1 error, -2 missing)."""
+    from validators.report_card import HOLISTIC, report_card
+
+    card = report_card(project)
+    matrix = matrix_cache.verdict_matrix(project)
+    names = dict(Validator.objects.filter(project=project).values_list("id", "name"))
+    chosen = {}
+    for entry in card.criteria:
+        if entry.selection.chosen is None:
+            continue
+        validator_id = entry.selection.chosen.validator_id
+        key = None if entry.key == HOLISTIC else entry.key
+        chosen[key] = (validator_id, names.get(validator_id, ""), matrix.codes[:, matrix.column(validator_id)].copy())
+    return ChosenVerdicts(output_ids=matrix.output_ids, by_criterion=chosen)
