@@ -461,3 +461,23 @@ class Export(models.Model):
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} #{self.pk}"
 
+
+
+class OutputEmbeddings(models.Model):
+    """The project's output embeddings as one float32 matrix (rows follow `output_ids`),
+    computed by a Celery task for the diversity and MAD-systems selectors."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="embeddings")
+    method = models.CharField(max_length=64, default="tfidf-svd")
+    dimensions = models.PositiveSmallIntegerField()
+    output_ids = models.BinaryField()
+    vectors = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "method"], name="one_embedding_set_per_method"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} embeddings of {self.project_id}"

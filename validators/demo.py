@@ -64,7 +64,55 @@ def demo_load(*, reset: bool = False) -> tuple[Project, bool]:
     result = outputs_import(project=project, records=records)
     assert result.ok, result.problems
     _grade_some(project, truth, users)
+    _add_validators(project, owner)
     return project, True
+
+
+DEMO_VALIDATORS = [
+    ("no_email_or_ticket", None, None,
+     "import re\n\ndef check(output, input, reference, meta):\n"
+     "    # Answers must not leak addresses or internal ticket numbers.\n"
+     "    return not re.search(r'[\\w.]+@[\\w.]+|#\\d{4,}', output)\n"),
+    ("short_enough", None, None,
+     "def check(output, input, reference, meta):\n    return len(output) <= 220\n"),
+    ("not_a_refusal", "helpful", None,
+     "import re\n\nREFUSALS = r\"can't help|contact support|refer to the documentation|depends on many factors\"\n\n"
+     "def check(output, input, reference, meta):\n    return not re.search(REFUSALS, output, re.I)\n"),
+    ("no_blame", "tone", None,
+     "import re\n\ndef check(output, input, reference, meta):\n"
+     "    return not re.search(r'clearly says|before asking|as I said', output, re.I)\n"),
+    ("polite_words", "tone", None,
+     "import re\n\ndef check(output, input, reference, meta):\n"
+     "    return bool(re.search(r'thanks|happy to help|hope that helps|sure|good question', output, re.I))\n"),
+    ("overlap_with_reference", "grounded", 0.45,
+     "import difflib\n\ndef check(output, input, reference, meta):\n"
+     "    return difflib.SequenceMatcher(None, output.lower(), (reference or '').lower()).ratio()\n"),
+    ("numbers_from_article", "grounded", None,
+     "import re\n\ndef check(output, input, reference, meta):\n"
+     "    article = (meta.get('context') or {}).get('article', '')\n"
+     "    numbers = re.findall(r'\\d+', output)\n"
+     "    return all(n in article for n in numbers)\n"),
+    ("not_a_refusal_strict", "helpful", None,
+     "def check(output, input, reference, meta):\n    return 'sorry' not in output.lower() and len(output) > 40\n"),
+]
+
+
+def _add_validators(project: Project, owner) -> None:
+    """Candidates the report card chooses between, run at once so the demo shows verdicts."""
+    from annotate.models import Criterion
+    from validators.services import run_execute, run_start, validator_create
+
+    criteria = {c.key: c for c in Criterion.objects.filter(project=project)}
+    validators = [
+        validator_create(
+            project=project, kind="code", name=name, source=source, threshold=threshold,
+            criterion=criteria.get(key) if key else None, created_by=owner,
+        )
+        for name, key, threshold, source in DEMO_VALIDATORS
+    ]
+    run = run_start(project=project, validators=validators, requested_by=owner)
+    # The demo is built before any worker runs, so execute here (idempotent if a worker also does).
+    transaction.on_commit(lambda: run_execute(run_id=run.pk))
 
 
 def _grade_some(project: Project, truth: dict, users: dict) -> None:
