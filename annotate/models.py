@@ -141,8 +141,9 @@ class Output(models.Model):
         return f"{self.sample.external_id} · {self.system}"
 
 
+# Keys keep the case datasets use (FRANK's "RelE", "EntE"), so imported labels map back.
 key_validator = RegexValidator(
-    r"^[a-z0-9][a-z0-9_\-]*$", "Use lower-case letters, digits, '_' and '-'."
+    r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", "Use letters, digits, '_' and '-' (no spaces)."
 )
 
 
@@ -481,3 +482,74 @@ class OutputEmbeddings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} embeddings of {self.project_id}"
+
+
+# -- Review meetings: the agenda a meeting steps through, and outputs sent back ---------------
+class AgendaKind(models.TextChoices):
+    CRITERION_CHANGED = "criterion_changed", "Definition changed since the last meeting"
+    DISAGREEMENT = "disagreement", "Annotators disagree"
+    VALIDATOR = "validator", "Humans and the chosen validator disagree"
+    NEW_CRITERION = "new_criterion", "Notes mention a criterion that does not exist"
+
+
+class ReviewAgendaItem(models.Model):
+    """One step of a meeting's agenda. The agenda is built from the data when the meeting
+    starts and frozen, so that stepping through it stays stable while the meeting's own
+    decisions (adjudications, new versions) change the data underneath."""
+
+    meeting = models.ForeignKey(
+        ReviewMeeting, on_delete=models.CASCADE, related_name="agenda_items"
+    )
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20, choices=AgendaKind.choices)
+    output = models.ForeignKey(
+        Output, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    criterion = models.ForeignKey(
+        Criterion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    title = models.CharField(max_length=300)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["meeting_id", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["meeting", "position"], name="agenda_position_unique_in_meeting"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meeting_id}#{self.position}: {self.title}"
+
+
+class RegradeRequest(models.Model):
+    """An output sent back for re-grading by a review decision. Open until `overlap`
+    annotators have graded the output after the request was made, or until cancelled; while
+    open, the output's earlier graders get it before any other item
+    (annotate.services.review.regrade_candidates)."""
+
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="regrade_requests"
+    )
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="regrade_requests")
+    criterion = models.ForeignKey(
+        Criterion, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    decision = models.ForeignKey(
+        Decision, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="regrade_requests",
+    )
+    reason = models.CharField(max_length=500)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["project", "cancelled_at", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"re-grade {self.output_id}: {self.reason[:40]}"

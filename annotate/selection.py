@@ -1,22 +1,145 @@
-"""Glue between the database and the pure selectors: builds the arrays a selector scores."""
+"""Glue between the database and the pure selectors (annotate/selectors/).
+
+Builds a `SelectionContext` from the project's outputs, the human labels and the evidence
+providers, and keeps the arrays per project between requests: the selectors cache derived
+quantities by array identity, so an unchanged array is reused rather than rebuilt.
+"""
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
+
 import numpy as np
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Max
 
-from annotate.models import Output, Project
+from annotate.embeddings import load_embeddings
+from annotate.evidence import load_evidence
+from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
+from annotate.models import Comparison, Criterion, Output, Project
+from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
 from annotate.services.assignments import RankedItem
+
+EMBEDDING_SELECTORS = {"diversity", "mad_systems"}
+
+
+@dataclass
+class _ProjectArrays:
+    signature: tuple
+    output_ids: np.ndarray
+    system_codes: np.ndarray
+    sample_codes: np.ndarray
+    system_names: tuple[str, ...]
+    cached: dict[str, np.ndarray] = field(default_factory=dict)
+    embeddings: np.ndarray | None = None
+
+    def stable(self, name: str, fresh: np.ndarray) -> np.ndarray:
+        """The previous array when nothing changed, so selector caches stay warm."""
+        previous = self.cached.get(name)
+        if previous is not None and previous.shape == fresh.shape and np.array_equal(
+            previous, fresh, equal_nan=fresh.dtype.kind == "f"
+        ):
+            return previous
+        fresh.setflags(write=False)
+        self.cached[name] = fresh
+        return fresh
+
+
+_lock = threading.Lock()
+_arrays: dict[tuple[int, object], _ProjectArrays] = {}
+
+
+def _project_arrays(project: Project) -> _ProjectArrays:
+    state = Output.objects.filter(project=project).aggregate(n=Count("id"), top=Max("id"))
+    signature = (state["n"], state["top"])
+    key = (project.pk, project.created_at)
+    with _lock:
+        arrays = _arrays.get(key)
+        if arrays is None or arrays.signature != signature:
+            rows = list(
+                Output.objects.filter(project=project).order_by("id").values_list("id", "system", "sample_id")
+            )
+            systems = sorted({r[1] for r in rows})
+            system_code = {name: code for code, name in enumerate(systems)}
+            samples = np.array([r[2] for r in rows], dtype=np.int64)
+            _, sample_codes = np.unique(samples, return_inverse=True)
+            arrays = _ProjectArrays(
+                signature=signature,
+                output_ids=np.array([r[0] for r in rows], dtype=np.int64),
+                system_codes=np.array([system_code[r[1]] for r in rows], dtype=np.int32),
+                sample_codes=sample_codes.astype(np.int32),
+                system_names=tuple(systems),
+            )
+            _arrays[key] = arrays
+        return arrays
+
+
+def forget_contexts() -> None:
+    with _lock:
+        _arrays.clear()
+
+
+def _labels_as_float(labels: np.ndarray) -> np.ndarray:
+    out = np.full(labels.shape, np.nan, dtype=np.float32)
+    out[labels == LABEL_PASS] = 1.0
+    out[labels == LABEL_FAIL] = 0.0
+    return out
+
+
+def selection_context(
+    *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
+    compared_pairs: np.ndarray | None = None, pool_mask: np.ndarray | None = None,
+) -> tuple[SelectionContext, _ProjectArrays]:
+    arrays = _project_arrays(project)
+    ids = arrays.output_ids
+    evidence = load_evidence(project, ids)
+    criteria = list(
+        Criterion.objects.filter(project=project, archived=False).order_by("position", "id").values_list("id", "key")
+    )
+    criterion_code = {cid: code for code, (cid, _) in enumerate(criteria)}
+    votes = load_votes(project)
+    human = arrays.stable("human", _labels_as_float(majority(ids, votes.output_ids, votes.holistic)))
+    by_criterion = np.column_stack([
+        _labels_as_float(majority(ids, votes.output_ids, votes.codes(cid))) for cid, _ in criteria
+    ]) if criteria else np.zeros((ids.size, 0), dtype=np.float32)
+    embeddings = None
+    if selector in EMBEDDING_SELECTORS:
+        if arrays.embeddings is None or arrays.embeddings.shape[0] != ids.size:
+            arrays.embeddings = load_embeddings(project, ids)
+        embeddings = arrays.embeddings
+    mask = pool_mask if pool_mask is not None else np.isin(ids, pool)
+    context = SelectionContext(
+        candidate_mask=mask,
+        system_codes=arrays.system_codes,
+        sample_codes=arrays.sample_codes,
+        evidence=arrays.stable("evidence", evidence.outcomes.astype(np.float32)),
+        evidence_scores=arrays.stable("scores", evidence.scores) if evidence.scores is not None else None,
+        validator_criteria=arrays.stable("validator_criteria", np.array(
+            [criterion_code.get(int(c), -1) for c in evidence.column_criteria], dtype=np.int32
+        )),
+        human=human,
+        human_by_criterion=arrays.stable("human_by_criterion", by_criterion.astype(np.float32)),
+        embeddings=embeddings,
+        n_labelled=int(np.count_nonzero(~np.isnan(human))),
+        system_names=arrays.system_names,
+        validator_names=evidence.column_names,
+        criterion_names=tuple(key for _, key in criteria),
+        compared_pairs=compared_pairs,
+    )
+    return context, arrays
 
 
 def rank_with_selector(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     rng: np.random.Generator, limit: int,
 ) -> list[RankedItem]:
-    order = rng.permutation(pool.size)[:limit]
-    probability = 1.0 / pool.size
+    name = selector if selector in SELECTORS and not SELECTORS[selector].pairwise else "random"
+    context, arrays = selection_context(project=project, annotator=annotator, pool=pool, selector=name)
+    choices = choose_many(get_selector(name), context, k=limit, epsilon=project.random_mix, rng=rng)
     return [
-        RankedItem(int(pool[i]), None, "random", "chosen at random", probability) for i in order
+        RankedItem(int(arrays.output_ids[c.row]), None, c.selector, c.why, c.probability)
+        for c in choices
     ]
 
 
@@ -24,17 +147,43 @@ def rank_pairs(
     *, project: Project, annotator: AbstractBaseUser, exclude: set[tuple[int, int]],
     selector: str, rng: np.random.Generator, limit: int = 20,
 ) -> list[RankedItem]:
-    rows = np.array(
-        Output.objects.filter(project=project).order_by("sample_id", "id").values_list("sample_id", "id"),
-        dtype=np.int64,
-    ).reshape(-1, 2)
-    if rows.size == 0:
-        return []
-    samples, starts, counts = np.unique(rows[:, 0], return_index=True, return_counts=True)
-    comparable = np.flatnonzero(counts >= 2)
+    """Pairs of outputs of the same input. MAD-systems chooses them when asked; any other
+    selector draws a random pair not yet compared by this annotator."""
+    arrays = _project_arrays(project)
+    if selector == "mad_systems":
+        rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
+        compared = np.array(
+            [(rows[a], rows[b]) for a, b in exclude if a in rows and b in rows], dtype=np.int64
+        ).reshape(-1, 2)
+        mask = np.bincount(arrays.sample_codes)[arrays.sample_codes] >= 2
+        context, _ = selection_context(
+            project=project, annotator=annotator, pool=arrays.output_ids, selector=selector,
+            compared_pairs=compared, pool_mask=mask,
+        )
+        choices = choose_many(get_selector("mad_systems"), context, k=limit, epsilon=project.random_mix, rng=rng)
+        ranked = []
+        for c in choices:
+            if c.row_b is None:
+                continue
+            a, b = int(arrays.output_ids[c.row]), int(arrays.output_ids[c.row_b])
+            # Which side is shown left is random, so position bias cannot follow the selector.
+            if rng.random() < 0.5:
+                a, b = b, a
+            ranked.append(RankedItem(a, b, c.selector, c.why, c.probability))
+        return ranked
+    return _random_pairs(arrays, exclude, rng, limit)
+
+
+def _random_pairs(arrays: _ProjectArrays, exclude, rng, limit) -> list[RankedItem]:
+    order = np.argsort(arrays.sample_codes, kind="stable")
+    codes = arrays.sample_codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    ends = np.r_[starts[1:], codes.size]
+    comparable = [(s, e) for s, e in zip(starts, ends, strict=True) if e - s >= 2]
     ranked: list[RankedItem] = []
-    for index in rng.permutation(comparable):
-        ids = rows[starts[index]: starts[index] + counts[index], 1]
+    for index in rng.permutation(len(comparable)):
+        start, end = comparable[index]
+        ids = arrays.output_ids[order[start:end]]
         pairs = [
             (int(a), int(b)) for i, a in enumerate(ids) for b in ids[i + 1:]
             if (min(a, b), max(a, b)) not in exclude
@@ -48,3 +197,12 @@ def rank_pairs(
         if len(ranked) >= limit:
             break
     return ranked
+
+
+def compared_pairs_of(project: Project, annotator: AbstractBaseUser) -> set[tuple[int, int]]:
+    return {
+        (min(a, b), max(a, b))
+        for a, b in Comparison.objects.filter(
+            project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
+        ).values_list("output_a_id", "output_b_id")
+    }

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotate",
     "validators",
 ]
@@ -155,6 +156,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",
     "DESCRIPTION": "Human grades, candidate validators and report cards.",
     "VERSION": "0.1.0",
+    # Swagger UI served from the vendored sidecar package: the app must work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: a real broker when CELERY_BROKER_URL is set; otherwise the embedded

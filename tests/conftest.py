@@ -14,13 +14,14 @@ CHROMIUM = "/usr/bin/chromium"
 def fresh_array_caches():
     """The label log and verdict matrix live in process memory; tests must not share them."""
     from annotate.labels import forget_votes
+    from annotate.selection import forget_contexts
     from validators.matrix import forget
 
-    forget_votes()
-    forget()
+    for clear in (forget_votes, forget, forget_contexts):
+        clear()
     yield
-    forget_votes()
-    forget()
+    for clear in (forget_votes, forget, forget_contexts):
+        clear()
 
 
 @pytest.fixture(autouse=True)

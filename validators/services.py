@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotate.models import Criterion, Output, Project
-from annotate.services.criteria import criterion_ensure
+from annotate.services.criteria import CriterionError, criterion_ensure
 from validators import llm
 from validators.models import (
     CachedAnswer,
@@ -198,6 +198,7 @@ def validators_import(
         threshold = entry.get("threshold")
         if not isinstance(name, str) or not name.strip():
             problems.append(ValidatorImportProblem(index, "name", "is missing"))
+            continue
         if not isinstance(source, str):
             problems.append(ValidatorImportProblem(index, "source", "is missing"))
             continue
@@ -211,7 +212,17 @@ def validators_import(
                 index, "provider", f"no provider named '{entry.get('provider') or 'default'}' in this project",
             ))
             continue
-        criterion = criterion_ensure(project=project, key=criterion_key, author=created_by) if criterion_key else None
+        if criterion_key is not None and not isinstance(criterion_key, str):
+            problems.append(ValidatorImportProblem(index, "criterion", "must be a criterion key or null"))
+            continue
+        try:
+            criterion = (
+                criterion_ensure(project=project, key=criterion_key, author=created_by)
+                if criterion_key else None
+            )
+        except CriterionError as exc:
+            problems.append(ValidatorImportProblem(index, "criterion", str(exc)))
+            continue
         existing = Validator.objects.filter(
             project=project, kind=kind, source=source, criterion=criterion, threshold=threshold,
             archived=False,

@@ -32,7 +32,8 @@ class RandomSelector:
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
         size = pool.shape[0]
-        return ScoredPool(pool, np.zeros(size), lambda row: f"chosen at random from {size} items")
+        items = f"{size} item" if size == 1 else f"{size} items"
+        return ScoredPool(pool, np.zeros(size), lambda row: f"chosen at random from {items}")
 
 
 def _evalgen_priority(evidence: np.ndarray) -> np.ndarray:

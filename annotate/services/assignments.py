@@ -104,12 +104,23 @@ def rank_pool(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     rng: np.random.Generator, limit: int = MAX_CLAIM_ATTEMPTS,
 ) -> list[RankedItem]:
-    """Order the pool by the named selector (random until a selector scores it)."""
+    """Order the pool by the named selector (annotate.selection builds the selectors' context)."""
+    if selector == "random":
+        return _rank_uniform(pool, rng, limit)
     from annotate.selection import rank_with_selector
 
     return rank_with_selector(
         project=project, annotator=annotator, pool=pool, selector=selector, rng=rng, limit=limit
     )
+
+
+def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> list[RankedItem]:
+    """Uniform order, P = 1/|pool| as the random selector gives (DESIGN §4.3). Drawn here
+    because it needs none of the selection context (outputs, labels, evidence), which costs
+    far more than the draw on a project of 100,000 outputs."""
+    rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
+    why = f"chosen at random from {pool.size} items"
+    return [RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size) for row in rows]
 
 
 def _free_slots(*, project: Project, output_id: int) -> list[int]:

@@ -36,6 +36,9 @@ def project_create(
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
     if role not in Role.values:
         raise ProjectError(f"Unknown role '{role}'; use one of {', '.join(Role.values)}.")
+    owners = Membership.objects.select_for_update().filter(project=project, role=Role.OWNER)
+    if role != Role.OWNER and list(owners.values_list("user_id", flat=True)) == [user.pk]:
+        raise ProjectError("A project keeps at least one owner: add another owner first.")
     membership, _ = Membership.objects.update_or_create(
         project=project, user=user, defaults={"role": role}
     )

@@ -43,7 +43,7 @@ class TestClaimNext:
 
         assert claim.output_id in {o.pk for o in outputs}
         assert (claim.status, claim.slot, claim.selector, claim.why) == (
-            AssignmentStatus.ACTIVE, 0, "random", "chosen at random"
+            AssignmentStatus.ACTIVE, 0, "random", "chosen at random from 4 items"
         )
         assert claim.probability == pytest.approx(1 / 4)
         assert claim.expires_at - claim.claimed_at == timedelta(minutes=30)

@@ -108,7 +108,7 @@ class TestGradePage:
         assert f'data-testid="input-text">{claim.output.sample.input_text}</pre>' in page
         assert "The reference answer." in page
         assert "Fail anything that invents a policy." in page
-        assert 'data-testid="why">chosen at random<' in page
+        assert 'data-testid="why">chosen at random from 4 items<' in page
         assert 'data-testid="selector">random<' in page
         assert 'data-testid="project-progress">0/4<' in page
         # Two people grade (owner and annotator), overlap 1: a fair share is 2 of the 4.

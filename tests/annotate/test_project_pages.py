@@ -189,3 +189,13 @@ class TestUploadPage:
 
         assert self.upload(client, project, body).status_code == 404
         assert Output.objects.filter(project=project).count() == 0
+
+
+@pytest.mark.django_db
+def test_the_last_owner_cannot_step_down(project, owner):
+    from annotate.services.projects import ProjectError, membership_set
+
+    with pytest.raises(ProjectError, match="at least one owner"):
+        membership_set(project=project, user=owner, role="annotator")
+
+    assert Membership.objects.get(project=project, user=owner).role == "owner"

@@ -123,7 +123,7 @@ class TestGradeSubmit:
         claim.refresh_from_db()
         assert claim.status == AssignmentStatus.SUBMITTED
         assert (grade.selector, grade.selector_why, grade.selector_probability) == (
-            "random", "chosen at random", 0.5
+            "random", "chosen at random from 2 items", 0.5
         )
 
     def test_resubmitting_under_one_claim_returns_the_first_grade(self, project, annotator, make_outputs):
@@ -232,7 +232,7 @@ class TestUndo:
         regrade = grade_submit(output=claim.output, annotator=annotator, verdict="pass", assignment=reopened)
 
         assert (regrade.selector, regrade.selector_why, regrade.selector_probability) == (
-            "random", "chosen at random", 0.5
+            "random", "chosen at random from 2 items", 0.5
         )
         assert Grade.objects.filter(output=claim.output).count() == 3
 

@@ -4,20 +4,15 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotate.services.criteria import criterion_create
-from validators import matrix
-
-
-def _forget_every_matrix() -> None:
-    for project_id in list(matrix._matrices):
-        matrix.forget(project_id)
+from validators.matrix import forget
 
 
 @pytest.fixture(autouse=True)
 def fresh_verdict_matrix():
     # The verdict matrix is cached per project id, and ids come back after a rollback.
-    _forget_every_matrix()
+    forget()
     yield
-    _forget_every_matrix()
+    forget()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ class TestQueue:
         claim = Assignment.objects.get()
         assert (body["assignment"], body["mode"], body["selector"], body["outputs"]) == (
             claim.pk, "single", "random", None)
-        assert body["why"] == "chosen at random"
+        assert body["why"] == "chosen at random from 1 item"
         assert body["output"]["id"] == outputs[0].pk
         assert "system" not in body["output"]
         assert body["output"]["sample"]["input"] == "Question 0?"

@@ -130,7 +130,7 @@ class TestCriteria:
             {"field": "key", "message": "The criterion 'accuracy' already exists."},
         ]}
         assert malformed.json() == {"errors": [
-            {"field": "key", "message": "Use lower-case letters, digits, '_' and '-'."},
+            {"field": "key", "message": "Use letters, digits, '_' and '-' (no spaces)."},
         ]}
         assert Criterion.objects.count() == 1
 

@@ -165,8 +165,8 @@ class TestImportExport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [{
-            "line": 0, "field": "criterion",
-            "message": "Criterion key 'Not A Key': Use lower-case letters, digits, '_' and '-'.",
+            "line": 1, "field": "criterion",
+            "message": "Criterion key 'Not A Key': Use letters, digits, '_' and '-' (no spaces).",
         }]}
         assert Validator.objects.count() == 0
 

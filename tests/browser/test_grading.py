@@ -5,7 +5,14 @@ import os
 import pytest
 from playwright.sync_api import Page, expect
 
-from annotate.models import Comparison, Criterion, Grade, GradeCriterion
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    Criterion,
+    Grade,
+    GradeCriterion,
+)
 from annotate.services.criteria import criterion_create
 from tests.factories import OutputFactory, SampleFactory
 
@@ -86,7 +93,7 @@ def press_and_wait_for_next_item(page: Page, *keys: str) -> None:
 def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, support_project, annotator, owner, artifacts_dir):
     log_in(page, live_server, "arjun")
     page.goto(f"{live_server.url}/p/{support_project.slug}/grade/")
-    expect(page.get_by_test_id("why")).to_have_text("chosen at random")
+    expect(page.get_by_test_id("why")).to_have_text("chosen at random from 8 items")
     expect(page.get_by_test_id("selector")).to_have_text("random")
 
     # Three outputs by keyboard only: pass; fail with "grounded" failed (q twice); unsure.
@@ -168,10 +175,15 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     expect(page.get_by_test_id("why")).to_have_text("reopened from your history")
 
 
-def test_other_annotators_see_a_new_criterion_on_their_next_item(page: Page, live_server, support_project, owner, annotator):
+def test_skip_and_a_criterion_added_by_someone_else(page: Page, live_server, support_project, owner, annotator):
     log_in(page, live_server, "olivia")
     page.goto(f"{live_server.url}/p/{support_project.slug}/grade/")
     expect(page.locator("[data-criterion]")).to_have_count(2)
+    skipped = assignment_id(page)
+    press_and_wait_for_next_item(page, "s")
+    expect(page.get_by_test_id("notice")).to_have_text("Skipped.")
+    assert Assignment.objects.get(pk=skipped).status == AssignmentStatus.SKIPPED
+    assert Grade.objects.count() == 0
 
     criterion_create(
         project=support_project, name="Privacy", definition="No personal data.", reason="leak",

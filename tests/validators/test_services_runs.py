@@ -188,3 +188,16 @@ class TestImportExport:
 
         assert [(p.index, p.field) for p in error.value.problems] == [(2, "source")]
         assert Validator.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_import_names_the_entry_with_a_bad_criterion(project):
+    data = [{"name": "a", "kind": "code", "criterion": "bad key!", "source": NO_EMAIL},
+            {"name": "b", "kind": "code", "criterion": 5, "source": NO_EMAIL},
+            {"kind": "code", "source": NO_EMAIL}]
+
+    with pytest.raises(services.ValidatorImportError) as error:
+        services.validators_import(project=project, data=data)
+
+    assert [(p.index, p.field) for p in error.value.problems] == [(1, "criterion"), (2, "criterion"), (3, "name")]
+    assert Validator.objects.count() == 0
