@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import hashlib
 import http.client
@@ -631,7 +632,10 @@ def test_grade_prompts_works_inside_a_running_event_loop(stub: LLMStubServer) ->
     async def caller() -> list[LLMResult]:
         return grade_prompts(provider_for(stub), [YES])
 
-    [result] = asyncio.run(caller())
+    # A thread of its own: Playwright's sync API (browser tests in the same session) leaves
+    # the main thread's event loop marked running, and asyncio.run refuses to nest in it.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        [result] = pool.submit(asyncio.run, caller()).result(timeout=30)
 
     assert result.outcome == "pass"
 
