@@ -1,6 +1,6 @@
 from django.urls import path
 
-from validators.views import pages, report
+from validators.views import assist, pages, report
 
 urlpatterns = [
     path("p/<slug:slug>/validators/", pages.validator_list, name="validator-list"),
@@ -23,4 +23,7 @@ urlpatterns += [
     path("p/<slug:slug>/suites/", report.suite_save_view, name="suite-save"),
     path("p/<slug:slug>/suites/<int:pk>/", report.suite_detail, name="suite-detail"),
     path("p/<slug:slug>/suites/<int:pk>/export/", report.suite_export, name="suite-export"),
+    path("p/<slug:slug>/assist/criteria/", assist.suggest_criteria_view, name="suggest-criteria"),
+    path("p/<slug:slug>/assist/criteria/accept/", assist.accept_criterion_view, name="criterion-accept"),
+    path("p/<slug:slug>/assist/candidates/", assist.propose_candidates_view, name="propose-candidates"),
 ]
