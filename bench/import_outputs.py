@@ -43,7 +43,7 @@ def main() -> None:
     label = fresh_database("import")
     from django.contrib.auth.models import User
 
-    from annotate.models import Output, Project, Sample
+    from annotate.models import Output, Sample
     from annotate.services.imports import outputs_import
     from annotate.services.projects import project_create
 

@@ -207,6 +207,12 @@ def main() -> None:
         print(f"{label:<44} {count:>9} {seconds:>9.2f} {rate:>11.0f}")
     print(f"speed-up of the pool over a fresh process per verdict: "
           f"{code['speedup_over_baseline']:.0f}x")
+    print()
+    # The LLM half of the benchmark: graders against the stub at 100 ms, concurrency 32.
+    import llm_throughput
+
+    sys.argv = sys.argv[:1]
+    llm_throughput.main()
 
 
 if __name__ == "__main__":
