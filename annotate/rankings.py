@@ -466,3 +466,75 @@ def kendall_tau(scores_a: np.ndarray, scores_b: np.ndarray) -> float | None:
         return None
     tau = kendalltau(a, b, variant="b").statistic
     return None if np.isnan(tau) else float(tau)
+
+
+@dataclass(frozen=True)
+class SystemMean:
+    system: int
+    n: int
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def mean_scores(
+    system_index: np.ndarray,
+    scores: np.ndarray,
+    n_systems: int,
+    *,
+    probability: np.ndarray | None = None,
+    confidence: float = 0.95,
+) -> list[SystemMean]:
+    """Mean score per system (rating scales) with a Student-t interval.
+
+    Without ``probability``: the sample mean and mean ± t(n-1) s / sqrt(n). With it, the Hájek
+    mean sum(x / p) / sum(1 / p) and the linearised variance n / (n - 1) sum(w^2 e^2) / sum(w)^2,
+    whose small-sample factor makes it s^2 / n for equal weights; the degrees of freedom are
+    Kish's effective size sum(w)^2 / sum(w^2) minus 1. No interval below two scores.
+    """
+    from scipy.stats import t as student_t
+
+    system_index = np.asarray(system_index, dtype=np.int64).ravel()
+    scores = np.asarray(scores, dtype=float).ravel()
+    if system_index.size != scores.size:
+        raise ValueError("system_index and scores must have the same length")
+    if system_index.size and (system_index.min() < 0 or system_index.max() >= n_systems):
+        raise ValueError(f"system indices must lie in range({n_systems})")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("scores must be finite")
+    weight = (
+        np.ones_like(scores)
+        if probability is None
+        else 1.0 / _validated_probability(probability, scores.size)
+    )
+    results = []
+    for system in range(n_systems):
+        mine = system_index == system
+        n = int(mine.sum())
+        if n == 0:
+            results.append(SystemMean(system, 0, None, None, None))
+            continue
+        x, w = scores[mine], weight[mine]
+        mean = float((w * x).sum() / w.sum())
+        if n < 2:
+            results.append(SystemMean(system, n, mean, None, None))
+            continue
+        variance = n / (n - 1) * float((w**2 * (x - mean) ** 2).sum()) / float(w.sum()) ** 2
+        degrees = max(float(w.sum()) ** 2 / float((w**2).sum()) - 1.0, 1.0)
+        half_width = float(student_t.ppf(0.5 + confidence / 2.0, degrees)) * np.sqrt(variance)
+        results.append(SystemMean(system, n, mean, mean - half_width, mean + half_width))
+    return results
+
+
+def competition_ranks(values: np.ndarray) -> list[int | None]:
+    """Rank 1 for the highest value; equal values share the best rank ("1224"); None for a
+    missing value (None or NaN), which takes no rank."""
+    values = np.array([np.nan if v is None else v for v in values], dtype=float)
+    known = np.isfinite(values)
+    ranks: list[int | None] = []
+    for value, present in zip(values.tolist(), known.tolist(), strict=True):
+        ranks.append(int((values[known] > value).sum()) + 1 if present else None)
+    return ranks

@@ -33,3 +33,12 @@ urlpatterns = [
     path("p/<slug:slug>/pairwise/skip/", grading.pairwise_skip_view, name="pairwise-skip"),
     path("p/<slug:slug>/pairwise/undo/", grading.pairwise_undo_view, name="pairwise-undo"),
 ]
+
+# Criteria-drift review, meeting mode and gold-label exports.
+from annotate.urls_review import urlpatterns as review_urlpatterns  # noqa: E402
+
+urlpatterns += review_urlpatterns
+
+from annotate.views import rankings  # noqa: E402
+
+urlpatterns += [path("p/<slug:slug>/rankings/", rankings.rankings_page, name="rankings")]

@@ -64,8 +64,24 @@ def demo_load(*, reset: bool = False) -> tuple[Project, bool]:
     result = outputs_import(project=project, records=records)
     assert result.ok, result.problems
     _grade_some(project, truth, users)
+    _compare_some(project, truth, users[Role.ANNOTATOR])
     _add_validators(project, owner)
     return project, True
+
+
+def _compare_some(project: Project, truth: dict, annotator) -> None:
+    """Pairwise choices on the last inputs, so the Rankings page has comparisons to fit."""
+    from annotate.services.grades import comparison_submit
+
+    by_sample: dict[int, list[Output]] = {}
+    for output in Output.objects.filter(project=project).select_related("sample").order_by("-sample_id", "system"):
+        by_sample.setdefault(output.sample_id, []).append(output)
+    for outputs in list(by_sample.values())[:12]:
+        for left, right in ((outputs[0], outputs[1]), (outputs[1], outputs[2]), (outputs[0], outputs[2])):
+            good_left = truth[(left.sample.external_id, left.system)][0]["label"]
+            good_right = truth[(right.sample.external_id, right.system)][0]["label"]
+            choice = "tie" if good_left == good_right else ("a" if good_left else "b")
+            comparison_submit(output_a=left, output_b=right, annotator=annotator, choice=choice)
 
 
 DEMO_VALIDATORS = [

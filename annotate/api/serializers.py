@@ -320,3 +320,99 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "selector_why", "assignment", "supersedes", "started_at", "submitted_at",
         ]
 
+
+
+# -- rankings (schema of annotate.ranking_queries.ProjectRanking.to_dict) ---------------------
+RANKING_ESTIMATORS = ["naive", "random_stream", "ipw", "control_variate"]
+
+
+# One named enum for the three fields that carry an estimator (else the schema names the same
+# choice set three times and `spectacular --fail-on-warn` refuses it).
+@extend_schema_field({"type": "string", "enum": RANKING_ESTIMATORS}, component_name="Estimator")
+class EstimatorField(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=RANKING_ESTIMATORS, **kwargs)
+
+
+class RankingIntervalField(serializers.ListField):
+    """[low, high] (95%), or null when undefined."""
+
+    child = serializers.FloatField()
+
+
+class RankingMeanScoreSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="Outputs with a score.")
+    estimate = serializers.FloatField(allow_null=True)
+    ci = RankingIntervalField(allow_null=True, min_length=2, max_length=2,
+                              help_text="Student-t 95% interval.")
+    rank = serializers.IntegerField(allow_null=True)
+
+
+class RankingSystemSerializer(serializers.Serializer):
+    system = serializers.CharField()
+    n = serializers.IntegerField(help_text="Labelled outputs the estimator used.")
+    estimate = serializers.FloatField(allow_null=True, help_text="Pass rate.")
+    ci = RankingIntervalField(allow_null=True, min_length=2, max_length=2,
+                              help_text="Wilson 95% interval (at the effective sample size).")
+    rank = serializers.IntegerField(allow_null=True, help_text="1 = highest; ties share a rank.")
+    mean_score = RankingMeanScoreSerializer(
+        allow_null=True, help_text="Rating-scale projects only; null on pass / fail projects."
+    )
+
+
+class RankingValidatorSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class SingleRankingSerializer(serializers.Serializer):
+    estimator = EstimatorField()
+    default_estimator = EstimatorField()
+    estimators = serializers.ListField(
+        child=EstimatorField(),
+        help_text="The estimators usable on this project's data.",
+    )
+    scale = serializers.ChoiceField(choices=Scale.choices)
+    n_labelled = serializers.IntegerField(help_text="Outputs with a majority pass / fail label.")
+    n_with_probability = serializers.IntegerField(
+        help_text="Labelled outputs whose draw recorded a selection probability."
+    )
+    n_random = serializers.IntegerField(help_text="Labelled outputs drawn by the ε-random stream.")
+    control_validator = RankingValidatorSerializer(
+        allow_null=True, help_text="The chosen holistic validator, when there is one."
+    )
+    systems = RankingSystemSerializer(many=True)
+
+
+class BradleyTerrySystemSerializer(serializers.Serializer):
+    system = serializers.CharField()
+    score = serializers.FloatField(help_text="Log-strength; the mean over systems is 0.")
+    ci = RankingIntervalField(allow_null=True, min_length=2, max_length=2,
+                              help_text="Bootstrap 2.5 and 97.5 percentiles.")
+    win_probability = serializers.FloatField(
+        help_text="Modelled chance of beating a system of average strength."
+    )
+    wins = serializers.IntegerField()
+    losses = serializers.IntegerField()
+    ties = serializers.IntegerField()
+    n = serializers.IntegerField(help_text="Comparisons the system took part in.")
+    rank = serializers.IntegerField()
+
+
+class EloRatingSerializer(serializers.Serializer):
+    system = serializers.CharField()
+    rating = serializers.FloatField()
+
+
+class PairwiseRankingSerializer(serializers.Serializer):
+    n_comparisons = serializers.IntegerField()
+    n_bootstrap = serializers.IntegerField()
+    bradley_terry = BradleyTerrySystemSerializer(many=True)
+    elo = EloRatingSerializer(many=True, help_text="K = 4, in submission order; highest first.")
+
+
+class RankingSerializer(serializers.Serializer):
+    single = SingleRankingSerializer(
+        allow_null=True, help_text="Null when no output has a label yet."
+    )
+    pairwise = PairwiseRankingSerializer(allow_null=True, help_text="Null without comparisons.")

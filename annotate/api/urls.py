@@ -19,3 +19,7 @@ urlpatterns = [
     path(f"{PROJECT}grades/", views.GradeCreateView.as_view(), name="api-grades"),
     path(f"{PROJECT}comparisons/", views.ComparisonCreateView.as_view(), name="api-comparisons"),
 ]
+
+urlpatterns += [
+    path(f"{PROJECT}ranking/", views.RankingView.as_view(), name="api-ranking"),
+]

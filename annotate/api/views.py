@@ -12,12 +12,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate import queries
+from annotate import queries, ranking_queries
 from annotate.access import visible_projects
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, LineErrorsSerializer, invalid
 from annotate.api.filters import OutputFilter
 from annotate.api.serializers import (
+    RANKING_ESTIMATORS,
     ComparisonSerializer,
     ComparisonSubmitSerializer,
     CriterionCreateSerializer,
@@ -37,6 +38,7 @@ from annotate.api.serializers import (
     ProjectUpdateSerializer,
     QueueItemSerializer,
     QueueNextSerializer,
+    RankingSerializer,
 )
 from annotate.importing import ImportProblem
 from annotate.models import Assignment, Criterion, Membership, Output, Project
@@ -418,3 +420,36 @@ class ComparisonCreateView(APIView):
         except GradeError as exc:
             raise invalid(str(exc), exc.field) from exc
         return Response(ComparisonSerializer(comparison).data, status=status.HTTP_201_CREATED)
+
+
+# -- rankings --------------------------------------------------------------------------------
+@extend_schema(tags=["rankings"])
+class RankingView(APIView):
+    @extend_schema(
+        summary="Per-system estimates with 95% intervals, from grades and from comparisons",
+        description=(
+            "`single`: pass rate per system from the majority label of each graded output, "
+            "with the chosen estimator (default: `ipw` when labels carry selection "
+            "probabilities, else `naive`), and on rating scales the mean score. `pairwise`: "
+            "Bradley–Terry strengths with bootstrap intervals and Elo (K = 4) over the current "
+            "comparisons. A section is null when it has no data."
+        ),
+        parameters=[OpenApiParameter(
+            "estimator", str, enum=RANKING_ESTIMATORS,
+            description=(
+                "naive: all labels; random_stream: only items drawn at random; ipw: "
+                "inverse-probability (Hájek) weights; control_variate: ipw with the chosen "
+                "holistic validator as a control variate (needs one)."
+            ),
+        )],
+        responses={200: RankingSerializer, 400: ErrorsSerializer, **READ_REFUSED},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = permissions.member_project(request.user, slug)
+        try:
+            ranking = ranking_queries.project_ranking(
+                project, estimator=request.query_params.get("estimator") or None
+            )
+        except ranking_queries.EstimatorError as exc:
+            raise invalid(str(exc), "estimator") from exc
+        return Response(ranking.to_dict())

@@ -117,6 +117,7 @@ CASES = [
     Case("suite save", "post", P + "suites/", OWNER_WRITE, lambda w: {"name": "Card"}),
     Case("suite export json", "get", "/api/suites/{suite}/export/?format=json", READ),
     Case("suite export py", "get", "/api/suites/{suite}/export/?format=py", READ),
+    Case("ranking", "get", P + "ranking/?estimator=naive", READ),
 ]
 
 
