@@ -44,17 +44,23 @@ class ProjectCounts:
 # is still complete; loading 100,000 ids costs tens of milliseconds, counting them about as
 # much, the probe well under one. Ids of outputs deleted since (a whole project or sample
 # deleted in the admin) would only cost a failed claim attempt: the insert checks the row.
-_output_ids: dict[int, tuple[object, np.ndarray]] = {}
+_output_ids: dict[int, tuple[object, np.ndarray, float]] = {}
 _output_ids_lock = threading.Lock()
 
 
-def project_output_ids(project: Project) -> np.ndarray:
-    """All output ids of the project, ascending (a read-only array shared between requests)."""
+def project_output_ids(project: Project, *, max_age: float = 0.0) -> np.ndarray:
+    """All output ids of the project, ascending (a read-only array shared between requests).
+    `max_age` seconds: how old the last check for new outputs may be (0: check now)."""
     cached = _output_ids.get(project.pk)
+    now = time.monotonic()
     if cached is not None and cached[0] == project.created_at:
         ids = cached[1]
+        if now - cached[2] <= max_age:
+            return ids
         newest = int(ids[-1]) if ids.size else 0
         if not Output.objects.filter(project=project, pk__gt=newest).exists():
+            with _output_ids_lock:
+                _output_ids[project.pk] = (project.created_at, ids, now)
             return ids
     ids = np.fromiter(
         Output.objects.filter(project=project).order_by("id").values_list("id", flat=True),
@@ -62,7 +68,7 @@ def project_output_ids(project: Project) -> np.ndarray:
     )
     ids.setflags(write=False)
     with _output_ids_lock:
-        _output_ids[project.pk] = (project.created_at, ids)
+        _output_ids[project.pk] = (project.created_at, ids, now)
     return ids
 
 
@@ -71,18 +77,22 @@ def project_output_ids(project: Project) -> np.ndarray:
 # a margin for transactions that commit out of id order) instead of scanning every grade of
 # the project on each request; a full reload every minute bounds any drift. The claim itself
 # never trusts this view: slots and unique constraints decide (annotate.services.assignments).
-HEAD_RESCAN_IDS = 200
+HEAD_RESCAN_IDS = 64
 HEAD_FULL_RELOAD_SECONDS = 60.0
 
 
 class GradeHeads:
     def __init__(self, key: tuple) -> None:
         self.key = key
-        self.loaded_at = time.monotonic()
+        self.loaded_at = self.refreshed_at = time.monotonic()
         self.high_water = 0
         self.heads: dict[tuple[int, int], tuple[int, bool]] = {}
-        self.taken: dict[int, int] = {}
-        self.by_annotator: dict[int, set[int]] = {}
+        self.graders: dict[int, set[int]] = {}        # output -> annotators with a verdict
+        self.by_annotator: dict[int, set[int]] = {}   # annotator -> outputs with a verdict
+        # len(graders) laid out along one output-id array, patched where grades changed.
+        self.aligned_ids: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+        self.changed: set[int] = set()
 
     def apply(self, rows) -> None:
         for pk, output_id, annotator_id, retracted in rows:
@@ -93,50 +103,90 @@ class GradeHeads:
             self.heads[pair] = (pk, retracted)
             self.high_water = max(self.high_water, pk)
             counted = previous is not None and not previous[1]
+            if counted == (not retracted):
+                continue
+            self.changed.add(output_id)
             if counted and retracted:
-                self.taken[output_id] -= 1
-                if not self.taken[output_id]:
-                    del self.taken[output_id]
+                graders = self.graders[output_id]
+                graders.discard(annotator_id)
+                if not graders:
+                    del self.graders[output_id]
                 self.by_annotator[annotator_id].discard(output_id)
             elif not counted and not retracted:
-                self.taken[output_id] = self.taken.get(output_id, 0) + 1
+                self.graders.setdefault(output_id, set()).add(annotator_id)
                 self.by_annotator.setdefault(annotator_id, set()).add(output_id)
 
 
-@dataclass(frozen=True)
-class GradedSnapshot:
-    taken: dict[int, int]     # output id -> annotators whose current grade has a verdict
-    mine: frozenset[int]      # outputs the user's current grade has a verdict for
+    def counts_along(self, ids: np.ndarray) -> np.ndarray:
+        """Number of annotators with a verdict, per output of `ids` (ascending)."""
+        if self.aligned_ids is not ids:
+            outputs = np.fromiter(self.graders.keys(), dtype=np.int64, count=len(self.graders))
+            values = np.fromiter(
+                (len(g) for g in self.graders.values()), dtype=np.int32, count=len(self.graders)
+            )
+            self.aligned_ids, self.counts = ids, np.zeros(ids.size, dtype=np.int32)
+        elif self.changed:
+            outputs = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
+            values = np.array([len(self.graders.get(int(o), ())) for o in outputs], dtype=np.int32)
+        else:
+            return self.counts
+        self.changed.clear()
+        rows, found = rows_of(ids, outputs)
+        self.counts[rows[found]] = values[found]
+        return self.counts
 
-    @property
-    def graded_outputs(self) -> int:
-        return len(self.taken)
+
+def rows_of(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of `wanted` in the ascending `ids`, and which of them are there at all."""
+    rows = np.searchsorted(ids, wanted)
+    found = rows < ids.size
+    found[found] = ids[rows[found]] == wanted[found]
+    return rows, found
 
 
 _grade_heads: dict[int, GradeHeads] = {}
 _grade_heads_lock = threading.Lock()
 
 
-def graded_snapshot(project: Project, user) -> GradedSnapshot:
-    """Who currently holds a verdict on which output, read incrementally (see GradeHeads)."""
+def _fresh_heads(project: Project, max_age: float) -> GradeHeads:
+    """The project's GradeHeads, refreshed unless refreshed less than `max_age` s ago.
+    Call with the lock held."""
     key = (project.pk, project.created_at)
+    heads = _grade_heads.get(project.pk)
+    now = time.monotonic()
+    if heads is not None and heads.key == key and now - heads.refreshed_at <= max_age:
+        return heads
+    rows = Grade.objects.filter(project=project)
+    if heads is None or heads.key != key or now - heads.loaded_at > HEAD_FULL_RELOAD_SECONDS:
+        heads = GradeHeads(key)
+        _grade_heads[project.pk] = heads
+    else:
+        rows = rows.filter(pk__gt=heads.high_water - HEAD_RESCAN_IDS)
+    heads.apply(rows.order_by("pk").values_list("pk", "output_id", "annotator_id", "retracted"))
+    heads.refreshed_at = now
+    return heads
+
+
+def graded_totals(project: Project, user, *, max_age: float = 0.0) -> tuple[int, int]:
+    """(outputs with at least one verdict, outputs the user has a verdict on). `max_age`
+    seconds: how old the last read of new grades may be (0: read them now)."""
     with _grade_heads_lock:
-        heads = _grade_heads.get(project.pk)
-        stale = heads is None or heads.key != key or (
-            time.monotonic() - heads.loaded_at > HEAD_FULL_RELOAD_SECONDS
-        )
-        rows = Grade.objects.filter(project=project)
-        if stale:
-            heads = GradeHeads(key)
-            _grade_heads[project.pk] = heads
-        else:
-            rows = rows.filter(pk__gt=heads.high_water - HEAD_RESCAN_IDS)
-        heads.apply(
-            rows.order_by("pk").values_list("pk", "output_id", "annotator_id", "retracted")
-        )
-        return GradedSnapshot(
-            taken=dict(heads.taken), mine=frozenset(heads.by_annotator.get(user.pk, ()))
-        )
+        heads = _fresh_heads(project, max_age)
+        return len(heads.graders), len(heads.by_annotator.get(user.pk, ()))
+
+
+def graded_counts(project: Project, user, ids: np.ndarray) -> tuple[np.ndarray, frozenset[int]]:
+    """Annotators with a verdict per output of `ids` (a private copy), and the outputs the
+    user has a verdict on; new grades are read first."""
+    with _grade_heads_lock:
+        heads = _fresh_heads(project, 0.0)
+        return heads.counts_along(ids).copy(), frozenset(heads.by_annotator.get(user.pk, ()))
+
+
+def current_graders(project: Project, output_id: int, *, max_age: float = 1.0) -> frozenset[int]:
+    """Annotators whose current grade of the output has a verdict."""
+    with _grade_heads_lock:
+        return frozenset(_fresh_heads(project, max_age).graders.get(output_id, ()))
 
 
 def current_grades(project: Project):
@@ -189,16 +239,15 @@ class CriterionRow:
 
 def criteria_for_grading(project: Project) -> list[CriterionRow]:
     """The project's live criteria with their latest versions and the letter that toggles them."""
-    criteria = list(Criterion.objects.filter(project=project, archived=False))
     latest: dict[int, CriterionVersion] = {}
     for version in CriterionVersion.objects.filter(
-        criterion__in=criteria
-    ).select_related("author").order_by("number"):
+        criterion__project=project, criterion__archived=False
+    ).select_related("criterion").order_by("number"):
         latest[version.criterion_id] = version
-    rows = [c for c in criteria if c.pk in latest]
+    versions = sorted(latest.values(), key=lambda v: (v.criterion.position, v.criterion_id))
     return [
-        CriterionRow(c, latest[c.pk], CRITERION_HOTKEYS[i] if i < len(CRITERION_HOTKEYS) else "")
-        for i, c in enumerate(rows)
+        CriterionRow(v.criterion, v, CRITERION_HOTKEYS[i] if i < len(CRITERION_HOTKEYS) else "")
+        for i, v in enumerate(versions)
     ]
 
 
@@ -218,20 +267,34 @@ class GradingProgress:
         return 0.0 if not self.share else min(100.0, 100.0 * self.mine / self.share)
 
 
-def grading_progress(project: Project, user) -> GradingProgress:
-    """Outputs with at least one current grade, and the user's grades against a fair share
-    (outputs × overlap spread over the people who grade)."""
-    graded = graded_snapshot(project, user)
-    outputs = project_output_ids(project).size
+_graders_count: dict[int, tuple[object, int, float]] = {}
+GRADERS_COUNT_SECONDS = 30.0
+
+
+def _grading_members(project: Project) -> int:
     # Accounts that cannot log in (the importer of labelled files) do not share the work.
-    graders = Membership.objects.filter(
+    cached = _graders_count.get(project.pk)
+    now = time.monotonic()
+    if cached is not None and cached[0] == project.created_at and now - cached[2] < GRADERS_COUNT_SECONDS:
+        return cached[1]
+    count = Membership.objects.filter(
         project=project, role__in=[Role.OWNER, Role.ANNOTATOR]
     ).exclude(user__password__startswith="!").count()
+    _graders_count[project.pk] = (project.created_at, count, now)
+    return count
+
+
+def grading_progress(project: Project, user) -> GradingProgress:
+    """Outputs with at least one current grade, and the user's grades against a fair share
+    (outputs × overlap spread over the people who grade). Read right after a claim, the state
+    that claim refreshed is reused."""
+    graded_outputs, mine = graded_totals(project, user, max_age=0.5)
+    outputs = project_output_ids(project, max_age=5.0).size
     return GradingProgress(
         outputs=outputs,
-        graded_outputs=graded.graded_outputs,
-        mine=len(graded.mine),
-        share=-(-outputs * project.overlap // max(graders, 1)),
+        graded_outputs=graded_outputs,
+        mine=mine,
+        share=-(-outputs * project.overlap // max(_grading_members(project), 1)),
     )
 
 
@@ -290,6 +353,14 @@ class HistoryRow:
     @property
     def stale(self) -> list[CriterionMark]:
         return [mark for mark in self.marks if mark.stale]
+
+    @property
+    def time_on_task(self) -> str:
+        grade = self.grade
+        if grade.retracted or grade.started_at is None:
+            return ""
+        seconds = max(0, round((grade.submitted_at - grade.started_at).total_seconds()))
+        return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60} s"
 
 
 def annotator_history(project: Project, user, limit: int = 50) -> list[HistoryRow]:

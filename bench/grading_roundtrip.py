@@ -108,6 +108,20 @@ def build_project(n_outputs: int, n_graded: int):
 
 
 ASSIGNMENT = re.compile(r'name="assignment" value="(\d+)"')
+HIDDEN = re.compile(r'type="hidden" name="((?:v_[\w-]+)|shown_at)" value="([^"]*)"')
+
+
+def form_fields(html: str, i: int) -> dict:
+    """What the browser's form sends: the claim, when it was shown, the criterion versions
+    shown, the verdict, a verdict for one criterion and sometimes a note."""
+    data = dict(HIDDEN.findall(html))
+    data.update({
+        "assignment": ASSIGNMENT.search(html).group(1),
+        "verdict": ("pass", "fail", "unsure")[i % 3],
+        "c_grounded": ("pass", "fail", "")[i % 3], "c_helpful": "", "c_tone": "",
+        "note": "bench" if i % 5 == 0 else "",
+    })
+    return data
 
 
 def run_rounds(client, url: str, first_html: str, rounds: int, clear_cache: bool) -> tuple[list, list]:
@@ -118,11 +132,7 @@ def run_rounds(client, url: str, first_html: str, rounds: int, clear_cache: bool
     timings, query_counts = [], []
     html = first_html
     for i in range(rounds):
-        assignment = ASSIGNMENT.search(html).group(1)
-        data = {
-            "assignment": assignment, "verdict": ("pass", "fail", "unsure")[i % 3],
-            "c_grounded": ("pass", "fail", "")[i % 3], "note": "bench" if i % 5 == 0 else "",
-        }
+        data = form_fields(html, i)
         if clear_cache:
             annotate_queries._output_ids.clear()
         reset_queries()
@@ -156,8 +166,9 @@ def main() -> None:
     started = time.perf_counter()
     project, annotator = build_project(args.outputs, args.graded)
     if connection.vendor == "postgresql":
+        # Vacuum now, so that autovacuum does not wake up on the fresh tables mid-measurement.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
     print(
         f"{label}: {args.outputs:,} outputs, {args.graded:,} already graded, "
         f"built in {time.perf_counter() - started:.1f} s (DEBUG={settings.DEBUG})"
@@ -180,8 +191,7 @@ def main() -> None:
     from django.db import reset_queries
 
     reset_queries()
-    client.post(url, {"assignment": ASSIGNMENT.search(html).group(1), "verdict": "pass"},
-                HTTP_HX_REQUEST="true")
+    client.post(url, form_fields(html, 1), HTTP_HX_REQUEST="true")
     n_queries = len(connection.queries)
 
     graded = Grade.objects.filter(annotator=annotator).count()

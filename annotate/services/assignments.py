@@ -18,12 +18,12 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentStatus, Comparison, Grade, Output, Project
-from annotate.queries import graded_snapshot, project_output_ids
+from annotate.models import Assignment, AssignmentStatus, Comparison, Output, Project
+from annotate.queries import current_graders, graded_counts, project_output_ids, rows_of
 
 MAX_CLAIM_ATTEMPTS = 20
 LIVE = (AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED)
@@ -54,49 +54,66 @@ def _expire_stale(project: Project, now) -> None:
 
 
 def active_assignment(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
-    return (
+    claim = Assignment.objects.filter(
+        project=project, annotator=annotator, status=AssignmentStatus.ACTIVE,
+        expires_at__gte=timezone.now(),
+    ).values_list("pk", flat=True).first()
+    # Usually there is none (the last one was just submitted): the joins only when needed.
+    if claim is None:
+        return None
+    return Assignment.objects.select_related("output__sample", "output_b__sample").get(pk=claim)
+
+
+def _claim_rows(project: Project, annotator: AbstractBaseUser) -> list[tuple]:
+    """Every live claim of the project, and the annotator's skipped ones, in one read:
+    (pk, output_id, output_b_id, annotator_id, status, expires_at)."""
+    return list(
         Assignment.objects.filter(
-            project=project, annotator=annotator, status=AssignmentStatus.ACTIVE,
-            expires_at__gte=timezone.now(),
-        )
-        .select_related("output__sample", "output_b__sample")
-        .first()
+            Q(status=AssignmentStatus.ACTIVE)
+            | Q(annotator=annotator, status=AssignmentStatus.SKIPPED, output_b__isnull=True),
+            project=project,
+        ).values_list("pk", "output_id", "output_b_id", "annotator_id", "status", "expires_at")
     )
 
 
 def pool_output_ids(
-    *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False
+    *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False,
+    claims: list[tuple] | None = None,
 ) -> np.ndarray:
-    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached."""
+    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached.
+
+    `claims` are _claim_rows read earlier in the same request. Claims past their expiry are
+    marked expired here, when one is seen, rather than by an UPDATE on every request. The
+    annotator's submitted claims need no reading: a claim is submitted together with its
+    grade (so the output is among theirs), and undoing the grade releases the claim.
+    """
     all_ids = project_output_ids(project)
-    graded = graded_snapshot(project, annotator)
-    taken = dict(graded.taken)
-    # A live claim not yet graded counts too; a submitted one is already counted by its grade.
-    for output_id, n in (
-        Assignment.objects.filter(
-            project=project, status=AssignmentStatus.ACTIVE, output_b__isnull=True
-        )
-        .values("output_id")
-        .annotate(n=Count("id"))
-        .values_list("output_id", "n")
+    taken, mine = graded_counts(project, annotator, all_ids)
+    now = timezone.now()
+    claimed, excluded, expired = [], list(mine), False
+    for _, output_id, output_b_id, annotator_id, status, expires_at in (
+        _claim_rows(project, annotator) if claims is None else claims
     ):
-        taken[output_id] = taken.get(output_id, 0) + n
-    excluded = [output_id for output_id, n in taken.items() if n >= project.overlap]
-    excluded += graded.mine
-    own = [AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED]
-    if not include_skipped:
-        own.append(AssignmentStatus.SKIPPED)
-    excluded += Assignment.objects.filter(
-        project=project, annotator=annotator, output_b__isnull=True, status__in=own
-    ).values_list("output_id", flat=True)
-    if not excluded:
-        return all_ids
-    excluded_ids = np.unique(np.asarray(excluded, dtype=np.int64))
-    rows = np.searchsorted(all_ids, excluded_ids)
-    known = rows < all_ids.size
-    known[known] = all_ids[rows[known]] == excluded_ids[known]
-    keep = np.ones(all_ids.size, dtype=bool)
-    keep[rows[known]] = False
+        if status == AssignmentStatus.ACTIVE:
+            if expires_at < now:
+                expired = True
+                continue
+            if output_b_id is None:
+                # A live claim not yet graded counts; a submitted one is counted by its grade.
+                claimed.append(output_id)
+        elif include_skipped:
+            continue
+        if annotator_id == annotator.pk and output_b_id is None:
+            excluded.append(output_id)
+    if expired:
+        _expire_stale(project, now)
+    if claimed:
+        rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
+        np.add.at(taken, rows[found], 1)
+    keep = taken < project.overlap
+    if excluded:
+        rows, found = rows_of(all_ids, np.asarray(excluded, dtype=np.int64))
+        keep[rows[found]] = False
     return all_ids[keep]
 
 
@@ -119,41 +136,51 @@ def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> lis
     because it needs none of the selection context (outputs, labels, evidence), which costs
     far more than the draw on a project of 100,000 outputs."""
     rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
-    why = f"chosen at random from {pool.size} items"
+    # The same words as annotate.selectors.RandomSelector, which this stands in for.
+    why = f"chosen at random from {pool.size} item{'' if pool.size == 1 else 's'}"
     return [RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size) for row in rows]
 
 
 def _free_slots(*, project: Project, output_id: int) -> list[int]:
+    graders = current_graders(project, output_id)
+    if not graders:
+        # Nobody holds a grade: every slot is on offer and the unique constraint on
+        # (output, slot) picks the winner, without reading the live claims first.
+        return list(range(project.overlap))
     live = list(
         Assignment.objects.filter(
             output_id=output_id, output_b__isnull=True, status__in=LIVE
         ).values_list("slot", "annotator_id")
     )
-    slotted = {annotator_id for _, annotator_id in live}
-    unslotted = (
-        Grade.objects.filter(output_id=output_id, superseded_by__isnull=True, retracted=False)
-        .exclude(annotator_id__in=slotted)
-        .values("annotator_id")
-        .distinct()
-        .count()
-    )
+    # Grades given without a claim hold no slot, so each one takes a slot off the offer.
+    unslotted = graders - {annotator_id for _, annotator_id in live}
     used = {slot for slot, _ in live}
-    return [slot for slot in range(project.overlap - unslotted) if slot not in used]
+    return [slot for slot in range(project.overlap - len(unslotted)) if slot not in used]
+
+
+def _create_claim(**fields) -> Assignment | None:
+    """Insert a claim, or None when a unique constraint says it is taken. Outside a
+    transaction the INSERT is its own; inside one a savepoint keeps the caller's alive."""
+    try:
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                return Assignment.objects.create(**fields)
+        return Assignment.objects.create(**fields)
+    except IntegrityError:
+        # Another annotator took this slot, or this annotator claimed something else
+        # meanwhile (one_active_claim_per_annotator); the caller tells which.
+        return None
 
 
 def _insert_claim(*, project, annotator, item: RankedItem, now) -> Assignment | None:
     for slot in _free_slots(project=project, output_id=item.output_id):
-        try:
-            with transaction.atomic():
-                return Assignment.objects.create(
-                    project=project, output_id=item.output_id, annotator=annotator, slot=slot,
-                    selector=item.selector, why=item.why[:300], probability=item.probability,
-                    claimed_at=now, expires_at=now + _ttl(),
-                )
-        except IntegrityError:
-            # Another annotator took this slot, or this annotator claimed something else
-            # meanwhile (one_active_claim_per_annotator); the caller tells which.
-            continue
+        claim = _create_claim(
+            project=project, output_id=item.output_id, annotator=annotator, slot=slot,
+            selector=item.selector, why=item.why[:300], probability=item.probability,
+            claimed_at=now, expires_at=now + _ttl(),
+        )
+        if claim is not None:
+            return claim
     return None
 
 
@@ -169,29 +196,44 @@ def assignment_claim_next(
     if mode not in ("single", "pair"):
         raise AssignmentError(f"Unknown mode '{mode}'; use single or pair.")
     now = timezone.now()
-    _expire_stale(project, now)
-    current = active_assignment(project=project, annotator=annotator)
+    # One read serves both the annotator's current claim and the pool below.
+    claims = _claim_rows(project, annotator)
+    current = next(
+        (row for row in claims if row[3] == annotator.pk
+         and row[4] == AssignmentStatus.ACTIVE and row[5] >= now),
+        None,
+    )
     if current is not None:
-        if (current.output_b_id is not None) == (mode == "pair"):
-            return current
-        assignment_release(assignment=current)
+        if (current[2] is not None) == (mode == "pair"):
+            return Assignment.objects.select_related("output__sample", "output_b__sample").get(
+                pk=current[0]
+            )
+        Assignment.objects.filter(pk=current[0], status=AssignmentStatus.ACTIVE).update(
+            status=AssignmentStatus.RELEASED, closed_at=now
+        )
+        claims = [row for row in claims if row[0] != current[0]]
     rng = rng or np.random.default_rng()
     selector = selector or project.default_selector
     if mode == "pair":
+        _expire_stale(project, now)
         claim = _claim_pair(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
     else:
-        claim = _claim_single(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
+        claim = _claim_single(
+            project=project, annotator=annotator, selector=selector, rng=rng, now=now,
+            claims=claims,
+        )
     if claim is None:
         # A concurrent request of the same annotator (a second tab) may have won.
         return active_assignment(project=project, annotator=annotator)
-    return (
-        Assignment.objects.select_related("output__sample", "output_b__sample").get(pk=claim.pk)
-    )
+    related = ("output__sample", "output_b__sample") if mode == "pair" else ("output__sample",)
+    return Assignment.objects.select_related(*related).get(pk=claim.pk)
 
 
-def _claim_single(*, project, annotator, selector, rng, now) -> Assignment | None:
+def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignment | None:
     for include_skipped in (False, True):
-        pool = pool_output_ids(project=project, annotator=annotator, include_skipped=include_skipped)
+        pool = pool_output_ids(
+            project=project, annotator=annotator, include_skipped=include_skipped, claims=claims
+        )
         if pool.size == 0:
             continue
         ranked = rank_pool(project=project, annotator=annotator, pool=pool, selector=selector, rng=rng)

@@ -14,7 +14,7 @@ from annotate.models import (
     AssignmentStatus,
     Choice,
     Comparison,
-    Criterion,
+    CriterionVersion,
     Grade,
     GradeCriterion,
     Output,
@@ -23,7 +23,6 @@ from annotate.models import (
     Verdict,
 )
 from annotate.services.assignments import REOPENED, AssignmentError, assignment_claim_output
-from annotate.services.criteria import current_versions
 
 
 class GradeError(ValueError):
@@ -41,32 +40,62 @@ def current_grade(*, output: Output, annotator: AbstractBaseUser) -> Grade | Non
     )
 
 
-def _clean_criteria(project, criteria: dict[str, str] | None) -> list[tuple[Criterion, str]]:
-    if not criteria:
+def _clean_criteria(
+    project, criteria: dict[str, str] | None, shown: dict[str, int | CriterionVersion] | None
+) -> list[tuple[CriterionVersion, str]]:
+    """(version, verdict) per criterion given a verdict. The version is the one the annotator
+    was shown when `shown` names it, else the latest: a definition refined while someone was
+    grading leaves their verdict stale, as it was given under the older text. Versions passed
+    as objects (read by the caller in this request) spare the query when they cover all."""
+    given = {key: verdict for key, verdict in (criteria or {}).items() if verdict not in ("", None)}
+    if not given:
         return []
-    known = {c.key: c for c in Criterion.objects.filter(project=project, archived=False)}
-    cleaned = []
-    for key, verdict in criteria.items():
-        if verdict in ("", None):
-            continue
-        if key not in known:
-            raise GradeError(f"Unknown criterion '{key}'.", field=f"criteria.{key}")
+    for key, verdict in given.items():
         if verdict not in Verdict.values:
             raise GradeError(
                 f"Verdict for '{key}' must be pass, fail or unsure, not {verdict!r}.",
                 field=f"criteria.{key}",
             )
-        cleaned.append((known[key], verdict))
+    passed = {
+        key: version for key, version in (shown or {}).items()
+        if isinstance(version, CriterionVersion) and version.criterion.key == key
+        and version.criterion.project_id == project.pk and not version.criterion.archived
+    }
+    if all(key in passed for key in given):
+        return [(passed[key], verdict) for key, verdict in given.items()]
+    shown = {k: (v.pk if isinstance(v, CriterionVersion) else v) for k, v in (shown or {}).items()}
+    latest: dict[str, CriterionVersion] = {}
+    by_id: dict[int, CriterionVersion] = {}
+    for version in CriterionVersion.objects.filter(
+        criterion__project=project, criterion__archived=False
+    ).select_related("criterion").order_by("number"):
+        latest[version.criterion.key] = version
+        by_id[version.pk] = version
+    cleaned = []
+    for key, verdict in given.items():
+        if key not in latest:
+            raise GradeError(f"Unknown criterion '{key}'.", field=f"criteria.{key}")
+        version = by_id.get(shown.get(key))
+        if version is None or version.criterion.key != key:
+            version = latest[key]
+        cleaned.append((version, verdict))
     return cleaned
 
 
-def _append(model, *, chain, build):
+def _append(model, *, chain, build, serialised: bool = False):
     """Append a row that supersedes the current head of `chain` (a queryset of one chain).
 
     The head is locked; when a concurrent submission appended first, the insert breaks a
     unique constraint (one start per chain, `supersedes` one-to-one) and is retried once
-    against the new head.
+    against the new head. `serialised`: the caller holds a lock that already orders every
+    writer of this chain (a live claim's row: one per output and annotator), so neither the
+    head lock nor the savepoint for the retry is needed.
     """
+    if serialised:
+        # Rows are only ever appended, so the head of a chain is its newest row.
+        row = build(chain.order_by("-id").first())
+        row.save()
+        return row
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -85,36 +114,38 @@ def _append(model, *, chain, build):
     raise AssertionError("unreachable")
 
 
-def _lock_assignment(assignment: Assignment | None) -> Assignment | None:
-    if assignment is None:
-        return None
-    return Assignment.objects.select_for_update().get(pk=assignment.pk)
-
-
-def _close_assignment(*, assignment: Assignment | None, annotator, output: Output, now) -> Assignment | None:
+def _close_assignment(
+    *, assignment: Assignment | None, annotator, output: Output, now
+) -> tuple[Assignment | None, Grade | None, bool]:
+    """Mark the claim submitted. Returns it; the grade already stored under it when this is a
+    resubmission (a double click, a resent form); and whether this transaction now holds the
+    live claim's row lock (the UPDATE's), which orders every writer of the chain."""
     if assignment is None:
         assignment = Assignment.objects.filter(
             project_id=output.project_id, annotator=annotator, output=output,
             output_b__isnull=True, status=AssignmentStatus.ACTIVE,
         ).first()
         if assignment is None:
-            return None
+            return None, None, False
     elif assignment.annotator_id != annotator.pk or assignment.output_id != output.pk:
         raise GradeError("This assignment belongs to another annotator or output.", "assignment")
-    if assignment.status == AssignmentStatus.ACTIVE:
-        Assignment.objects.filter(pk=assignment.pk).update(
-            status=AssignmentStatus.SUBMITTED, closed_at=now
-        )
-    elif assignment.status != AssignmentStatus.SUBMITTED:
-        # A late grade is kept; it takes its slot back when nobody has taken it meanwhile.
-        try:
-            with transaction.atomic():
-                Assignment.objects.filter(pk=assignment.pk).update(
-                    status=AssignmentStatus.SUBMITTED, closed_at=now
-                )
-        except IntegrityError:
-            pass
-    return assignment
+    if Assignment.objects.filter(pk=assignment.pk, status=AssignmentStatus.ACTIVE).update(
+        status=AssignmentStatus.SUBMITTED, closed_at=now
+    ):
+        return assignment, None, True
+    earlier = Grade.objects.filter(assignment=assignment, annotator=annotator).first()
+    if earlier is not None:
+        return assignment, earlier, False
+    # A late grade (the claim expired, was released or skipped) is kept; it takes its slot
+    # back when nobody has taken it meanwhile.
+    try:
+        with transaction.atomic():
+            Assignment.objects.filter(pk=assignment.pk).update(
+                status=AssignmentStatus.SUBMITTED, closed_at=now
+            )
+    except IntegrityError:
+        pass
+    return assignment, None, False
 
 
 def _origin(assignment: Assignment | None, previous: Grade | Comparison | None) -> dict:
@@ -143,9 +174,11 @@ def grade_submit(
     *, output: Output, annotator: AbstractBaseUser, verdict: str = "",
     criteria: dict[str, str] | None = None, note: str = "", score: float | None = None,
     started_at: datetime | None = None, assignment: Assignment | None = None,
+    criterion_versions: dict[str, int] | None = None,
 ) -> Grade:
     """Append the annotator's grade of `output`. Submitting twice under one assignment (a
-    double click, a resent form) returns the first grade instead of appending another."""
+    double click, a resent form) returns the first grade instead of appending another.
+    `criterion_versions` maps criterion keys to the CriterionVersion ids the annotator saw."""
     project = output.project
     if project.scale == Scale.RATING:
         if score is None and not verdict:
@@ -157,14 +190,13 @@ def grade_submit(
             verdict = verdict or (Verdict.PASS if score >= project.pass_threshold else Verdict.FAIL)
     if verdict not in Verdict.values:
         raise GradeError("Choose pass, fail or unsure.", "verdict")
-    cleaned = _clean_criteria(project, criteria)
-    assignment = _lock_assignment(assignment)
-    if assignment is not None:
-        earlier = Grade.objects.filter(assignment=assignment, annotator=annotator).first()
-        if earlier is not None:
-            return earlier
+    cleaned = _clean_criteria(project, criteria, criterion_versions)
     now = timezone.now()
-    assignment = _close_assignment(assignment=assignment, annotator=annotator, output=output, now=now)
+    assignment, earlier, serialised = _close_assignment(
+        assignment=assignment, annotator=annotator, output=output, now=now
+    )
+    if earlier is not None:
+        return earlier
     started_at = _clamp_started(started_at, now, assignment)
 
     def build(previous: Grade | None) -> Grade:
@@ -175,16 +207,16 @@ def grade_submit(
         )
 
     grade = _append(
-        Grade, chain=Grade.objects.filter(output=output, annotator=annotator), build=build
+        Grade, chain=Grade.objects.filter(output=output, annotator=annotator), build=build,
+        serialised=serialised,
     )
     if cleaned:
-        versions = current_versions(project)
         GradeCriterion.objects.bulk_create([
             GradeCriterion(
-                grade=grade, criterion=criterion, criterion_version=versions[criterion.pk],
+                grade=grade, criterion_id=version.criterion_id, criterion_version=version,
                 verdict=criterion_verdict,
             )
-            for criterion, criterion_verdict in cleaned
+            for version, criterion_verdict in cleaned
         ])
     return grade
 
@@ -292,8 +324,8 @@ def comparison_submit(
         raise GradeError("A comparison needs two different outputs.", "output_b")
     if output_a.sample_id != output_b.sample_id:
         raise GradeError("Both outputs must answer the same input.", "output_b")
-    assignment = _lock_assignment(assignment)
     if assignment is not None:
+        assignment = Assignment.objects.select_for_update().get(pk=assignment.pk)
         if assignment.annotator_id != annotator.pk or {assignment.output_id, assignment.output_b_id} != {
             output_a.pk, output_b.pk
         }:

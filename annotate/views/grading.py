@@ -10,6 +10,7 @@ at any moment shows the same item and never loses a submitted grade.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 
 from django.contrib import messages
@@ -88,6 +89,17 @@ def _context_text(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _shown_versions(data, criteria: list[queries.CriterionRow]) -> dict:
+    """criterion key -> the version the annotator saw: the row's own object when it is still
+    the latest (no query needed to store it), else the id from the form."""
+    shown = {}
+    for row in criteria:
+        value = data.get(f"v_{row.key}", "")
+        if value.isdigit():
+            shown[row.key] = row.version if int(value) == row.version.pk else int(value)
+    return shown
+
+
 def _grade_state(data, criteria: list[queries.CriterionRow]) -> dict:
     """What the annotator had entered, to show again after an error or an inline edit."""
     return {
@@ -95,20 +107,33 @@ def _grade_state(data, criteria: list[queries.CriterionRow]) -> dict:
         "criteria": {row.key: data.get(f"c_{row.key}", "") for row in criteria},
         "note": data.get("note", ""),
         "choice": data.get("choice", ""),
+        "score": data.get("score", "").strip(),
     }
+
+
+def _score(state: dict) -> float | None:
+    if not state["score"]:
+        return None
+    try:
+        score = float(state["score"])
+    except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
+        raise GradeError("The score must be a number.", "score")
+    return score
 
 
 def _workspace(
     request: HttpRequest, project: Project, role: str, *, mode: str,
     assignment: Assignment | None, state: dict | None = None, notice: str = "",
     error: str = "", status: int = 200, criteria: list[queries.CriterionRow] | None = None,
+    can_undo: bool | None = None,
 ) -> HttpResponse:
     selector = _selector(request.GET) or _selector(request.POST)
     context = {
         "project": project, "role": role, "assignment": assignment, "selector": selector,
         "state": state or {}, "notice": notice, "error": error,
         "shown_at": timezone.now().isoformat(),
-        "page_url": _page_url(mode, project, selector),
     }
     if assignment is not None:
         sample = assignment.output.sample
@@ -127,6 +152,7 @@ def _workspace(
             state = {
                 "verdict": previous.verdict, "note": previous.note,
                 "criteria": {m.key: m.verdict for m in marks},
+                "score": "" if previous.score is None else f"{previous.score:g}",
             }
         context.update({
             "criteria": [
@@ -137,7 +163,8 @@ def _workspace(
             "previous": previous, "previous_marks": marks,
             "stale_marks": [m for m in marks if m.stale],
             "progress": queries.grading_progress(project, request.user),
-            "can_undo": last_undoable_grade(project=project, annotator=request.user) is not None,
+            "can_undo": can_undo if can_undo is not None
+            else last_undoable_grade(project=project, annotator=request.user) is not None,
             "may_edit_criteria": may_edit_criteria(project=project, role=role),
             "verdicts": Verdict.choices,
         })
@@ -154,35 +181,41 @@ def _workspace(
 
 def _next(
     request: HttpRequest, project: Project, role: str, *, mode: str, notice: str = "",
-    criteria: list[queries.CriterionRow] | None = None,
+    criteria: list[queries.CriterionRow] | None = None, can_undo: bool | None = None,
 ):
     assignment = assignment_claim_next(
         project=project, annotator=request.user,
         selector=_selector(request.GET) or _selector(request.POST) or None, mode=mode,
     )
     return _workspace(
-        request, project, role, mode=mode, assignment=assignment, notice=notice, criteria=criteria
+        request, project, role, mode=mode, assignment=assignment, notice=notice,
+        criteria=criteria, can_undo=can_undo,
     )
 
 
 def _done(
     request: HttpRequest, project: Project, role: str, *, mode: str, notice: str,
-    criteria: list[queries.CriterionRow] | None = None,
+    criteria: list[queries.CriterionRow] | None = None, can_undo: bool | None = None,
 ):
     """After a write: htmx gets the next item; a plain post is redirected (POST/redirect/GET)."""
     if request.htmx:
-        return _next(request, project, role, mode=mode, notice=notice, criteria=criteria)
+        return _next(
+            request, project, role, mode=mode, notice=notice, criteria=criteria,
+            can_undo=can_undo,
+        )
     if notice:
         messages.info(request, notice)
     return redirect(_page_url(mode, project, _selector(request.POST)))
 
 
 def _own_assignment(request: HttpRequest, project: Project, *, pair: bool) -> Assignment:
-    return get_object_or_404(
-        Assignment.objects.select_related("output__sample", "output__project", "output_b__sample"),
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("output", "output_b"),
         pk=request.POST.get("assignment") or 0, project=project, annotator=request.user,
         output_b__isnull=not pair,
     )
+    assignment.output.project = project
+    return assignment
 
 
 # -- single outputs --------------------------------------------------------------------------
@@ -203,8 +236,9 @@ def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         grade = grade_submit(
             output=assignment.output, annotator=request.user, verdict=state["verdict"],
-            criteria=state["criteria"], note=state["note"],
+            criteria=state["criteria"], note=state["note"], score=_score(state),
             started_at=_shown_at(request.POST), assignment=assignment,
+            criterion_versions=_shown_versions(request.POST, criteria),
         )
     except GradeError as exc:
         if assignment.status != AssignmentStatus.ACTIVE:
@@ -214,7 +248,8 @@ def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
             error=str(exc), status=400, criteria=criteria,
         )
     return _done(
-        request, project, role, mode="single", notice=f"Saved: {grade.verdict}.", criteria=criteria
+        request, project, role, mode="single", notice=f"Saved: {grade.verdict}.",
+        criteria=criteria, can_undo=True,
     )
 
 

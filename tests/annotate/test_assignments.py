@@ -185,6 +185,17 @@ class TestReleasing:
         assert claim.status == AssignmentStatus.EXPIRED
         assert (theirs.output_id, theirs.slot) == (only.pk, 0)
 
+    def test_my_expired_claim_does_not_block_a_new_one(self, project, annotator, make_outputs):
+        [only] = make_outputs(n_samples=1, systems=("alpha",))
+        old = assignment_claim_next(project=project, annotator=annotator)
+        Assignment.objects.filter(pk=old.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+        new = assignment_claim_next(project=project, annotator=annotator)
+
+        old.refresh_from_db()
+        assert old.status == AssignmentStatus.EXPIRED
+        assert (new.pk != old.pk, new.output_id, new.status) == (True, only.pk, AssignmentStatus.ACTIVE)
+
     def test_undo_gives_the_slot_back(self, project, annotator, owner, make_outputs):
         [only] = make_outputs(n_samples=1, systems=("alpha",))
         claim = assignment_claim_next(project=project, annotator=annotator)
@@ -234,6 +245,16 @@ class TestPool:
         pool = pool_output_ids(project=project, annotator=annotator)
 
         assert pool.tolist() == [d.pk]
+
+    def test_pool_reads_grades_given_since_the_last_call(self, project, annotator, owner, make_outputs):
+        a, b, c, d = make_outputs(n_samples=2)
+        assert pool_output_ids(project=project, annotator=annotator).tolist() == [a.pk, b.pk, c.pk, d.pk]
+
+        grade_submit(output=b, annotator=owner, verdict="pass")
+        undone = grade_submit(output=c, annotator=owner, verdict="fail")
+        grade_retract(grade=undone, annotator=owner)
+
+        assert pool_output_ids(project=project, annotator=annotator).tolist() == [a.pk, c.pk, d.pk]
 
     def test_pool_sees_outputs_imported_after_the_first_call(self, project, annotator, make_outputs):
         outputs = make_outputs(n_samples=1)

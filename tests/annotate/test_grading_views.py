@@ -216,6 +216,39 @@ class TestSubmit:
 
 
 @pytest.mark.django_db
+class TestRatingScale:
+    @pytest.fixture
+    def rated(self, project):
+        project.scale, project.scale_min, project.scale_max, project.pass_threshold = "rating", 1, 5, 4
+        project.save()
+        return project
+
+    def test_a_score_without_a_verdict_derives_it(self, grader, rated, make_outputs):
+        make_outputs(n_samples=1)
+        page = grader.get(url("grade-page", rated))
+        assert 'name="score" form="grade-form"' in page.content.decode()
+
+        grader.post(url("grade-submit", rated), {"assignment": page.context["assignment"].pk, "score": "2"})
+
+        assert list(Grade.objects.values_list("verdict", "score")) == [("fail", 2.0)]
+
+    def test_a_score_off_the_scale_is_refused(self, grader, rated, make_outputs):
+        make_outputs(n_samples=1)
+        claim = grader.get(url("grade-page", rated)).context["assignment"]
+
+        response = grader.post(url("grade-submit", rated), {"assignment": claim.pk, "score": "7"}, **HTMX)
+
+        assert response.status_code == 400
+        assert 'data-testid="error">The score must lie between 1 and 5.<' in response.content.decode()
+        assert Grade.objects.count() == 0
+
+    def test_binary_projects_have_no_score_field(self, grader, project, make_outputs):
+        make_outputs(n_samples=1)
+
+        assert 'name="score"' not in grader.get(url("grade-page", project)).content.decode()
+
+
+@pytest.mark.django_db
 class TestUndoAndHistory:
     def test_undo_reopens_the_last_graded_item_with_its_answers(self, grader, project, annotator, make_outputs, grounded):
         make_outputs(n_samples=2)
@@ -361,6 +394,23 @@ class TestCriteriaDrift:
         ]
         assert "Grounded</strong> <small class=\"muted\">v2</small>" in page
         assert 'data-testid="stale-mark">stale: Grounded graded under v1, now v2<' in page
+
+    def test_a_definition_refined_while_grading_leaves_the_verdict_stale(self, grader, project, annotator, owner, make_outputs, grounded):
+        make_outputs(n_samples=2)
+        page = grader.get(url("grade-page", project))
+        claim = page.context["assignment"]
+        shown = grounded.versions.get()
+        assert f'name="v_grounded" value="{shown.pk}"' in page.content.decode()
+        criterion_version_publish(criterion=grounded, author=owner, definition="Tighter.", reason="drift")
+
+        grader.post(url("grade-submit", project), {
+            "assignment": claim.pk, "verdict": "pass", "c_grounded": "fail", "v_grounded": shown.pk,
+        }, **HTMX)
+
+        verdict = GradeCriterion.objects.get()
+        assert (verdict.criterion_version_id, verdict.verdict) == (shown.pk, "fail")
+        history = grader.get(url("grade-history", project)).content.decode()
+        assert "stale: graded under v1, now v2" in history
 
     def test_refine_without_a_reason_is_refused(self, grader, project, grounded):
         response = grader.post(

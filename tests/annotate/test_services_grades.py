@@ -280,6 +280,33 @@ class TestCriteriaDrift:
         [mark] = criterion_marks([grade])[grade.pk]
         assert (mark.graded_under, mark.latest, mark.stale) == (2, 2, False)
 
+    def test_a_verdict_is_recorded_under_the_version_the_annotator_saw(self, project, annotator, owner, make_outputs, grounded):
+        output = make_outputs(n_samples=1)[0]
+        shown = grounded.versions.get()
+        criterion_version_publish(criterion=grounded, author=owner, definition="Tighter.", reason="drift")
+
+        grade = grade_submit(
+            output=output, annotator=annotator, verdict="pass", criteria={"grounded": "fail"},
+            criterion_versions={"grounded": shown.pk},
+        )
+
+        [mark] = criterion_marks([grade])[grade.pk]
+        assert (mark.verdict, mark.graded_under, mark.latest, mark.stale) == ("fail", 1, 2, True)
+
+    def test_a_shown_version_of_another_criterion_is_ignored(self, project, annotator, owner, make_outputs, grounded):
+        output = make_outputs(n_samples=1)[0]
+        helpful = criterion_create(project=project, key="helpful", reason="rubric", author=owner)
+        criterion_version_publish(criterion=grounded, author=owner, definition="Tighter.", reason="drift")
+
+        grade = grade_submit(
+            output=output, annotator=annotator, verdict="pass", criteria={"grounded": "pass"},
+            criterion_versions={"grounded": helpful.versions.get().pk},
+        )
+
+        assert list(GradeCriterion.objects.filter(grade=grade).values_list(
+            "criterion__key", "criterion_version__criterion__key", "criterion_version__number"
+        )) == [("grounded", "grounded", 2)]
+
     def test_history_shows_stale_marks_and_never_other_annotators(self, project, annotator, owner, make_outputs, grounded):
         output = make_outputs(n_samples=1)[0]
         grade_submit(output=output, annotator=annotator, verdict="pass", criteria={"grounded": "pass"})
@@ -290,6 +317,18 @@ class TestCriteriaDrift:
 
         assert [(r.grade.annotator_id, r.grade.verdict) for r in rows] == [(annotator.pk, "pass")]
         assert [(m.graded_under, m.latest) for m in rows[0].stale] == [(1, 2)]
+
+    def test_history_shows_time_on_task(self, project, annotator, make_outputs):
+        first, second = make_outputs(n_samples=1)
+        now = timezone.now()
+        grade_submit(output=first, annotator=annotator, verdict="pass", started_at=now - timedelta(seconds=41))
+        grade_submit(output=second, annotator=annotator, verdict="fail", started_at=now - timedelta(seconds=185))
+
+        rows = annotator_history(project, annotator)
+
+        assert [(r.grade.output_id, r.time_on_task) for r in rows] == [
+            (second.pk, "3 min 5 s"), (first.pk, "41 s")
+        ]
 
     def test_own_current_grade_of_an_undone_output_is_the_undone_grade(self, project, annotator, make_outputs, grounded):
         output = make_outputs(n_samples=1)[0]

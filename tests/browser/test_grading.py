@@ -97,6 +97,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     expect(page.get_by_test_id("selector")).to_have_text("random")
 
     # Three outputs by keyboard only: pass; fail with "grounded" failed (q twice); unsure.
+    page.evaluate("window.sameDocument = 42")
     shown = [page.get_by_test_id("output-text").inner_text()]
     press_and_wait_for_next_item(page, "1", "Enter")
     shown.append(page.get_by_test_id("output-text").inner_text())
@@ -104,6 +105,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     shown.append(page.get_by_test_id("output-text").inner_text())
     press_and_wait_for_next_item(page, "3", "Enter")
     expect(page.get_by_test_id("my-progress")).to_have_text("3/4")
+    assert page.evaluate("window.sameDocument") == 42  # swapped in place, never reloaded
 
     grades = list(Grade.objects.filter(annotator=annotator).order_by("id"))
     assert [(g.verdict, g.output.text) for g in grades] == list(zip(["pass", "fail", "unsure"], shown, strict=True))
@@ -125,6 +127,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     page.keyboard.press("?")
     expect(page.get_by_role("dialog")).to_be_visible()
     expect(page.get_by_role("dialog")).to_contain_text("Undo your last submission")
+    expect(page.get_by_role("dialog")).to_contain_text("Grounded: cycle — → pass → fail → unsure")
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
 
@@ -152,6 +155,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     page.keyboard.press("1")
     page.keyboard.press("w")
     expect(page.locator("input[name=c_helpful][value=pass]")).to_be_checked()
+    page.wait_for_timeout(500)  # let the key-press highlight fade before the picture
     page.screenshot(path=os.path.join(artifacts_dir, "grading.png"))
 
     # Refine "grounded": the fail given under v1 is kept and shown as stale in the history.
