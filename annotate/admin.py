@@ -150,3 +150,9 @@ class ExportAdmin(admin.ModelAdmin):
     list_display = ["id", "project", "kind", "format", "status", "rows", "created_at", "finished_at"]
     list_filter = ["status", "format", "project"]
     readonly_fields = ["status", "rows", "error", "file", "finished_at"]
+
+
+# Gold-label exports from the project list (annotate.admin_actions).
+from annotate.admin_actions import GOLD_EXPORT_ACTIONS  # noqa: E402
+
+ProjectAdmin.actions = [*GOLD_EXPORT_ACTIONS]

@@ -12,7 +12,17 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from annotate.evidence import ChosenVerdicts
-from annotate.gold import GoldOptions, gold_label, human_majority, iter_gold, write_gold
+from annotate.gold import (
+    NAMES,
+    STATUSES,
+    GoldOptions,
+    gold_label,
+    human_majority,
+    iter_gold,
+    majority_codes,
+    status_codes,
+    write_gold,
+)
 from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
 from annotate.models import Adjudication, Criterion, Export, ExportStatus, Grade, Output, Role
 from annotate.services.criteria import criterion_create, criterion_version_publish
@@ -89,9 +99,9 @@ def graded(project, owner, annotator, bea, reviewer, make_outputs):
     return o
 
 
-def export_csv(project, **options) -> list[dict]:
+def export_csv(project, chunk_size=10_000, **options) -> list[dict]:
     buffer = io.BytesIO()
-    write_gold(project, "csv", buffer, options=GoldOptions(**options))
+    write_gold(project, "csv", buffer, options=GoldOptions(**options), chunk_size=chunk_size)
     return list(csv.DictReader(io.StringIO(buffer.getvalue().decode())))
 
 
@@ -129,6 +139,18 @@ def test_adjudication_overrides_the_majority_but_keeps_it():
     )
 
 
+def test_the_arrays_follow_the_same_rules_as_one_label_at_a_time():
+    counts = np.array([(p, f, u) for p in range(5) for f in range(5) for u in range(5)])
+
+    codes, agreement = majority_codes(counts[:, 0], counts[:, 1], counts[:, 2])
+    statuses = status_codes(codes)
+
+    for (p, f, u), code, share, status in zip(counts, codes, agreement, statuses, strict=True):
+        label = gold_label(int(p), int(f), int(u))
+        assert (NAMES[code + 1], STATUSES[status]) == (label.majority, label.status)
+        assert (None if np.isnan(share) else share) == label.agreement
+
+
 # -- CSV rows on real grades -------------------------------------------------------------------
 @pytest.mark.django_db
 class TestGoldRows:
@@ -145,21 +167,21 @@ class TestGoldRows:
         got = by_key(rows)
         two_thirds = str(2 / 3)
         assert short(got[("q0", "alpha", "")]) == (
-            "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "False", "0", "")
+            "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "false", "0", "")
         assert short(got[("q0", "alpha", "grounded")]) == (
-            "fail", "majority", "fail", "3", "1", "2", "0", two_thirds, "False", "0", "2")
+            "fail", "majority", "fail", "3", "1", "2", "0", two_thirds, "false", "0", "2")
         assert short(got[("q0", "alpha", "helpful")]) == (
-            "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "False", "0", "1")
+            "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "false", "0", "1")
         assert short(got[("q0", "beta", "")]) == (
-            "fail", "adjudicated", "tie", "2", "1", "1", "0", "0.5", "False", "0", "")
+            "fail", "adjudicated", "tie", "2", "1", "1", "0", "0.5", "false", "0", "")
         assert got[("q0", "beta", "")]["adjudicated_by"] == "rita"
         assert got[("q0", "beta", "grounded")]["gold_status"] == "tie"
         assert short(got[("q1", "alpha", "")]) == (
-            "unsure", "unsure", "unsure", "1", "0", "0", "1", "1.0", "False", "0", "")
+            "unsure", "unsure", "unsure", "1", "0", "0", "1", "1", "false", "0", "")
         assert short(got[("q1", "beta", "")]) == (
-            "", "unlabelled", "", "0", "0", "0", "0", "", "False", "0", "")
+            "", "unlabelled", "", "0", "0", "0", "0", "", "false", "0", "")
         assert short(got[("q3", "beta", "")]) == (
-            "pass", "majority", "pass", "2", "1", "0", "1", "0.5", "False", "0", "")
+            "pass", "majority", "pass", "2", "1", "0", "1", "0.5", "false", "0", "")
         assert short(got[("q3", "alpha", "")])[:3] == ("fail", "majority", "fail")
         alpha = got[("q0", "alpha", "")]
         assert (alpha["input"], alpha["output"], alpha["reference"]) == (
@@ -171,13 +193,13 @@ class TestGoldRows:
         counted = by_key(export_csv(project, include_stale=True))[("q2", "alpha", "grounded")]
 
         assert short(left_out) == (
-            "fail", "majority", "fail", "1", "0", "1", "0", "1.0", "True", "1", "2")
-        assert short(counted) == ("tie", "tie", "tie", "2", "1", "1", "0", "0.5", "True", "1", "2")
+            "fail", "majority", "fail", "1", "0", "1", "0", "1", "true", "1", "2")
+        assert short(counted) == ("tie", "tie", "tie", "2", "1", "1", "0", "0.5", "true", "1", "2")
 
     def test_retracted_and_superseded_grades_do_not_vote(self, project, graded):
         row = by_key(export_csv(project))[("q2", "beta", "")]
 
-        assert short(row) == ("pass", "majority", "pass", "1", "1", "0", "0", "1.0", "False", "0", "")
+        assert short(row) == ("pass", "majority", "pass", "1", "1", "0", "0", "1", "false", "0", "")
 
     def test_all_grades_option_lists_each_counted_vote(self, project, graded):
         rows = by_key(export_csv(project, all_grades=True))
@@ -268,8 +290,9 @@ class TestGoldRows:
     def test_memory_is_bounded_by_the_chunk(self, project, graded):
         chunks = list(iter_gold(project, chunk_size=3))
 
-        assert [len(chunk) for _, chunk in chunks] == [3, 3, 2]
-        assert [o.output_id for _, chunk in chunks for o in chunk] == sorted(o.pk for o in graded)
+        assert [len(chunk) for chunk in chunks] == [3, 3, 2]
+        assert [int(i) for chunk in chunks for i in chunk.output_ids] == sorted(o.pk for o in graded)
+        assert by_key(export_csv(project)) == by_key(export_csv(project, chunk_size=3))
 
 
 # -- Parquet and JSON Lines -------------------------------------------------------------------
@@ -320,6 +343,27 @@ class TestFormats:
         assert tie["gold"]["holistic"]["status"] == "adjudicated"
         assert tie["gold"]["criteria"]["grounded"]["status"] == "tie"
         assert records[2]["human"] == {"label": None}
+
+
+@pytest.mark.django_db
+def test_jsonl_lines_with_and_without_every_grade_agree(project, graded, stub_validator):
+    ids = np.array(sorted(o.pk for o in graded), dtype=np.int64)
+    stub_validator.update(output_ids=ids, by_criterion={
+        "grounded": (9, "cites_article", np.array([0, 1, 0, -1, 1, 1, 0, -2], dtype=np.int8)),
+    })
+    plain, full = io.BytesIO(), io.BytesIO()
+    write_gold(project, "jsonl", plain, chunk_size=3)
+    write_gold(project, "jsonl", full, options=GoldOptions(all_grades=True))
+
+    plain_records = [json.loads(line) for line in plain.getvalue().splitlines()]
+    full_records = [json.loads(line) for line in full.getvalue().splitlines()]
+    for record in full_records:
+        for label in [record["gold"]["holistic"], *record["gold"]["criteria"].values()]:
+            assert isinstance(label.pop("grades"), list)
+    assert plain_records == full_records
+    assert [r["gold"]["criteria"]["grounded"]["validator_verdict"] for r in plain_records] == [
+        "fail", "pass", "fail", "error", "pass", "pass", "fail", ""
+    ]
 
 
 @pytest.mark.django_db
@@ -452,6 +496,22 @@ class TestExportJob:
         )
 
 
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_export_reads_one_snapshot(project, owner, make_outputs, annotator, media):
+    """The worker's case: on PostgreSQL the export runs in one REPEATABLE READ transaction."""
+    outputs = make_outputs(2)
+    grade_submit(output=outputs[0], annotator=annotator, verdict="fail")
+    export = export_start(project=project, fmt="csv", requested_by=owner)
+
+    done = export_run(export_id=export.pk)
+
+    assert (done.status, done.rows) == (ExportStatus.DONE, 4)
+    rows = list(csv.DictReader((media / done.file.name).open()))
+    assert [(r["item_id"], r["system"], r["gold"]) for r in rows] == [
+        ("q0", "alpha", "fail"), ("q0", "beta", ""), ("q1", "alpha", ""), ("q1", "beta", ""),
+    ]
+
+
 @pytest.mark.django_db
 class TestExportPages:
     def test_owner_starts_an_export_and_downloads_it(
@@ -467,7 +527,7 @@ class TestExportPages:
         assert (export.status, export.format, export.rows) == (ExportStatus.DONE, "jsonl", 7)
         page = client.get(url).content.decode()
         download = reverse("export-download", args=[project.slug, export.pk])
-        assert download in page and "7 rows" in page
+        assert download in page and "7 lines" in page
         response = client.get(download)
         assert response.status_code == 200
         assert response["Content-Disposition"] == (

@@ -45,11 +45,12 @@ class Command(BaseCommand):
                 raise CommandError("Parquet cannot go to stdout; give --out FILE.")
             rows = write_gold(target, fmt, sys.stdout.buffer, options=gold_options)
             sys.stdout.buffer.flush()
-            self.stderr.write(f"{rows} rows")
+            self.stderr.write(f"{rows} {'lines' if fmt == 'jsonl' else 'rows'}")
             return
         path = Path(out or f"{target.slug}-gold.{fmt}")
         if path.parent and not path.parent.is_dir():
             raise CommandError(f"No such folder: {path.parent}")
         with path.open("wb") as stream:
             rows = write_gold(target, fmt, stream, options=gold_options)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {rows} rows to {path}."))
+        unit = "lines (one per output)" if fmt == "jsonl" else "rows"
+        self.stdout.write(self.style.SUCCESS(f"Wrote {rows} {unit} to {path}."))
