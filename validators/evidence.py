@@ -32,6 +32,8 @@ def chosen_verdicts(project: Project) -> ChosenVerdicts:
     codes over the project's outputs (1 pass, 0 fail, -1 error, -2 missing)."""
     from validators.report_card import HOLISTIC, report_card
 
+    if not Validator.objects.filter(project=project, archived=False).exists():
+        return ChosenVerdicts(output_ids=np.zeros(0, dtype=np.int64), by_criterion={})
     card = report_card(project)
     matrix = matrix_cache.verdict_matrix(project)
     names = dict(Validator.objects.filter(project=project).values_list("id", "name"))

@@ -214,6 +214,10 @@ def assignment_claim_next(
         claims = [row for row in claims if row[0] != current[0]]
     rng = rng or np.random.default_rng()
     selector = selector or project.default_selector
+    if mode == "single":
+        regrade = _claim_regrade(project=project, annotator=annotator)
+        if regrade is not None:
+            return regrade
     if mode == "pair":
         _expire_stale(project, now)
         claim = _claim_pair(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
@@ -227,6 +231,26 @@ def assignment_claim_next(
         return active_assignment(project=project, annotator=annotator)
     related = ("output__sample", "output_b__sample") if mode == "pair" else ("output__sample",)
     return Assignment.objects.select_related(*related).get(pk=claim.pk)
+
+
+def _claim_regrade(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+    """Outputs a review meeting sent back for re-grading come before any other item."""
+    from annotate.services.review import regrade_candidates, regrade_reason
+
+    for output_id in regrade_candidates(project, annotator):
+        output = Output.objects.filter(pk=output_id, project=project).first()
+        if output is None:
+            continue
+        try:
+            claim = assignment_claim_output(
+                project=project, annotator=annotator, output=output,
+                why=regrade_reason(project=project, output_id=output_id),
+            )
+        except AssignmentError:
+            continue
+        Assignment.objects.filter(pk=claim.pk).update(priority=1)
+        return Assignment.objects.select_related("output__sample", "output_b__sample").get(pk=claim.pk)
+    return None
 
 
 def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignment | None:

@@ -702,3 +702,21 @@ class TestPages:
         assert summary["Content-Disposition"] == f'attachment; filename="support-bot-meeting-{meeting.pk}.md"'
         assert summary.content.decode().startswith("# Weekly\n")
         assert ReviewAgendaItem.objects.filter(meeting=meeting).count() == 5
+
+
+@pytest.mark.django_db
+def test_sent_back_output_comes_first_in_the_queue(project, owner, annotator, make_outputs):
+    from annotate.services.assignments import assignment_claim_next
+    from annotate.services.grades import grade_submit
+    from annotate.services.review import meeting_send_back, meeting_start
+
+    outputs = make_outputs(n_samples=5, systems=("alpha",))
+    target = outputs[3]
+    grade_submit(output=target, annotator=annotator, verdict="pass")
+    meeting = meeting_start(project=project, started_by=owner)
+    meeting_send_back(meeting=meeting, outputs=[target], reason="criterion changed", author=owner)
+
+    claim = assignment_claim_next(project=project, annotator=annotator)
+
+    assert claim.output_id == target.pk and claim.priority == 1
+    assert claim.why == "sent back for re-grading by a review meeting: criterion changed"
