@@ -1,6 +1,6 @@
 from django.urls import path
 
-from annotate.api import views
+from annotate.api import views, views_review
 
 PROJECT = "projects/<slug:slug>/"
 
@@ -22,4 +22,11 @@ urlpatterns = [
 
 urlpatterns += [
     path(f"{PROJECT}ranking/", views.RankingView.as_view(), name="api-ranking"),
+]
+
+urlpatterns += [
+    path(f"{PROJECT}agreement/", views_review.AgreementView.as_view(), name="api-agreement"),
+    path(f"{PROJECT}exports/", views_review.ExportCreateView.as_view(), name="api-exports"),
+    path("exports/<int:pk>/", views_review.ExportDetailView.as_view(), name="api-export-detail"),
+    path("exports/<int:pk>/file/", views_review.ExportFileView.as_view(), name="api-export-file"),
 ]

@@ -18,6 +18,7 @@ from annotate.models import (
     Comparison,
     Criterion,
     CriterionVersion,
+    Export,
     Grade,
     GradeCriterion,
     Membership,
@@ -26,6 +27,7 @@ from annotate.models import (
     Role,
     Sample,
 )
+from annotate.services.exports import export_run, export_start
 from annotate.services.grades import grade_submit
 from annotate.services.projects import membership_set
 from tests.factories import UserFactory
@@ -47,6 +49,7 @@ class World:
     outputs: list[Output]
     run: Run
     suite: Suite
+    export: Export
 
     @property
     def ungraded(self) -> list[Output]:
@@ -66,7 +69,7 @@ class Case:
         return self.method != "get"
 
     def url(self, world: World) -> str:
-        return self.path.format(run=world.run.pk, suite=world.suite.pk)
+        return self.path.format(run=world.run.pk, suite=world.suite.pk, export=world.export.pk)
 
 
 CASES = [
@@ -118,6 +121,12 @@ CASES = [
     Case("suite export json", "get", "/api/suites/{suite}/export/?format=json", READ),
     Case("suite export py", "get", "/api/suites/{suite}/export/?format=py", READ),
     Case("ranking", "get", P + "ranking/?estimator=naive", READ),
+    Case("agreement", "get", P + "agreement/", READ),
+    Case("export start", "post", P + "exports/", OWNER_WRITE, lambda w: {"format": "csv"}),
+    Case("export detail", "get", "/api/exports/{export}/",
+         {**READ, "annotator": 403, "reviewer": 403}),
+    Case("export file", "get", "/api/exports/{export}/file/",
+         {**READ, "annotator": 403, "reviewer": 403}),
 ]
 
 
@@ -125,7 +134,8 @@ def db_state() -> dict:
     """Row counts of every table the API writes, plus the rows it could change in place."""
     models = [
         Project, Membership, Sample, Output, Criterion, CriterionVersion, Grade, GradeCriterion,
-        Comparison, Assignment, Provider, Validator, Run, VerdictRecord, Suite, get_user_model(),
+        Comparison, Assignment, Provider, Validator, Run, VerdictRecord, Suite, Export,
+        get_user_model(),
     ]
     return {
         "counts": {model.__name__: model.objects.count() for model in models},
@@ -155,7 +165,9 @@ def world(project, owner, make_outputs, accuracy) -> World:
     ])
     run = services.run_start(project=project, validators=[validator], requested_by=owner)
     suite = services.suite_save(project=project, name="Baseline", created_by=owner)
-    return World(outputs=outputs, run=run, suite=suite)
+    export = export_start(project=project, fmt="csv", requested_by=owner)
+    export = export_run(export_id=export.pk)
+    return World(outputs=outputs, run=run, suite=suite, export=export)
 
 
 @pytest.fixture
@@ -208,7 +220,7 @@ def test_every_api_route_is_in_the_matrix():
     covered = {
         "api/" + c.path.removeprefix("/api/").split("?")[0]
         .replace("support-bot", "<slug:slug>").replace("accuracy", "<slug:key>")
-        .replace("{run}", "<int:pk>").replace("{suite}", "<int:pk>")
+        .replace("{run}", "<int:pk>").replace("{suite}", "<int:pk>").replace("{export}", "<int:pk>")
         for c in CASES
     }
     unauthenticated = {"api/auth/token/", "api/schema/", "api/docs/"}
