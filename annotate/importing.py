@@ -345,12 +345,18 @@ def _metadata(record: dict, line: int, problems: ProblemList) -> dict:
     return {**extra, **metadata}
 
 
-def validate_output_record(line: int, record: Any, problems: ProblemList) -> OutputRecord | None:
+def _is_object(line: int, record: Any, problems: ProblemList) -> bool:
     if isinstance(record, _BadLine):
         problems.add(line, "", record.message)
-        return None
+        return False
     if not isinstance(record, dict):
         problems.add(line, "", f"each record must be a JSON object, not {_type_name(record)}")
+        return False
+    return True
+
+
+def validate_output_record(line: int, record: Any, problems: ProblemList) -> OutputRecord | None:
+    if not _is_object(line, record, problems):
         return None
     before = problems.total
     item_id = _text(record, "item_id", line, problems, allow_empty=False)
@@ -374,11 +380,7 @@ def validate_output_record(line: int, record: Any, problems: ProblemList) -> Out
 
 
 def validate_pair_record(line: int, record: Any, problems: ProblemList) -> PairRecord | None:
-    if isinstance(record, _BadLine):
-        problems.add(line, "", record.message)
-        return None
-    if not isinstance(record, dict):
-        problems.add(line, "", f"each record must be a JSON object, not {_type_name(record)}")
+    if not _is_object(line, record, problems):
         return None
     before = problems.total
     item_id = _text(record, "item_id", line, problems, allow_empty=False)
