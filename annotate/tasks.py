@@ -12,3 +12,17 @@ from annotate.services import exports
 )
 def export_gold_task(self, export_id: int) -> int:
     return exports.export_run(export_id=export_id).rows
+
+
+@shared_task(
+    bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True,
+    max_retries=5,
+)
+def embeddings_compute_task(self, project_id: int, method: str) -> int:
+    from annotate.embeddings import embeddings_compute
+    from annotate.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    return embeddings_compute(project=project, method=method).dimensions

@@ -45,3 +45,17 @@ def chosen_verdicts(project: Project) -> ChosenVerdicts:
         key = None if entry.key == HOLISTIC else entry.key
         chosen[key] = (validator_id, names.get(validator_id, ""), matrix.codes[:, matrix.column(validator_id)].copy())
     return ChosenVerdicts(output_ids=matrix.output_ids, by_criterion=chosen)
+
+
+def embed_with_provider(project: Project, texts: list[str]) -> np.ndarray:
+    """Embeddings from the project's first OpenAI-compatible provider (its embeddings endpoint)."""
+    from validators import llm
+    from validators.models import Provider
+    from validators.services import provider_config
+
+    provider = Provider.objects.filter(project=project).order_by("id").first()
+    if provider is None:
+        raise llm.LLMProviderError(
+            "CONCORD_EMBEDDINGS_METHOD=provider needs an OpenAI-compatible provider in the project."
+        )
+    return llm.embed(provider_config(provider), texts)
