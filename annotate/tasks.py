@@ -26,3 +26,10 @@ def embeddings_compute_task(self, project_id: int, method: str) -> int:
     if project is None:
         return 0
     return embeddings_compute(project=project, method=method).dimensions
+
+
+@shared_task
+def assignments_expire_task() -> int:
+    from annotate.services.assignments import assignments_expire
+
+    return assignments_expire()

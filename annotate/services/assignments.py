@@ -53,6 +53,15 @@ def _expire_stale(project: Project, now) -> None:
     ).update(status=AssignmentStatus.EXPIRED, closed_at=now)
 
 
+def assignments_expire(*, now=None) -> int:
+    """Release every expired claim in every project (run periodically by Celery beat; claims are
+    also expired lazily when an annotator asks for the next item)."""
+    now = now or timezone.now()
+    return Assignment.objects.filter(status=AssignmentStatus.ACTIVE, expires_at__lt=now).update(
+        status=AssignmentStatus.EXPIRED, closed_at=now
+    )
+
+
 def active_assignment(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
     claim = Assignment.objects.filter(
         project=project, annotator=annotator, status=AssignmentStatus.ACTIVE,

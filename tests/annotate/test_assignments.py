@@ -349,3 +349,24 @@ def test_concurrent_claims_never_exceed_overlap(overlap):
     distinct = Grade.objects.filter(project=project).values("output_id", "annotator_id").distinct()
     assert distinct.count() == overlap * len(outputs)
     assert Assignment.objects.filter(project=project, status=AssignmentStatus.ACTIVE).count() == 0
+
+
+@pytest.mark.django_db
+def test_periodic_expiry_releases_only_expired_claims(project, annotator, owner, make_outputs):
+    from annotate.services.assignments import assignments_expire
+    from annotate.tasks import assignments_expire_task
+
+    outputs = make_outputs(n_samples=2, systems=("alpha",))
+    now = timezone.now()
+    stale = Assignment.objects.create(project=project, output=outputs[0], annotator=annotator,
+                                      selector="random", claimed_at=now - timedelta(hours=1),
+                                      expires_at=now - timedelta(minutes=1))
+    live = Assignment.objects.create(project=project, output=outputs[1], annotator=owner,
+                                     selector="random", claimed_at=now, expires_at=now + timedelta(minutes=30))
+
+    assert assignments_expire_task.delay().get() == 1
+    assert assignments_expire() == 0
+
+    stale.refresh_from_db()
+    live.refresh_from_db()
+    assert (stale.status, live.status) == ("expired", "active")
