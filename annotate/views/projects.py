@@ -9,6 +9,7 @@ from annotate import queries
 from annotate.access import project_for, visible_projects
 from annotate.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
 from annotate.models import Membership, Role
+from annotate.services.criteria import current_versions
 from annotate.services.imports import outputs_import
 from annotate.services.projects import ProjectError, membership_set, project_create
 
@@ -37,13 +38,21 @@ def project_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "annotate/project_list.html", {"rows": rows, "form": form}, status=400)
 
 
+def _current_criteria(project) -> list:
+    versions = current_versions(project)
+    return [
+        (criterion, versions.get(criterion.pk))
+        for criterion in project.criteria.filter(archived=False)
+    ]
+
+
 @login_required
 def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug)
     return render(request, "annotate/dashboard.html", {
         "project": project, "role": role, "counts": queries.project_counts(project),
         "systems": queries.systems_summary(project),
-        "criteria": project.criteria.filter(archived=False).prefetch_related("versions"),
+        "criteria": _current_criteria(project),
         "my_grades": queries.annotator_progress(project, request.user),
     })
 

@@ -74,6 +74,17 @@ class TestDashboard:
         assert 'data-stat="systems">2<' in page
         assert "Outputs graded: 0 of 6 (0%)" in page
 
+    def test_criteria_show_their_current_version(self, client, project, owner):
+        from annotate.services.criteria import criterion_create, criterion_version_publish
+
+        criterion = criterion_create(project=project, key="tone", name="Tone", definition="Polite.")
+        criterion_version_publish(criterion=criterion, author=owner, definition="Polite and calm.", reason="drift")
+        client.force_login(owner)
+
+        page = client.get(reverse("project-dashboard", args=[project.slug])).content.decode()
+
+        assert "tone · v2" in page and "Polite and calm." in page
+
     def test_non_member_gets_404(self, client, project, outsider):
         client.force_login(outsider)
 

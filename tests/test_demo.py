@@ -1,0 +1,32 @@
+"""The demo project that `make run` loads: every page a newcomer opens renders."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.urls import reverse
+
+from annotate.models import Comparison, Grade, Output, Project
+from validators.models import Validator, VerdictRecord
+
+PAGES = ["project-dashboard", "grade-page", "pairwise-page", "validator-list", "verdict-matrix",
+         "report-card", "rankings", "review", "exports", "project-settings", "project-import"]
+
+
+@pytest.mark.django_db
+def test_demo_loads_and_every_page_renders(client, django_capture_on_commit_callbacks, capsys):
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("load_demo")
+    call_command("load_demo")  # a second run finds it and changes nothing
+
+    project = Project.objects.get(slug="support-answers")
+    assert "owner / concord-owner" in capsys.readouterr().out
+    assert (Output.objects.filter(project=project).count(), Validator.objects.filter(project=project).count()) == (96, 8)
+    assert VerdictRecord.objects.filter(validator__project=project).count() == 96 * 8
+    assert Grade.objects.filter(project=project).count() == 32
+    assert Comparison.objects.filter(project=project).count() == 36
+    client.force_login(get_user_model().objects.get(username="owner"))
+    for name in PAGES:
+        response = client.get(reverse(name, args=[project.slug]))
+        assert response.status_code == 200, name
+    report = client.get(reverse("report-card", args=[project.slug])).content.decode()
+    assert "data-chosen=" in report
