@@ -67,6 +67,8 @@
         target.setSelectionRange(target.value.length, target.value.length);
       }
     } else if (!target.disabled) {
+      var owner = target.closest("form");
+      if (owner && window.htmx) window.htmx.process(owner);
       target.click();
     }
   }
@@ -74,6 +76,9 @@
   function submitForm(region) {
     var form = document.getElementById(region.dataset.form || "");
     if (!form) return;
+    // A key pressed right after a swap can beat htmx's settle step; binding the new form
+    // first (idempotent) keeps the submit an htmx request instead of a full page load.
+    if (window.htmx) window.htmx.process(form);
     if (form.requestSubmit) form.requestSubmit();
     else form.submit();
   }
