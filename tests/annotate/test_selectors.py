@@ -33,6 +33,7 @@ from annotate.selectors.evidence_based import (
     sample_metric_variance,
 )
 from annotate.selectors.model_based import fit_irt_2pl, fit_logistic
+from annotate.selectors.ranking import PRIOR_GRADES, system_standing
 
 NAN = np.nan
 
@@ -698,7 +699,7 @@ def test_wilson_interval_matches_statsmodels():
     np.testing.assert_allclose(upper, reference[1], atol=1e-12)
 
 
-def test_ranking_uncertainty_picks_the_overlapping_systems_and_skips_the_separated_one():
+def test_ranking_uncertainty_picks_the_close_systems_and_skips_the_separated_one():
     ctx = ranking_context()
 
     scored = get_selector("ranking_uncertainty").score(ctx, np.random.default_rng(0))
@@ -708,20 +709,41 @@ def test_ranking_uncertainty_picks_the_overlapping_systems_and_skips_the_separat
         for seed in range(30)
     }
 
-    (bee_lo, cat_lo), (bee_hi, cat_hi) = proportion_confint(
-        np.array([5, 4]), 10, method="wilson"
-    )
-    overlap = min(bee_hi, cat_hi) - max(bee_lo, cat_lo)
     by_row = scores_by_row(scored)
-    assert [by_row[row] for row in range(120, 125)] == [0.0] * 5
+    ape, bee, cat = by_row[120], by_row[125], by_row[130]
+    assert ape < 0.01 * min(bee, cat)
+    assert bee > 0 and cat > 0
+    assert picks <= {1, 2}
+    assert scored.explain(125).startswith("ranking still open: bee (0.50 ± ")
+    assert "10 of 15 graded) may swap places with cat (0.40" in scored.explain(125)
+    assert scored.explain(120).endswith("is clearly separated from the other systems")
+
+
+def test_ranking_uncertainty_standing_matches_a_by_hand_finite_population_computation():
+    standing = system_standing(ranking_context())
+
+    values = np.array([1] * 95 + [0] * 5 + [1] * 5 + [0] * 5 + [1] * 4 + [0] * 6, float)
+    pooled = values.var(ddof=1)
+    bee_var = (10 * 0.25 + PRIOR_GRADES * pooled) / (9 + PRIOR_GRADES)
+    cat_var = (10 * 0.24 + PRIOR_GRADES * pooled) / (9 + PRIOR_GRADES)
+    bee_se = np.sqrt(bee_var / 10 * (15 - 10) / 14)
+    cat_se = np.sqrt(cat_var / 10 * (15 - 10) / 14)
+    np.testing.assert_allclose(standing.estimate, [0.95, 0.5, 0.4])
+    np.testing.assert_allclose(standing.standard_error[1:], [bee_se, cat_se], rtol=1e-12)
     np.testing.assert_allclose(
-        [by_row[row] for row in range(125, 135)], [overlap] * 10, atol=1e-12
+        standing.swap_probability[1, 2], stats.norm.sf(0.1 / np.hypot(bee_se, cat_se)), rtol=1e-9
     )
-    assert picks == {1, 2}
-    assert scored.explain(125) == (
-        "ranking still open: bee (0.50, [0.24, 0.76], 10 grades) overlaps its neighbour "
-        "cat (0.40, [0.17, 0.69], 10 grades) by 0.45"
-    )
+
+
+def test_ranking_uncertainty_gives_nothing_to_a_fully_graded_system():
+    # bee's every output is graded: its pass rate is known, however close cat is.
+    systems = [0] * 4 + [1] * 4 + [1] * 4
+    human = [1, 0, 1, 0] + [1, 1, 0, 0] + [NAN] * 4
+    ctx = make_context(np.ones((12, 1)), systems=systems, human=human, system_names=("a", "b"))
+
+    assert system_standing(ctx).standard_error[0] == 0.0
+    scored = get_selector("ranking_uncertainty").score(ctx, np.random.default_rng(0))
+    assert scored.scores.min() > 0  # only b's outputs are in the pool, and b is open
 
 
 # ---------------------------------------------------------------------------------------------
