@@ -28,6 +28,9 @@ class LabelVotes:
     output_ids: np.ndarray
     annotator_ids: np.ndarray
     holistic: np.ndarray                       # int8 codes
+    # Importance weight of each vote's output: 1 / (pool size × selection probability) when the
+    # item was drawn by a selector with a known probability, else 1 (uniform, manual, imported).
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     criteria: dict[int, np.ndarray] = field(default_factory=dict)  # criterion id -> int8 codes
     stale: dict[int, np.ndarray] = field(default_factory=dict)     # criterion id -> bool
 
@@ -58,6 +61,7 @@ class _GradeLog:
     concurrent transactions may commit out of order; re-reading is idempotent."""
 
     grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
     settled_grade_id: int = 0
 
@@ -75,15 +79,19 @@ def _refresh(project: Project) -> _GradeLog:
         since = log.settled_grade_id
         rows = list(
             Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
-                "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at"
+                "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
+                "selector_probability", "selector_pool_size",
             )
         )
         if rows:
             settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
             fresh = np.array([
                 (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
-                for g, o, a, v, retracted, s, _ in rows
+                for g, o, a, v, retracted, s, *_ in rows
             ], dtype=np.int64)
+            fresh_weights = np.array(
+                [importance_weight(p, size) for *_, p, size in rows], dtype=np.float64
+            )
             verdicts = np.array(list(
                 GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
                     "grade_id", "criterion_id", "criterion_version_id", "verdict"
@@ -91,14 +99,24 @@ def _refresh(project: Project) -> _GradeLog:
             ), dtype=object).reshape(-1, 4)
             if verdicts.size:
                 verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
-            log.grades = np.vstack([log.grades[log.grades[:, 0] <= since], fresh])
+            kept = log.grades[:, 0] <= since
+            log.grades = np.vstack([log.grades[kept], fresh])
+            log.weights = np.concatenate([log.weights[kept], fresh_weights])
             log.verdicts = np.vstack([
                 log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
             ])
-            settled = [g for g, *_, submitted in rows if submitted < settle_before]
+            settled = [row[0] for row in rows if row[6] < settle_before]
             if settled:
                 log.settled_grade_id = max(settled)
         return log
+
+
+def importance_weight(probability: float | None, pool_size: int | None) -> float:
+    """How many uniformly drawn items this one stands for, relative to the others: the chance
+    a uniform draw from the same pool had (1 / pool size) over the chance it actually had."""
+    if not probability or not pool_size or probability <= 0:
+        return 1.0
+    return 1.0 / (pool_size * probability)
 
 
 def forget_votes() -> None:
@@ -110,12 +128,13 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
     log = _refresh(project)
     grades = log.grades
     superseded = np.isin(grades[:, 0], grades[:, 4])
-    current = grades[~superseded & (grades[:, 3] != _RETRACTED)]
+    keep = ~superseded & (grades[:, 3] != _RETRACTED)
+    current = grades[keep]
     grade_ids = current[:, 0]
     holistic = current[:, 3].astype(np.int8)
     votes = LabelVotes(
         grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
-        holistic=holistic,
+        holistic=holistic, weights=log.weights[keep],
     )
     versions = current_version_ids(project)
     for criterion_id in versions:
@@ -135,6 +154,20 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
             codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
             votes.criteria[criterion_id][rows[mine]] = codes
     return votes
+
+
+def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
+    """Per target output (ascending ids), the mean importance weight of its current votes; 1
+    where it has none. With several annotators each claim had its own chance; their mean is
+    the output's weight."""
+    n = target_output_ids.size
+    if not n:
+        return np.ones(0)
+    rows = np.clip(np.searchsorted(target_output_ids, votes.output_ids), 0, n - 1)
+    known = target_output_ids[rows] == votes.output_ids
+    counts = np.bincount(rows[known], minlength=n)
+    sums = np.bincount(rows[known], weights=votes.weights[known], minlength=n)
+    return np.divide(sums, counts, out=np.ones(n), where=counts > 0)
 
 
 def majority(target_output_ids: np.ndarray, vote_output_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:

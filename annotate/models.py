@@ -38,6 +38,7 @@ SELECTOR_CHOICES = [
     ("diversity", "Diversity (k-center)"),
     ("irt", "IRT (Fisher information)"),
     ("ranking_uncertainty", "Ranking uncertainty"),
+    ("validator_choice", "Validator choice (sampled disagreement)"),
 ]
 
 
@@ -208,6 +209,8 @@ class Grade(models.Model):
     selector = models.CharField(max_length=32, blank=True)
     selector_why = models.CharField(max_length=300, blank=True)
     selector_probability = models.FloatField(null=True, blank=True)
+    # The pool the item was drawn from: 1 / (pool × probability) is its importance weight.
+    selector_pool_size = models.PositiveIntegerField(null=True, blank=True)
     assignment = models.ForeignKey(
         "Assignment", null=True, blank=True, on_delete=models.SET_NULL, related_name="grades"
     )
@@ -281,6 +284,8 @@ class Comparison(models.Model):
     selector = models.CharField(max_length=32, blank=True)
     selector_why = models.CharField(max_length=300, blank=True)
     selector_probability = models.FloatField(null=True, blank=True)
+    # The pool the item was drawn from: 1 / (pool × probability) is its importance weight.
+    selector_pool_size = models.PositiveIntegerField(null=True, blank=True)
     assignment = models.ForeignKey(
         "Assignment", null=True, blank=True, on_delete=models.SET_NULL, related_name="comparisons"
     )
@@ -335,6 +340,7 @@ class Assignment(models.Model):
     selector = models.CharField(max_length=32)
     why = models.CharField(max_length=300, blank=True)
     probability = models.FloatField(null=True, blank=True)
+    pool_size = models.PositiveIntegerField(null=True, blank=True)
     # Items sent back for re-grading by a review decision jump the queue.
     priority = models.SmallIntegerField(default=0)
     claimed_at = models.DateTimeField()

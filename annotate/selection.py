@@ -134,11 +134,14 @@ def rank_with_selector(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     rng: np.random.Generator, limit: int,
 ) -> list[RankedItem]:
-    name = selector if selector in SELECTORS and not SELECTORS[selector].pairwise else "random"
+    if selector not in SELECTORS:
+        raise ValueError(f"unknown selector {selector!r}; known: {', '.join(SELECTORS)}")
+    # A pairwise selector has nothing to say about single outputs: those are drawn uniformly.
+    name = "random" if SELECTORS[selector].pairwise else selector
     context, arrays = selection_context(project=project, annotator=annotator, pool=pool, selector=name)
     choices = choose_many(get_selector(name), context, k=limit, epsilon=project.random_mix, rng=rng)
     return [
-        RankedItem(int(arrays.output_ids[c.row]), None, c.selector, c.why, c.probability)
+        RankedItem(int(arrays.output_ids[c.row]), None, c.selector, c.why, c.probability, c.pool_size)
         for c in choices
     ]
 
@@ -169,7 +172,7 @@ def rank_pairs(
             # Which side is shown left is random, so position bias cannot follow the selector.
             if rng.random() < 0.5:
                 a, b = b, a
-            ranked.append(RankedItem(a, b, c.selector, c.why, c.probability))
+            ranked.append(RankedItem(a, b, c.selector, c.why, c.probability, c.pool_size))
         return ranked
     return _random_pairs(arrays, exclude, rng, limit)
 

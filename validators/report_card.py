@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
+from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, output_weights
 from annotate.models import Criterion, Project
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
@@ -76,6 +76,11 @@ class ReportCard:
     suite: SuiteMetrics
     chosen_validator_ids: list[int]
     n_grades: int
+    # Grades drawn with unequal chances (an active selector) are reweighted by
+    # 1 / (pool × probability), so coverage and FFR estimate the whole project, not the sample;
+    # `effective_grades` is Kish's (Σw)² / Σw² over the graded outputs.
+    weighted: bool = False
+    effective_grades: float | None = None
 
     def to_dict(self) -> dict:
         suite = self.suite.to_dict()
@@ -88,6 +93,8 @@ class ReportCard:
                 "validators": self.chosen_validator_ids,
             },
             "n_grades": self.n_grades,
+            "weighted": self.weighted,
+            "effective_grades": self.effective_grades,
         }
 
 
@@ -106,6 +113,12 @@ def report_card(project: Project) -> ReportCard:
     targets: list[tuple[str, str, int | None]] = [(HOLISTIC, "Holistic verdict", None)] + [
         (c.key, (list(c.versions.all())[-1].name if c.versions.all() else c.key), c.pk) for c in criteria
     ]
+    weights = output_weights(matrix.output_ids, votes)
+    graded = np.isin(matrix.output_ids, votes.output_ids)
+    weighted = bool(np.any(np.abs(weights[graded] - 1.0) > 1e-9))
+    effective = None
+    if weighted:
+        effective = float(weights[graded].sum() ** 2 / np.square(weights[graded]).sum())
     cards: list[CriterionCard] = []
     holistic_labels = None
     for key, name, criterion_id in targets:
@@ -119,7 +132,10 @@ def report_card(project: Project) -> ReportCard:
             if validators.get(int(vid)) is not None and validators[int(vid)].criterion_id == criterion_id
         ]
         labelled = np.flatnonzero(labels >= 0)
-        metrics = alignment_table(labels[labelled], matrix.codes[np.ix_(labelled, columns)]) if columns else []
+        metrics = alignment_table(
+            labels[labelled], matrix.codes[np.ix_(labelled, columns)],
+            weights=weights[labelled] if weighted else None,
+        ) if columns else []
         candidates = [
             Candidate(
                 validator_id=int(matrix.validator_ids[col]),
@@ -147,5 +163,9 @@ def report_card(project: Project) -> ReportCard:
     suite = suite_metrics(
         holistic_labels[labelled],
         matrix.codes[np.ix_(labelled, chosen_columns)] if chosen_columns else np.zeros((labelled.size, 0), np.int8),
+        weights=weights[labelled] if weighted else None,
     )
-    return ReportCard(criteria=cards, suite=suite, chosen_validator_ids=chosen, n_grades=int(votes.grade_ids.size))
+    return ReportCard(
+        criteria=cards, suite=suite, chosen_validator_ids=chosen, n_grades=int(votes.grade_ids.size),
+        weighted=weighted, effective_grades=effective,
+    )

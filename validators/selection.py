@@ -490,13 +490,19 @@ def suite_verdicts(chosen_verdicts: np.ndarray) -> np.ndarray:
     return verdicts
 
 
-def suite_metrics(human: np.ndarray, chosen_verdicts: np.ndarray) -> SuiteMetrics:
+def suite_metrics(
+    human: np.ndarray, chosen_verdicts: np.ndarray, weights: np.ndarray | None = None
+) -> SuiteMetrics:
     """Coverage and FFR of the suite (DESIGN §4.2, set level) over labelled outputs with a
-    known suite verdict; see `suite_verdicts` for which outputs are left out."""
+    known suite verdict; see `suite_verdicts` for which outputs are left out. `weights` are
+    per-output importance weights, as `alignment_table` takes them."""
     human = check_human_labels(human)
     chosen_verdicts = _check_verdict_matrix(chosen_verdicts, human.shape[0])
     labelled = np.flatnonzero(human != NO_LABEL)
-    metrics = alignment_metrics(human[labelled], suite_verdicts(chosen_verdicts[labelled]))
+    metrics = alignment_metrics(
+        human[labelled], suite_verdicts(chosen_verdicts[labelled]),
+        weights=None if weights is None else weights[labelled],
+    )
     return SuiteMetrics(
         n_validators=chosen_verdicts.shape[1],
         n_pass=metrics.n_pass,

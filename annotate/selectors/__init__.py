@@ -24,6 +24,7 @@ from annotate.selectors.evidence_based import (
     MadValidatorsSelector,
     MetricVarSelector,
     RandomSelector,
+    ValidatorChoiceSelector,
     VarianceSelector,
 )
 from annotate.selectors.model_based import IrtSelector, UncertaintySelector
@@ -42,6 +43,7 @@ SELECTORS: dict[str, type] = {
         DiversitySelector,
         IrtSelector,
         RankingUncertaintySelector,
+        ValidatorChoiceSelector,
     )
 }
 
@@ -73,6 +75,7 @@ __all__ = [
     "SelectionContext",
     "Selector",
     "UncertaintySelector",
+    "ValidatorChoiceSelector",
     "VarianceSelector",
     "choose",
     "choose_many",

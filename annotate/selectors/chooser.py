@@ -1,8 +1,12 @@
 """From scores to the item a person grades next (DESIGN §4.3).
 
 The best-scored item wins, ties broken uniformly at random; with probability ε a uniformly random
-pool item is taken instead. Every choice carries the probability that this item was chosen under
-that mixture, so estimates can be reweighted by inverse probability (DESIGN §4.4).
+pool item is taken instead. A selector whose `sampling` is "proportional" is drawn from instead:
+an item in proportion to its score (scores are non-negative weights), so every item keeps a
+known, bounded chance and estimates reweighted by it keep most of their labels (importance
+sampling, as in Kossen et al. 2021, "Active Testing"). Every choice carries the probability that
+this item was chosen under the mixture and the size of the pool it was drawn from, so estimates
+can be reweighted by inverse probability (DESIGN §4.4).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 from annotate.selectors.base import ScoredPool, SelectionContext, Selector
 
 RANDOM_TAG = "random"
+BEST, PROPORTIONAL = "best", "proportional"
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,8 @@ class Choice:
     selector: str
     why: str
     probability: float
+    # Items the draw chose among: 1 / pool_size is what a uniform draw would have given it.
+    pool_size: int = 0
 
 
 def _random_why(epsilon: float) -> str:
@@ -48,26 +55,34 @@ def _draw(
     selector_name: str,
     epsilon: float,
     rng: np.random.Generator,
+    sampling: str = BEST,
 ) -> tuple[int, Choice]:
     """One draw from the ε-mixture over the entries still `available`; returns its position.
 
     `open_scores` holds the scores with -inf at entries no longer available.
     """
-    best = open_scores.max()
-    ties = np.flatnonzero(open_scores == best)
+    if sampling == PROPORTIONAL:
+        weights = np.where(available, open_scores, 0.0)
+        total = weights.sum()
+        share = weights / total if total > 0 else available / n_available
+    else:
+        best = open_scores.max()
+        ties = open_scores == best
+        share = ties / np.count_nonzero(ties)
     if epsilon > 0 and rng.random() < epsilon:
         position = int(np.flatnonzero(available)[rng.integers(n_available)])
         tag, why = RANDOM_TAG, _random_why(epsilon)
     else:
-        position = int(ties[rng.integers(ties.shape[0])])
+        position = int(rng.choice(share.shape[0], p=share)) if sampling == PROPORTIONAL else int(
+            np.flatnonzero(share)[rng.integers(np.count_nonzero(share))]
+        )
         tag, why = selector_name, ""
-    in_ties = bool(open_scores[position] == best)
-    probability = epsilon / n_available + (1 - epsilon) * (in_ties / ties.shape[0])
+    probability = epsilon / n_available + (1 - epsilon) * float(share[position])
     row = int(scored.indices[position])
     row_b = None if scored.partners is None else int(scored.partners[position])
     if not why:
         why = scored.explain(row)
-    return position, Choice(row, row_b, tag, why, float(probability))
+    return position, Choice(row, row_b, tag, why, float(probability), n_available)
 
 
 def choose(
@@ -104,13 +119,17 @@ def choose_many(
     scored = selector.score(ctx, rng)
     if not np.isfinite(scored.scores).all():
         raise ValueError(f"selector {selector.name!r} returned a score that is not finite")
+    sampling = getattr(selector, "sampling", BEST)
+    if sampling == PROPORTIONAL and scored.scores.size and scored.scores.min() < 0:
+        raise ValueError(f"selector {selector.name!r} samples in proportion to its scores: "
+                         "they must not be negative")
     available = _usable(scored, exclude_rows)
     open_scores = np.where(available, scored.scores, -np.inf)
     n_available = int(np.count_nonzero(available))
     choices: list[Choice] = []
     while len(choices) < k and n_available:
         position, choice = _draw(
-            scored, open_scores, available, n_available, selector.name, epsilon, rng
+            scored, open_scores, available, n_available, selector.name, epsilon, rng, sampling
         )
         choices.append(choice)
         taken = np.array([position])

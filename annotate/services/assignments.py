@@ -41,6 +41,7 @@ class RankedItem:
     selector: str
     why: str
     probability: float | None
+    pool_size: int | None = None
 
 
 def _ttl() -> timedelta:
@@ -147,7 +148,10 @@ def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> lis
     rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
     # The same words as annotate.selectors.RandomSelector, which this stands in for.
     why = f"chosen at random from {pool.size} item{'' if pool.size == 1 else 's'}"
-    return [RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size) for row in rows]
+    return [
+        RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size, int(pool.size))
+        for row in rows
+    ]
 
 
 def _free_slots(*, project: Project, output_id: int) -> list[int]:
@@ -186,7 +190,7 @@ def _insert_claim(*, project, annotator, item: RankedItem, now) -> Assignment | 
         claim = _create_claim(
             project=project, output_id=item.output_id, annotator=annotator, slot=slot,
             selector=item.selector, why=item.why[:300], probability=item.probability,
-            claimed_at=now, expires_at=now + _ttl(),
+            pool_size=item.pool_size, claimed_at=now, expires_at=now + _ttl(),
         )
         if claim is not None:
             return claim
@@ -330,7 +334,7 @@ def _claim_pair(*, project, annotator, selector, rng, now) -> Assignment | None:
                     return Assignment.objects.create(
                         project=project, output_id=left, output_b_id=right, annotator=annotator,
                         selector=item.selector, why=item.why[:300], probability=item.probability,
-                        claimed_at=now, expires_at=now + _ttl(),
+                        pool_size=item.pool_size, claimed_at=now, expires_at=now + _ttl(),
                     )
             except IntegrityError:
                 return None

@@ -153,14 +153,17 @@ def _origin(assignment: Assignment | None, previous: Grade | Comparison | None) 
     weighted by selection probability stay right after an undo or an edit."""
     if assignment is not None and assignment.selector != REOPENED:
         return {"selector": assignment.selector, "selector_why": assignment.why,
-                "selector_probability": assignment.probability}
+                "selector_probability": assignment.probability,
+                "selector_pool_size": assignment.pool_size}
     if previous is not None:
         return {"selector": previous.selector, "selector_why": previous.selector_why,
-                "selector_probability": previous.selector_probability}
+                "selector_probability": previous.selector_probability,
+                "selector_pool_size": previous.selector_pool_size}
     if assignment is not None:
         return {"selector": assignment.selector, "selector_why": assignment.why,
-                "selector_probability": None}
-    return {"selector": "", "selector_why": "", "selector_probability": None}
+                "selector_probability": None, "selector_pool_size": None}
+    return {"selector": "", "selector_why": "", "selector_probability": None,
+            "selector_pool_size": None}
 
 
 def _clamp_started(started_at: datetime | None, now: datetime, assignment) -> datetime | None:
@@ -240,6 +243,7 @@ def grade_retract(*, grade: Grade, annotator: AbstractBaseUser) -> Grade:
             retracted=True, verdict="", submitted_at=now, supersedes=previous, note="undone",
             selector=grade.selector, selector_why=grade.selector_why,
             selector_probability=grade.selector_probability,
+            selector_pool_size=grade.selector_pool_size,
         )
 
     retraction = _append(
@@ -368,6 +372,7 @@ def comparison_retract(*, comparison: Comparison, annotator: AbstractBaseUser) -
         submitted_at=timezone.now(), supersedes=comparison, note="undone",
         selector=comparison.selector, selector_why=comparison.selector_why,
         selector_probability=comparison.selector_probability,
+        selector_pool_size=comparison.selector_pool_size,
     )
 
 

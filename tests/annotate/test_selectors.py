@@ -198,7 +198,7 @@ def test_registry_names_match_the_project_setting_choices():
 
     assert list(SELECTORS) == [
         "random", "evalgen", "variance", "metric_var", "mad_validators", "mad_systems",
-        "uncertainty", "diversity", "irt", "ranking_uncertainty",
+        "uncertainty", "diversity", "irt", "ranking_uncertainty", "validator_choice",
     ]
     assert set(SELECTORS) == {key for key, _ in SELECTOR_CHOICES}
     assert [name for name, cls in SELECTORS.items() if cls.pairwise] == ["mad_systems"]
@@ -854,6 +854,74 @@ def test_choose_many_drops_pairs_that_share_an_output_with_an_earlier_pair():
     ranked = choose_many(selector, ctx, k=3, epsilon=0.0, rng=np.random.default_rng(0))
 
     assert [(c.row, c.row_b) for c in ranked] == [(0, 3), (2, 4)]
+
+
+@dataclass(frozen=True)
+class ProportionalScores(FixedScores):
+    name: ClassVar[str] = "proportional"
+    sampling: ClassVar[str] = "proportional"
+
+
+def test_proportional_chooser_draws_in_proportion_to_scores_with_exact_probabilities():
+    rng = np.random.default_rng(7)
+    selector = ProportionalScores((1, 3, 0, 4))
+
+    choices = [choose(selector, open_context(4), epsilon=0.2, rng=rng) for _ in range(10000)]
+
+    expected = 0.2 / 4 + 0.8 * np.array([1, 3, 0, 4]) / 8
+    probability = {choice.row: choice.probability for choice in choices}
+    assert probability == pytest.approx(dict(enumerate(expected)), abs=1e-15)
+    frequency = np.bincount([choice.row for choice in choices], minlength=4) / len(choices)
+    np.testing.assert_allclose(frequency, expected, atol=0.015)
+    assert {choice.pool_size for choice in choices} == {4}
+
+
+def test_proportional_choose_many_renormalises_over_what_is_left():
+    ranked = choose_many(
+        ProportionalScores((1, 3, 0, 4)), open_context(4), k=3, epsilon=0.0,
+        rng=np.random.default_rng(3),
+    )
+
+    remaining = {0: 1.0, 1: 3.0, 2: 0.0, 3: 4.0}
+    for choice in ranked:
+        assert choice.probability == pytest.approx(remaining[choice.row] / sum(remaining.values()))
+        assert choice.pool_size == len(remaining)
+        del remaining[choice.row]
+
+
+def test_proportional_chooser_refuses_negative_scores():
+    with pytest.raises(ValueError, match="must not be negative"):
+        choose(ProportionalScores((1, -1)), open_context(2), epsilon=0.1,
+               rng=np.random.default_rng(0))
+
+
+def test_validator_choice_samples_disagreements_more_but_keeps_every_output_possible():
+    # Two candidates of the holistic verdict: they disagree on rows 4..7 only.
+    evidence = np.array([[1, 1]] * 4 + [[1, 0]] * 4 + [[0, 0]] * 4, np.float32)
+    human = [1, 0, NAN, NAN] + [1, NAN, NAN, NAN] + [0, NAN, NAN, NAN]
+    ctx = make_context(evidence, human=human, validator_names=("a", "b"))
+
+    scored = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
+
+    by_row = scores_by_row(scored)
+    agree = [by_row[row] for row in (2, 3, 9, 10, 11)]
+    disagree = [by_row[row] for row in (5, 6, 7)]
+    share = 3 / 8  # disagreeing share of the 8 pool rows
+    np.testing.assert_allclose(agree, [0.5 * share] * 5)
+    np.testing.assert_allclose(disagree, [0.5 * share + 0.5] * 3)
+    assert "disagree here on 1 of 1 criteria" in scored.explain(5)
+    choice = choose(get_selector("validator_choice"), ctx, epsilon=0.1,
+                    rng=np.random.default_rng(1))
+    total = sum(by_row.values())
+    assert choice.probability == pytest.approx(0.1 / 8 + 0.9 * by_row[choice.row] / total)
+
+
+def test_validator_choice_is_uniform_before_any_grade():
+    ctx = make_context(np.array([[1, 0], [0, 1], [1, 1]], np.float32))
+
+    scored = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
+
+    assert scored.scores.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_chooser_rejects_an_epsilon_outside_the_unit_interval():

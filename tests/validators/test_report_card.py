@@ -183,3 +183,63 @@ def test_new_verdicts_and_new_validators_reach_a_cached_matrix(project, graded):
     ranked = {r.candidate.name: r.candidate.metrics for r in card_for(report_card(project), "grounded").selection.ranked}
     assert ranked["first"].n_missing == 0 and ranked["first"].coverage == 1.0
     assert ranked["second"].coverage == 0.0
+
+
+@pytest.mark.django_db
+def test_grades_chosen_by_an_active_selector_are_reweighted_by_their_chance(project, annotator, make_outputs):
+    """validator_choice draws where the candidates disagree more often; the card weighs each
+    grade by 1 / (pool × probability), so its rates estimate the whole project."""
+    import numpy as np
+
+    from annotate.models import Grade
+    from annotate.services.assignments import assignment_claim_next
+    from validators.alignment import alignment_table
+
+    outputs = make_outputs(n_samples=20, systems=("alpha", "beta"))
+    strict = validator(project, "strict")
+    lenient = validator(project, "lenient")
+    # They disagree on every third output; strict fails those, lenient passes them.
+    verdicts(strict, outputs, ["fail" if i % 3 == 0 or i % 5 == 0 else "pass" for i in range(40)])
+    verdicts(lenient, outputs, ["fail" if i % 5 == 0 else "pass" for i in range(40)])
+    truth = {o.pk: ("fail" if i % 5 == 0 or i % 6 == 0 else "pass") for i, o in enumerate(outputs)}
+    for step in range(24):
+        claim = assignment_claim_next(
+            project=project, annotator=annotator, selector="validator_choice",
+            rng=np.random.default_rng(step),
+        )
+        grade_submit(output=claim.output, annotator=annotator, verdict=truth[claim.output_id], assignment=claim)
+        forget()
+
+    grades = list(Grade.objects.filter(project=project).order_by("output_id"))
+    assert all(g.selector_pool_size and g.selector_probability for g in grades)
+    assert {g.selector_pool_size for g in grades} >= {40 - 23, 40}  # the pool shrank as grades came
+    card = report_card(project)
+    assert card.weighted
+    weights = np.array([1 / (g.selector_pool_size * g.selector_probability) for g in grades])
+    assert len(set(np.round(weights, 9))) > 1  # the draws were not uniform
+    by_output = {o.pk: i for i, o in enumerate(outputs)}
+    codes = {"fail": 0, "pass": 1}
+    strict_codes = ["fail" if i % 3 == 0 or i % 5 == 0 else "pass" for i in range(40)]
+    human = np.array([codes[g.verdict] for g in grades])
+    verdict_codes = np.array([[codes[strict_codes[by_output[g.output_id]]]] for g in grades])
+    expected = alignment_table(human, verdict_codes, weights=weights)[0]
+    entry = card_for(card, HOLISTIC)
+    got = next(r.candidate.metrics for r in entry.selection.ranked if r.candidate.name == "strict")
+    assert got.weighted
+    assert got.false_failure_rate == pytest.approx(expected.false_failure_rate)
+    assert got.coverage == pytest.approx(expected.coverage)
+    assert card.effective_grades == pytest.approx(weights.sum() ** 2 / (weights**2).sum())
+    assert card.to_dict()["weighted"] is True
+
+
+@pytest.mark.django_db
+def test_uniformly_chosen_grades_leave_the_card_unweighted(project, graded):
+    outputs, _ = graded
+    verdicts(validator(project, "plain"), outputs, ["fail"] * 5 + ["pass"] * 5)
+
+    card = report_card(project)
+
+    assert not card.weighted and card.effective_grades is None
+    (ranked,) = card_for(card, HOLISTIC).selection.ranked
+    assert not ranked.candidate.metrics.weighted
+    assert ranked.candidate.metrics.false_failure_rate == pytest.approx(1 / 6)
