@@ -174,6 +174,7 @@ class _LabelledOutputs:
     label: np.ndarray                    # int8: 1 pass, 0 fail, NO_LABEL (tie, unsure only)
     selector: np.ndarray                 # str (object)
     probability: np.ndarray              # float, NaN when none was recorded
+    pool_size: np.ndarray                # float, NaN when none was recorded
     scored: np.ndarray                   # bool: some current grade gave a score
     score: np.ndarray                    # mean of the current grades' scores, NaN if none
 
@@ -189,7 +190,9 @@ def _load_labelled_outputs(project: Project) -> _LabelledOutputs:
     grades = list(
         Grade.objects.filter(project=project, retracted=False, superseded_by__isnull=True)
         .order_by("submitted_at", "id")
-        .values_list("output_id", "verdict", "score", "selector", "selector_probability")
+        .values_list(
+            "output_id", "verdict", "score", "selector", "selector_probability", "selector_pool_size"
+        )
     )
     vote_outputs = np.array([g[0] for g in grades], dtype=np.int64)
     codes = np.array([VERDICT_CODES[g[1]] for g in grades], dtype=np.int8)
@@ -208,11 +211,15 @@ def _load_labelled_outputs(project: Project) -> _LabelledOutputs:
     probability = np.array(
         [np.nan if grades[i][4] is None else grades[i][4] for i in first], dtype=float
     )
+    pool_size = np.array(
+        [np.nan if grades[i][5] is None else grades[i][5] for i in first], dtype=float
+    )
     system_index = all_system_index[np.searchsorted(all_output_ids, graded)]
     return _LabelledOutputs(
         systems=systems, all_output_ids=all_output_ids, all_system_index=all_system_index,
         output_ids=graded, system_index=system_index, label=labels,
-        selector=selector, probability=probability, scored=score_count > 0, score=score,
+        selector=selector, probability=probability, pool_size=pool_size,
+        scored=score_count > 0, score=score,
     )
 
 
@@ -234,10 +241,15 @@ def _control_verdicts(project: Project, data: _LabelledOutputs):
 
 
 def _selection_probability(data: _LabelledOutputs, keep: np.ndarray) -> np.ndarray:
+    """Each output's chance relative to a uniform draw from the same pool (pool × probability),
+    so uniformly drawn grades weigh alike however large the pool was when they were drawn.
+    Grades from before pool sizes were recorded use the probability alone."""
     probability = data.probability[keep]
+    pool_size = data.pool_size[keep]
     # No recorded probability, or one outside (0, 1]: nobody drew it, it stands for itself.
     usable = np.isfinite(probability) & (probability > 0.0) & (probability <= 1.0)
-    return np.where(usable, probability, 1.0)
+    relative = np.where(np.isfinite(pool_size) & (pool_size > 0), probability * pool_size, probability)
+    return np.where(usable, relative, 1.0)
 
 
 def _pass_rates(data: _LabelledOutputs, estimator: str, labelled: np.ndarray, control):
