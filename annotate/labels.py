@@ -31,6 +31,8 @@ class LabelVotes:
     # Importance weight of each vote's output: 1 / (pool size × selection probability) when the
     # item was drawn by a selector with a known probability, else 1 (uniform, manual, imported).
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # A rating-scale grade's score, NaN for pass/fail grades.
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     criteria: dict[int, np.ndarray] = field(default_factory=dict)  # criterion id -> int8 codes
     stale: dict[int, np.ndarray] = field(default_factory=dict)     # criterion id -> bool
 
@@ -62,6 +64,7 @@ class _GradeLog:
 
     grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
     settled_grade_id: int = 0
 
@@ -80,7 +83,7 @@ def _refresh(project: Project) -> _GradeLog:
         rows = list(
             Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
                 "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
-                "selector_probability", "selector_pool_size",
+                "selector_probability", "selector_pool_size", "score",
             )
         )
         if rows:
@@ -90,7 +93,10 @@ def _refresh(project: Project) -> _GradeLog:
                 for g, o, a, v, retracted, s, *_ in rows
             ], dtype=np.int64)
             fresh_weights = np.array(
-                [importance_weight(p, size) for *_, p, size in rows], dtype=np.float64
+                [importance_weight(p, size) for *_, p, size, _ in rows], dtype=np.float64
+            )
+            fresh_scores = np.array(
+                [np.nan if row[-1] is None else row[-1] for row in rows], dtype=np.float64
             )
             verdicts = np.array(list(
                 GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
@@ -102,6 +108,7 @@ def _refresh(project: Project) -> _GradeLog:
             kept = log.grades[:, 0] <= since
             log.grades = np.vstack([log.grades[kept], fresh])
             log.weights = np.concatenate([log.weights[kept], fresh_weights])
+            log.scores = np.concatenate([log.scores[kept], fresh_scores])
             log.verdicts = np.vstack([
                 log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
             ])
@@ -134,7 +141,7 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
     holistic = current[:, 3].astype(np.int8)
     votes = LabelVotes(
         grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
-        holistic=holistic, weights=log.weights[keep],
+        holistic=holistic, weights=log.weights[keep], scores=log.scores[keep],
     )
     versions = current_version_ids(project)
     for criterion_id in versions:
@@ -168,6 +175,23 @@ def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarr
     counts = np.bincount(rows[known], minlength=n)
     sums = np.bincount(rows[known], weights=votes.weights[known], minlength=n)
     return np.divide(sums, counts, out=np.ones(n), where=counts > 0)
+
+
+def mean_scores(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
+    """Per target output (ascending ids), the mean score of its current scored votes; NaN
+    where it has none."""
+    n = target_output_ids.size
+    result = np.full(n, np.nan)
+    scored = np.isfinite(votes.scores)
+    if not n or not scored.any():
+        return result
+    ids = votes.output_ids[scored]
+    rows = np.clip(np.searchsorted(target_output_ids, ids), 0, n - 1)
+    known = target_output_ids[rows] == ids
+    counts = np.bincount(rows[known], minlength=n)
+    sums = np.bincount(rows[known], weights=votes.scores[scored][known], minlength=n)
+    np.divide(sums, counts, out=result, where=counts > 0)
+    return result
 
 
 def majority(target_output_ids: np.ndarray, vote_output_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:

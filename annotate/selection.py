@@ -16,8 +16,8 @@ from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
-from annotate.models import Comparison, Criterion, Output, Project
+from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, mean_scores
+from annotate.models import Comparison, Criterion, Output, Project, Scale
 from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
 from annotate.services.assignments import RankedItem
 
@@ -99,7 +99,18 @@ def selection_context(
     )
     criterion_code = {cid: code for code, (cid, _) in enumerate(criteria)}
     votes = load_votes(project)
-    human = arrays.stable("human", _labels_as_float(majority(ids, votes.output_ids, votes.holistic)))
+    human = _labels_as_float(majority(ids, votes.output_ids, votes.holistic))
+    pass_threshold = 0.5
+    scale = _rating_scale(project)
+    if scale is not None:
+        # Selectors see a rating project's mean score on [0, 1], so the ranking they chase is
+        # the ranking by mean score, and pass/fail is the score against the pass threshold.
+        low, high, threshold = scale
+        scores = mean_scores(ids, votes)
+        scored = np.isfinite(scores)
+        human[scored] = np.clip((scores[scored] - low) / (high - low), 0.0, 1.0)
+        pass_threshold = float(np.clip((threshold - low) / (high - low), 0.0, 1.0))
+    human = arrays.stable("human", human)
     by_criterion = np.column_stack([
         _labels_as_float(majority(ids, votes.output_ids, votes.codes(cid))) for cid, _ in criteria
     ]) if criteria else np.zeros((ids.size, 0), dtype=np.float32)
@@ -126,8 +137,18 @@ def selection_context(
         validator_names=evidence.column_names,
         criterion_names=tuple(key for _, key in criteria),
         compared_pairs=compared_pairs,
+        pass_threshold=pass_threshold,
     )
     return context, arrays
+
+
+def _rating_scale(project: Project) -> tuple[float, float, float] | None:
+    """(low, high, pass threshold) of a rating project with a usable scale, else None."""
+    if project.scale != Scale.RATING or project.pass_threshold is None:
+        return None
+    if project.scale_min is None or project.scale_max is None or project.scale_max <= project.scale_min:
+        return None
+    return float(project.scale_min), float(project.scale_max), float(project.pass_threshold)
 
 
 def rank_with_selector(

@@ -32,3 +32,26 @@ def test_uniform_claims_weigh_alike_however_the_pool_shrank(project, annotator, 
         assert weighted.system == plain.system
         # Pools of 12 down to 3 outputs: 1/p alone would weigh the first grade four times the last.
         assert weighted.estimate == pytest.approx(plain.estimate)
+
+
+@pytest.mark.django_db
+def test_selectors_see_a_rating_projects_mean_score_on_the_unit_interval(project, annotator, reviewer, make_outputs):
+    from annotate.selection import selection_context
+
+    project.scale, project.scale_min, project.scale_max, project.pass_threshold = "rating", 1, 5, 4
+    project.save()
+    outputs = make_outputs(n_samples=2, systems=("alpha", "beta"))
+    grade_submit(output=outputs[0], annotator=annotator, score=5)
+    grade_submit(output=outputs[0], annotator=reviewer, score=2)
+    grade_submit(output=outputs[1], annotator=annotator, score=4)
+
+    ctx, arrays = selection_context(
+        project=project, annotator=annotator, pool=np.array([o.pk for o in outputs[2:]]),
+        selector="ranking_uncertainty",
+    )
+
+    rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
+    assert ctx.human[rows[outputs[0].pk]] == pytest.approx((3.5 - 1) / 4)
+    assert ctx.human[rows[outputs[1].pk]] == pytest.approx(0.75)
+    assert np.isnan(ctx.human[rows[outputs[2].pk]])
+    assert ctx.pass_threshold == pytest.approx(0.75)
