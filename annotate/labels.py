@@ -28,9 +28,11 @@ class LabelVotes:
     output_ids: np.ndarray
     annotator_ids: np.ndarray
     holistic: np.ndarray                       # int8 codes
-    # Importance weight of each vote's output: 1 / (pool size × selection probability) when the
-    # item was drawn by a selector with a known probability, else 1 (uniform, manual, imported).
+    # Importance ratio of each vote's output: 1 / (pool size × selection probability) when the
+    # item was drawn by a selector with a known probability, else 1 (uniform, manual, imported);
+    # and the size of the pool it was drawn from (NaN when unknown). See `output_weights`.
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pool_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # A rating-scale grade's score, NaN for pass/fail grades.
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     criteria: dict[int, np.ndarray] = field(default_factory=dict)  # criterion id -> int8 codes
@@ -64,6 +66,7 @@ class _GradeLog:
 
     grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    pool_sizes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
     settled_grade_id: int = 0
@@ -95,6 +98,9 @@ def _refresh(project: Project) -> _GradeLog:
             fresh_weights = np.array(
                 [importance_weight(p, size) for *_, p, size, _ in rows], dtype=np.float64
             )
+            fresh_pools = np.array(
+                [np.nan if row[8] is None else row[8] for row in rows], dtype=np.float64
+            )
             fresh_scores = np.array(
                 [np.nan if row[-1] is None else row[-1] for row in rows], dtype=np.float64
             )
@@ -109,6 +115,7 @@ def _refresh(project: Project) -> _GradeLog:
             log.grades = np.vstack([log.grades[kept], fresh])
             log.weights = np.concatenate([log.weights[kept], fresh_weights])
             log.scores = np.concatenate([log.scores[kept], fresh_scores])
+            log.pool_sizes = np.concatenate([log.pool_sizes[kept], fresh_pools])
             log.verdicts = np.vstack([
                 log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
             ])
@@ -142,6 +149,7 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
     votes = LabelVotes(
         grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
         holistic=holistic, weights=log.weights[keep], scores=log.scores[keep],
+        pool_sizes=log.pool_sizes[keep],
     )
     versions = current_version_ids(project)
     for criterion_id in versions:
@@ -163,17 +171,41 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
     return votes
 
 
+def lure_weights(
+    ratios: np.ndarray, pool_sizes: np.ndarray, n_population: int, n_labelled: int
+) -> np.ndarray:
+    """Weights that keep estimates from actively drawn labels unbiased (LURE: Farquhar, Gal &
+    Rainforth 2021, "On Statistical Bias in Active Learning"; Kossen et al. 2021):
+
+        v = 1 + (N − M) / (pool − 1) · (ratio − 1),  ratio = 1 / (pool × probability)
+
+    with N outputs, M of them labelled, and `pool` the ungraded outputs the label was drawn
+    from. Uniform draws get 1; once every output is labelled (M = N) every weight is 1, so the
+    estimate is the plain full-data figure. Unknown pool sizes keep the plain ratio.
+    """
+    ratios = np.asarray(ratios, dtype=np.float64)
+    pool_sizes = np.asarray(pool_sizes, dtype=np.float64)
+    known = np.isfinite(pool_sizes) & (pool_sizes > 1)
+    remaining = max(n_population - n_labelled, 0)
+    factor = np.ones_like(ratios)
+    factor[known] = np.minimum(remaining / (pool_sizes[known] - 1.0), 1.0)
+    factor[np.isfinite(pool_sizes) & (pool_sizes <= 1)] = 0.0
+    return 1.0 + factor * (ratios - 1.0)
+
+
 def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
-    """Per target output (ascending ids), the mean importance weight of its current votes; 1
-    where it has none. With several annotators each claim had its own chance; their mean is
-    the output's weight."""
+    """Per target output (ascending ids: the whole population), the mean LURE weight of its
+    current votes; 1 where it has none. With several annotators each claim had its own
+    chance; their mean is the output's weight."""
     n = target_output_ids.size
     if not n:
         return np.ones(0)
     rows = np.clip(np.searchsorted(target_output_ids, votes.output_ids), 0, n - 1)
     known = target_output_ids[rows] == votes.output_ids
     counts = np.bincount(rows[known], minlength=n)
-    sums = np.bincount(rows[known], weights=votes.weights[known], minlength=n)
+    n_labelled = int(np.count_nonzero(counts))
+    weights = lure_weights(votes.weights[known], votes.pool_sizes[known], n, n_labelled)
+    sums = np.bincount(rows[known], weights=weights, minlength=n)
     return np.divide(sums, counts, out=np.ones(n), where=counts > 0)
 
 

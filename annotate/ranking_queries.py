@@ -30,7 +30,7 @@ import numpy as np
 
 from annotate import rankings
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority
+from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, lure_weights, majority
 from annotate.models import Choice, Comparison, Grade, Output, Project, Scale
 
 ESTIMATORS = {
@@ -241,15 +241,22 @@ def _control_verdicts(project: Project, data: _LabelledOutputs):
 
 
 def _selection_probability(data: _LabelledOutputs, keep: np.ndarray) -> np.ndarray:
-    """Each output's chance relative to a uniform draw from the same pool (pool × probability),
-    so uniformly drawn grades weigh alike however large the pool was when they were drawn.
-    Grades from before pool sizes were recorded use the probability alone."""
+    """Each kept output's effective chance for the Hájek weights: 1 / its LURE weight
+    (`annotate.labels.lure_weights`), so uniformly drawn grades weigh alike however large the
+    pool was, and once every output is graded every weight is 1. Grades from before pool sizes
+    were recorded use their probability alone."""
     probability = data.probability[keep]
     pool_size = data.pool_size[keep]
     # No recorded probability, or one outside (0, 1]: nobody drew it, it stands for itself.
     usable = np.isfinite(probability) & (probability > 0.0) & (probability <= 1.0)
-    relative = np.where(np.isfinite(pool_size) & (pool_size > 0), probability * pool_size, probability)
-    return np.where(usable, relative, 1.0)
+    with_pool = usable & np.isfinite(pool_size) & (pool_size > 0)
+    ratio = np.ones(probability.shape)
+    ratio[with_pool] = 1.0 / (probability[with_pool] * pool_size[with_pool])
+    weights = lure_weights(
+        ratio, np.where(with_pool, pool_size, np.nan), data.all_output_ids.size, data.output_ids.size
+    )
+    legacy = usable & ~with_pool
+    return np.where(legacy, probability, 1.0 / weights)
 
 
 def _pass_rates(data: _LabelledOutputs, estimator: str, labelled: np.ndarray, control):

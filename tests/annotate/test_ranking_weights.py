@@ -55,3 +55,41 @@ def test_selectors_see_a_rating_projects_mean_score_on_the_unit_interval(project
     assert ctx.human[rows[outputs[1].pk]] == pytest.approx(0.75)
     assert np.isnan(ctx.human[rows[outputs[2].pk]])
     assert ctx.pass_threshold == pytest.approx(0.75)
+
+
+def test_lure_weights_are_one_for_uniform_draws_and_once_everything_is_labelled():
+    from annotate.labels import lure_weights
+
+    pools = np.array([10.0, 9.0, 8.0])
+    assert lure_weights(np.ones(3), pools, 10, 3).tolist() == [1.0, 1.0, 1.0]
+    assert lure_weights(np.array([0.2, 3.0, 1.5]), pools, 3, 3).tolist() == [1.0, 1.0, 1.0]
+    # Unknown pool: the plain ratio; a pool of one: the last item, weight 1.
+    assert lure_weights(np.array([0.5, 2.0]), np.array([np.nan, 1.0]), 10, 2).tolist() == [0.5, 1.0]
+
+
+def test_lure_weighted_mean_of_actively_drawn_labels_is_unbiased():
+    """Draw 30 of 200 items sequentially in proportion to a score correlated with the value;
+    over many runs the LURE-weighted mean matches the population mean, the plain mean does not."""
+    from annotate.labels import lure_weights
+
+    rng = np.random.default_rng(5)
+    n, m = 200, 30
+    values = rng.random(n)
+    score = 0.2 + values**2
+    plain, weighted = [], []
+    for _ in range(3000):
+        left = np.ones(n, bool)
+        picked, ratios, pools = [], [], []
+        for _ in range(m):
+            q = np.where(left, score, 0.0)
+            q /= q.sum()
+            i = rng.choice(n, p=q)
+            picked.append(i)
+            ratios.append(1 / (left.sum() * q[i]))
+            pools.append(left.sum())
+            left[i] = False
+        v = lure_weights(np.array(ratios), np.array(pools, float), n, m)
+        plain.append(values[picked].mean())
+        weighted.append(np.mean(v * values[picked]))
+    assert abs(np.mean(weighted) - values.mean()) < 0.005
+    assert np.mean(plain) - values.mean() > 0.05

@@ -215,8 +215,11 @@ def test_grades_chosen_by_an_active_selector_are_reweighted_by_their_chance(proj
     assert {g.selector_pool_size for g in grades} >= {40 - 23, 40}  # the pool shrank as grades came
     card = report_card(project)
     assert card.weighted
-    weights = np.array([1 / (g.selector_pool_size * g.selector_probability) for g in grades])
-    assert len(set(np.round(weights, 9))) > 1  # the draws were not uniform
+    ratios = np.array([1 / (g.selector_pool_size * g.selector_probability) for g in grades])
+    assert len(set(np.round(ratios, 9))) > 1  # the draws were not uniform
+    # LURE: 40 outputs, 24 graded; v = 1 + (N - M) / (pool - 1) * (ratio - 1).
+    pools = np.array([g.selector_pool_size for g in grades], float)
+    weights = 1 + np.minimum((40 - 24) / (pools - 1), 1) * (ratios - 1)
     by_output = {o.pk: i for i, o in enumerate(outputs)}
     codes = {"fail": 0, "pass": 1}
     strict_codes = ["fail" if i % 3 == 0 or i % 5 == 0 else "pass" for i in range(40)]
