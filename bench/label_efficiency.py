@@ -25,24 +25,36 @@ RESULTS = ROOT / "bench" / "results" / "label_efficiency"
 VALIDATORS = ROOT / "bench" / "validators"
 
 SINGLE = (
-    "random,ranking_uncertainty,uncertainty,mad_validators,variance,evalgen,metric_var,irt,"
-    "diversity,s2e_metric_var,s2e_metric_avg,s2e_diversity"
+    "random,ranking_uncertainty,validator_choice,uncertainty,mad_validators,variance,evalgen,"
+    "metric_var,irt,diversity,s2e_metric_var,s2e_metric_avg,s2e_diversity"
 )
+# MQM's 3,052 outputs make a run ~10x longer: the selectors that matter, to every output.
+MQM = (
+    "random,ranking_uncertainty,validator_choice,mad_validators,metric_var,s2e_metric_var,"
+    "s2e_metric_avg,s2e_diversity"
+)
+
+
+def grid(step: int, last: int) -> str:
+    return ",".join(str(b) for b in [*range(step, last, step), last])
+
 STUDIES: dict[str, dict] = {
     "frank": {
         "data": "frank_valid_dev.jsonl", "validators": "frank_valid_dev.json",
-        "budgets": "25,50,100,200,300,400", "selectors": SINGLE,
+        "budgets": grid(25, 512), "selectors": SINGLE,
     },
     # SummEval has Likert 1–5 means of 3 experts and no binary label: pass = mean ≥ 4 ("good"
     # or better on average); 73% of the summaries pass, so both classes have examples.
     "summeval": {
         "data": "summeval_dev.jsonl", "validators": "summeval_dev.json",
-        "budgets": "20,40,80,160,240,320", "selectors": SINGLE,
+        "budgets": grid(20, 320), "selectors": SINGLE,
         "extra": ["--scale", "rating", "--pass-threshold", "4", "--scale-min", "1", "--scale-max", "5"],
     },
     "mqm": {
         "data": "mqm_ted_ende_dev.jsonl", "validators": "mqm_ted_ende_dev.json",
-        "budgets": "50,100,200,400,800", "selectors": SINGLE,
+        "budgets": "50,100,200,300,400,600,800,1000,1200,1400,1600,1800,2000,2200,2400,2600,"
+                   "2800,3052",
+        "selectors": MQM,
     },
     "pandalm": {
         "data": "pandalm_dev_pairs.jsonl", "budgets": "20,40,80,120,160",

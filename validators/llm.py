@@ -539,8 +539,12 @@ def _grading_messages(prompt: str, system_prompt: str | None) -> list[dict[str, 
 
 
 def grading_cache_params(provider: ProviderConfig, system_prompt: str | None) -> dict[str, Any]:
-    """The request parameters that change the answer, as they enter the cache key."""
-    return {"temperature": provider.temperature, "system_prompt": system_prompt or ""}
+    """The request parameters that change the answer, as they enter the cache key. The
+    endpoint is one of them: two servers may serve different models under one name."""
+    return {
+        "temperature": provider.temperature, "system_prompt": system_prompt or "",
+        "endpoint": provider.base_url.rstrip("/"),
+    }
 
 
 def _read_completion(completion: object) -> tuple[str, int | None]:

@@ -770,3 +770,19 @@ def test_stub_lists_models(stub: LLMStubServer) -> None:
         "concord-stub",
         "concord-stub-embedding",
     ]
+
+
+def test_two_endpoints_serving_one_model_name_do_not_share_cached_answers(stub: LLMStubServer) -> None:
+    from dataclasses import replace
+
+    cache = InMemoryAnswerCache()
+    here = provider_for(stub)
+    elsewhere = replace(here, base_url=here.base_url.replace("127.0.0.1", "localhost"))
+
+    grade_prompts(here, ["is this grounded?"], cache=cache)
+    [second] = grade_prompts(elsewhere, ["is this grounded?"], cache=cache)
+
+    assert not second.cached
+    assert stub.request_count == 2
+    assert len(cache) == 2
+    assert grading_cache_params(here, None)["endpoint"] == here.base_url.rstrip("/")
