@@ -94,6 +94,25 @@ def _show(value, digits: int = 2) -> str:
     return f"{value:g}"
 
 
+def _criteria_parity(entry: dict, selectors: dict) -> str:
+    """Per criterion, labels until its regret stays ≤ 0.02 against random's: how many criteria
+    need at most half (≤ 0.5) and at most as many (≤ 1; reaching it where random never does
+    counts) of random's labels."""
+    random = selectors.get("random", {}).get("labels_to_regret_0_02", {})
+    mine = entry.get("labels_to_regret_0_02", {})
+    half = at_most = 0
+    for key, needed in mine.items():
+        baseline = random.get(key)
+        if needed is None:
+            continue
+        if baseline is None:
+            at_most += 1
+            continue
+        half += needed <= 0.5 * baseline
+        at_most += needed <= baseline
+    return f"{half} / {at_most} of {len(mine)}" if mine else ""
+
+
 def table(results: dict[str, dict]) -> str:
     """Markdown table: per study and selector, τ at the largest budget, labels to τ ≥ 0.9 and
     its parity, the share of criteria holding the full-data validator at the largest budget,
@@ -101,9 +120,9 @@ def table(results: dict[str, dict]) -> str:
     import numpy as np
 
     lines = [
-        "| data | selector | τ @max | labels τ≥0.9 | parity τ | best τ-ratio vs s2e | hit @max "
-        "| labels regret≤0.02 (all) | parity validator | ms/label |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| data | selector | τ @max | labels τ≥0.9 | parity τ | τ ≥ best s2e | hit @max "
+        "| labels regret≤0.02 (all) | parity validator | criteria at parity ≤ 0.5 / ≤ 1 | ms/label |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for study, result in results.items():
         selectors = result["selectors"]
@@ -115,13 +134,14 @@ def table(results: dict[str, dict]) -> str:
             hit = np.mean([np.mean(v, axis=0)[-1] for v in hits.values()]) if hits else None
             versus = (
                 "" if best_s2e is None or name.startswith("s2e_")
-                else f"{int(np.sum(mean_tau >= best_s2e - 1e-9))}/{len(mean_tau)} budgets ≥"
+                else f"{int(np.sum(mean_tau >= best_s2e - 1e-9))}/{len(mean_tau)} budgets"
             )
             lines.append(
                 f"| {study} | {name} | {mean_tau[-1]:.3f} | {_show(entry['labels_to_tau_0_9'])} "
                 f"| {_show(entry['parity_tau'])} | {versus} | {_show(hit)} "
                 f"| {_show(entry.get('labels_to_regret_0_02_all'))} "
-                f"| {_show(entry['parity_validator'])} | {_show(entry.get('ms_per_label'), 0)} |"
+                f"| {_show(entry['parity_validator'])} | {_criteria_parity(entry, selectors)} "
+                f"| {_show(entry.get('ms_per_label'), 0)} |"
             )
     return "\n".join(lines)
 
