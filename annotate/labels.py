@@ -15,6 +15,7 @@ import numpy as np
 from django.utils import timezone
 
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
+from annotate.sampling_weights import lure_weights
 
 LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, NO_LABEL = 0, 1, 2, -1
 VERDICT_CODES = {"fail": LABEL_FAIL, "pass": LABEL_PASS, "unsure": LABEL_UNSURE}
@@ -169,28 +170,6 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
             codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
             votes.criteria[criterion_id][rows[mine]] = codes
     return votes
-
-
-def lure_weights(
-    ratios: np.ndarray, pool_sizes: np.ndarray, n_population: int, n_labelled: int
-) -> np.ndarray:
-    """Weights that keep estimates from actively drawn labels unbiased (LURE: Farquhar, Gal &
-    Rainforth 2021, "On Statistical Bias in Active Learning"; Kossen et al. 2021):
-
-        v = 1 + (N − M) / (pool − 1) · (ratio − 1),  ratio = 1 / (pool × probability)
-
-    with N outputs, M of them labelled, and `pool` the ungraded outputs the label was drawn
-    from. Uniform draws get 1; once every output is labelled (M = N) every weight is 1, so the
-    estimate is the plain full-data figure. Unknown pool sizes keep the plain ratio.
-    """
-    ratios = np.asarray(ratios, dtype=np.float64)
-    pool_sizes = np.asarray(pool_sizes, dtype=np.float64)
-    known = np.isfinite(pool_sizes) & (pool_sizes > 1)
-    remaining = max(n_population - n_labelled, 0)
-    factor = np.ones_like(ratios)
-    factor[known] = np.minimum(remaining / (pool_sizes[known] - 1.0), 1.0)
-    factor[np.isfinite(pool_sizes) & (pool_sizes <= 1)] = 0.0
-    return 1.0 + factor * (ratios - 1.0)
 
 
 def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:

@@ -30,8 +30,9 @@ import numpy as np
 
 from annotate import rankings
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, lure_weights, majority
+from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority
 from annotate.models import Choice, Comparison, Grade, Output, Project, Scale
+from annotate.sampling_weights import lure_weights
 
 ESTIMATORS = {
     "naive": "All labels (naive)",

@@ -58,7 +58,7 @@ def test_selectors_see_a_rating_projects_mean_score_on_the_unit_interval(project
 
 
 def test_lure_weights_are_one_for_uniform_draws_and_once_everything_is_labelled():
-    from annotate.labels import lure_weights
+    from annotate.sampling_weights import lure_weights
 
     pools = np.array([10.0, 9.0, 8.0])
     assert lure_weights(np.ones(3), pools, 10, 3).tolist() == [1.0, 1.0, 1.0]
@@ -70,7 +70,7 @@ def test_lure_weights_are_one_for_uniform_draws_and_once_everything_is_labelled(
 def test_lure_weighted_mean_of_actively_drawn_labels_is_unbiased():
     """Draw 30 of 200 items sequentially in proportion to a score correlated with the value;
     over many runs the LURE-weighted mean matches the population mean, the plain mean does not."""
-    from annotate.labels import lure_weights
+    from annotate.sampling_weights import lure_weights
 
     rng = np.random.default_rng(5)
     n, m = 200, 30
