@@ -117,6 +117,7 @@ class _Importer:
         # Fixed-size digests keep memory per distinct key small on very large files.
         self.seen_outputs: dict[bytes, int] = {}
         self.seen_inputs: dict[str, tuple[bytes, int]] = {}
+        self.seen_references: dict[str, tuple[bytes, int]] = {}
         self.annotator: AbstractBaseUser | None = None
         self.criteria: dict[str, Criterion] = {}
         self.versions: dict[int, Any] = {}
@@ -175,11 +176,25 @@ class _Importer:
             record = importing.validate_output_record(line, raw, self.problems)
             if record is not None:
                 self._check_duplicates(record.line, record.item_id, record.input, [record.system])
+                self._check_reference(record.line, record.item_id, record.reference)
             return record
         record = importing.validate_pair_record(line, raw, self.problems)
         if record is not None:
             self._check_duplicates(record.line, record.sample_key, record.input, [])
         return record
+
+    def _check_reference(self, line: int, item_id: str, reference: str | None) -> None:
+        """One reference per input. Records of the same input may leave it out (a human
+        reference "system" has none), but two different references are a mistake."""
+        if reference is None:
+            return
+        digest = _digest(reference)
+        first = self.seen_references.setdefault(item_id, (digest, line))
+        if first[0] != digest:
+            self.problems.add(
+                line, "reference",
+                f"differs from the reference of item_id '{item_id}' on line {first[1]}",
+            )
 
     def _check_duplicates(self, line: int, item_id: str, input_text: str, systems: list[str]) -> None:
         input_digest = _digest(input_text)
@@ -204,7 +219,12 @@ class _Importer:
     # -- writing -------------------------------------------------------------------------
     def _flush(self, chunk: list) -> None:
         if self.kind == PER_OUTPUT:
-            samples = self._samples_for({r.item_id: r for r in chunk})
+            by_item: dict[str, OutputRecord] = {}
+            for r in chunk:
+                # The sample takes its reference from whichever record of the input has one.
+                if r.item_id not in by_item or (by_item[r.item_id].reference is None and r.reference):
+                    by_item[r.item_id] = r
+            samples = self._samples_for(by_item)
             outputs = self._outputs_for(
                 samples, [(r.line, r.item_id, r.system, r.output, r.metadata) for r in chunk]
             )
@@ -225,9 +245,13 @@ class _Importer:
             s.external_id: s
             for s in Sample.objects.filter(project=self.project, external_id__in=list(by_key))
         }
-        new = []
+        new, completed = [], []
         for key, record in by_key.items():
             sample = existing.get(key)
+            if sample is not None and sample.reference is None and getattr(record, "reference", None):
+                # An earlier chunk (or import) met this input only through records without one.
+                sample.reference = record.reference
+                completed.append(sample)
             if sample is None:
                 new.append(Sample(
                     project=self.project, external_id=key, input_text=record.input,
@@ -239,6 +263,8 @@ class _Importer:
                     record.line, "input",
                     f"item_id '{key}' already exists in this project with a different input",
                 )
+        if completed:
+            Sample.objects.bulk_update(completed, ["reference"])
         if new:
             created = Sample.objects.bulk_create(new)
             self.result.samples_created += len(created)

@@ -335,3 +335,39 @@ class TestCommand:
         path.write_bytes(b"{}\n")
         with pytest.raises(CommandError, match="No project with the slug 'nope'"):
             call_command("import_outputs", "nope", str(path))
+
+
+@pytest.mark.django_db
+class TestReferences:
+    """A human reference "system" has no reference of its own; the input's reference must
+    still reach the sample whichever record comes first or last."""
+
+    @pytest.mark.parametrize("order", ["reference first", "reference last"])
+    def test_sample_keeps_the_reference_any_record_of_its_input_gives(self, project, order):
+        with_ref = record("q1", "alpha")
+        without = record("q1", "ref-A", reference=None)
+        records = [with_ref, without] if order == "reference first" else [without, with_ref]
+
+        result = import_bytes(project, jsonl(records))
+
+        assert result.ok, result.problems
+        assert Sample.objects.get(project=project, external_id="q1").reference == "Ref."
+
+    def test_reference_met_only_in_a_later_chunk_completes_the_sample(self, project, settings):
+        settings.CONCORD_IMPORT_CHUNK_SIZE = 2
+        records = [record("q1", "ref-A", reference=None), record("q2", "alpha"),
+                   record("q1", "alpha"), record("q1", "beta")]
+
+        result = import_bytes(project, jsonl(records))
+
+        assert result.ok, result.problems
+        assert Sample.objects.get(project=project, external_id="q1").reference == "Ref."
+
+    def test_two_different_references_for_one_input_are_refused(self, project):
+        records = [record("q1", "alpha"), record("q1", "beta", reference="Another ref.")]
+
+        result = import_bytes(project, jsonl(records))
+
+        assert [(p.line, p.field) for p in result.problems] == [(2, "reference")]
+        assert "item_id 'q1' on line 1" in result.problems[0].message
+        assert_nothing_written(project)
