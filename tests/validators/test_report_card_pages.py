@@ -143,3 +143,33 @@ def test_non_member_gets_404_for_report_and_suite(client, card_project, outsider
 
     assert client.get(reverse("report-card", args=[project.slug])).status_code == 404
     assert client.get(reverse("suite-export", args=[project.slug, suite.pk])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_page_says_when_rates_are_reweighted_for_an_active_selector(client, project, annotator, reviewer, make_outputs):
+    import numpy as np
+
+    from annotate.services.assignments import assignment_claim_next
+
+    forget()
+    outputs = make_outputs(n_samples=10, systems=("alpha", "beta"))
+    strict = Validator.objects.create(project=project, name="strict", kind="code", source=CHECK_SHORT)
+    lenient = Validator.objects.create(project=project, name="lenient", kind="code", source=CHECK_MENTIONS)
+    VerdictRecord.objects.bulk_create(
+        [VerdictRecord(validator=strict, output=o, outcome="fail" if i % 3 == 0 else "pass") for i, o in enumerate(outputs)]
+        + [VerdictRecord(validator=lenient, output=o, outcome="pass") for o in outputs]
+    )
+    client.force_login(reviewer)
+    before = client.get(reverse("report-card", args=[project.slug])).content.decode()
+    for step in range(8):
+        claim = assignment_claim_next(project=project, annotator=annotator, selector="validator_choice",
+                                      rng=np.random.default_rng(step))
+        grade_submit(output=claim.output, annotator=annotator, verdict="fail" if step % 2 else "pass",
+                     assignment=claim)
+        forget()
+
+    page = client.get(reverse("report-card", args=[project.slug])).content.decode()
+
+    assert "data-weighted" not in before
+    assert "data-weighted" in page
+    assert "reweighted by how likely each output was to be chosen" in page
