@@ -41,10 +41,6 @@ def checked_method(method: str | None = None) -> str:
     return method
 
 
-def configured_method() -> str:
-    return checked_method()
-
-
 def _vectors(project: Project, texts: list[str], method: str) -> np.ndarray:
     if method == PROVIDER_METHOD:
         vectors = np.asarray(import_string(settings.ANNOTATE_EMBEDDER)(project, texts), dtype=np.float32)

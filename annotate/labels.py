@@ -15,7 +15,7 @@ import numpy as np
 from django.utils import timezone
 
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
-from annotate.sampling_weights import lure_weights
+from annotate.sampling_weights import importance_ratios, lure_weights
 
 LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, NO_LABEL = 0, 1, 2, -1
 VERDICT_CODES = {"fail": LABEL_FAIL, "pass": LABEL_PASS, "unsure": LABEL_UNSURE}
@@ -96,15 +96,12 @@ def _refresh(project: Project) -> _GradeLog:
                 (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
                 for g, o, a, v, retracted, s, *_ in rows
             ], dtype=np.int64)
-            fresh_weights = np.array(
-                [importance_weight(p, size) for *_, p, size, _ in rows], dtype=np.float64
+            # None becomes NaN in a float array.
+            probabilities, fresh_pools, fresh_scores = (
+                np.array([row[column] for row in rows], dtype=np.float64) for column in (7, 8, 9)
             )
-            fresh_pools = np.array(
-                [np.nan if row[8] is None else row[8] for row in rows], dtype=np.float64
-            )
-            fresh_scores = np.array(
-                [np.nan if row[-1] is None else row[-1] for row in rows], dtype=np.float64
-            )
+            ratios = importance_ratios(probabilities, fresh_pools)
+            fresh_weights = np.where(np.isnan(ratios), 1.0, ratios)
             verdicts = np.array(list(
                 GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
                     "grade_id", "criterion_id", "criterion_version_id", "verdict"
@@ -124,14 +121,6 @@ def _refresh(project: Project) -> _GradeLog:
             if settled:
                 log.settled_grade_id = max(settled)
         return log
-
-
-def importance_weight(probability: float | None, pool_size: int | None) -> float:
-    """How many uniformly drawn items this one stands for, relative to the others: the chance
-    a uniform draw from the same pool had (1 / pool size) over the chance it actually had."""
-    if not probability or not pool_size or probability <= 0:
-        return 1.0
-    return 1.0 / (pool_size * probability)
 
 
 def forget_votes() -> None:
@@ -177,10 +166,7 @@ def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarr
     current votes; 1 where it has none. With several annotators each claim had its own
     chance; their mean is the output's weight."""
     n = target_output_ids.size
-    if not n:
-        return np.ones(0)
-    rows = np.clip(np.searchsorted(target_output_ids, votes.output_ids), 0, n - 1)
-    known = target_output_ids[rows] == votes.output_ids
+    rows, known = target_rows(target_output_ids, votes.output_ids)
     counts = np.bincount(rows[known], minlength=n)
     n_labelled = int(np.count_nonzero(counts))
     weights = lure_weights(votes.weights[known], votes.pool_sizes[known], n, n_labelled)
@@ -191,16 +177,28 @@ def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarr
 def mean_scores(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
     """Per target output (ascending ids), the mean score of its current scored votes; NaN
     where it has none."""
-    n = target_output_ids.size
-    result = np.full(n, np.nan)
     scored = np.isfinite(votes.scores)
-    if not n or not scored.any():
-        return result
-    ids = votes.output_ids[scored]
-    rows = np.clip(np.searchsorted(target_output_ids, ids), 0, n - 1)
-    known = target_output_ids[rows] == ids
+    return mean_per_output(target_output_ids, votes.output_ids[scored], votes.scores[scored])
+
+
+def target_rows(target_output_ids: np.ndarray, vote_output_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each vote's row in the ascending `target_output_ids`, and whether its output is there."""
+    n = target_output_ids.size
+    if not n:
+        return np.zeros(vote_output_ids.size, dtype=np.int64), np.zeros(vote_output_ids.size, bool)
+    rows = np.clip(np.searchsorted(target_output_ids, vote_output_ids), 0, n - 1)
+    return rows, target_output_ids[rows] == vote_output_ids
+
+
+def mean_per_output(
+    target_output_ids: np.ndarray, vote_output_ids: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """Per target output (ascending ids), the mean of its votes' `values`; NaN where none."""
+    n = target_output_ids.size
+    rows, known = target_rows(target_output_ids, vote_output_ids)
     counts = np.bincount(rows[known], minlength=n)
-    sums = np.bincount(rows[known], weights=votes.scores[scored][known], minlength=n)
+    sums = np.bincount(rows[known], weights=np.asarray(values, dtype=np.float64)[known], minlength=n)
+    result = np.full(n, np.nan)
     np.divide(sums, counts, out=result, where=counts > 0)
     return result
 
@@ -209,9 +207,7 @@ def majority(target_output_ids: np.ndarray, vote_output_ids: np.ndarray, codes: 
     """Majority of pass/fail votes per target output (ascending ids); ties, `unsure` and
     outputs without votes give NO_LABEL."""
     n = target_output_ids.size
-    rows = np.searchsorted(target_output_ids, vote_output_ids)
-    rows = np.clip(rows, 0, max(n - 1, 0))
-    known = (n > 0) & (target_output_ids[rows] == vote_output_ids) if n else np.zeros(0, bool)
+    rows, known = target_rows(target_output_ids, vote_output_ids)
     rows, codes = rows[known], codes[known]
     passes = np.bincount(rows[codes == LABEL_PASS], minlength=n)
     fails = np.bincount(rows[codes == LABEL_FAIL], minlength=n)

@@ -30,9 +30,9 @@ import numpy as np
 
 from annotate import rankings
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority
+from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority, mean_per_output
 from annotate.models import Choice, Comparison, Grade, Output, Project, Scale
-from annotate.sampling_weights import lure_weights
+from annotate.sampling_weights import importance_ratios, lure_weights
 
 ESTIMATORS = {
     "naive": "All labels (naive)",
@@ -201,12 +201,8 @@ def _load_labelled_outputs(project: Project) -> _LabelledOutputs:
     labels = majority(graded, vote_outputs, codes)
 
     score_values = np.array([np.nan if g[2] is None else g[2] for g in grades], dtype=float)
-    rows = np.searchsorted(graded, vote_outputs)
     has_score = np.isfinite(score_values)
-    score_count = np.bincount(rows[has_score], minlength=graded.size)
-    score_sum = np.bincount(rows[has_score], weights=score_values[has_score], minlength=graded.size)
-    score = np.full(graded.size, np.nan)
-    np.divide(score_sum, score_count, out=score, where=score_count > 0)
+    score = mean_per_output(graded, vote_outputs[has_score], score_values[has_score])
 
     selector = np.array([grades[i][3] for i in first], dtype=object)
     probability = np.array(
@@ -220,7 +216,7 @@ def _load_labelled_outputs(project: Project) -> _LabelledOutputs:
         systems=systems, all_output_ids=all_output_ids, all_system_index=all_system_index,
         output_ids=graded, system_index=system_index, label=labels,
         selector=selector, probability=probability, pool_size=pool_size,
-        scored=score_count > 0, score=score,
+        scored=np.isfinite(score), score=score,
     )
 
 
@@ -243,16 +239,16 @@ def _control_verdicts(project: Project, data: _LabelledOutputs):
 
 def _selection_probability(data: _LabelledOutputs, keep: np.ndarray) -> np.ndarray:
     """Each kept output's effective chance for the Hájek weights: 1 / its LURE weight
-    (`annotate.labels.lure_weights`), so uniformly drawn grades weigh alike however large the
+    (`annotate.sampling_weights.lure_weights`), so uniformly drawn grades weigh alike however large the
     pool was, and once every output is graded every weight is 1. Grades from before pool sizes
     were recorded use their probability alone."""
     probability = data.probability[keep]
     pool_size = data.pool_size[keep]
     # No recorded probability, or one outside (0, 1]: nobody drew it, it stands for itself.
     usable = np.isfinite(probability) & (probability > 0.0) & (probability <= 1.0)
-    with_pool = usable & np.isfinite(pool_size) & (pool_size > 0)
-    ratio = np.ones(probability.shape)
-    ratio[with_pool] = 1.0 / (probability[with_pool] * pool_size[with_pool])
+    ratio = importance_ratios(probability, pool_size)
+    with_pool = usable & np.isfinite(ratio)
+    ratio[~with_pool] = 1.0
     weights = lure_weights(
         ratio, np.where(with_pool, pool_size, np.nan), data.all_output_ids.size, data.output_ids.size
     )

@@ -5,6 +5,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def importance_ratios(probability: np.ndarray, pool_size: np.ndarray) -> np.ndarray:
+    """1 / (pool size × probability): how many uniformly drawn items each label stands for, the
+    chance a uniform draw from the same pool had over the chance it actually had. NaN where the
+    probability or the pool size is unknown (missing, NaN or not positive)."""
+    probability = np.asarray(probability, dtype=np.float64)
+    pool_size = np.asarray(pool_size, dtype=np.float64)
+    known = np.isfinite(probability) & (probability > 0) & np.isfinite(pool_size) & (pool_size > 0)
+    ratios = np.full(probability.shape, np.nan)
+    ratios[known] = 1.0 / (pool_size[known] * probability[known])
+    return ratios
+
+
 def lure_weights(
     ratios: np.ndarray, pool_sizes: np.ndarray, n_population: int, n_labelled: int
 ) -> np.ndarray:

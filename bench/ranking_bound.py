@@ -30,7 +30,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.special import ndtr
 from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +38,7 @@ DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data
 
 from annotate.selectors import SelectionContext, choose, get_selector  # noqa: E402
 from annotate.selectors.base import ScoredPool  # noqa: E402
-from annotate.selectors.ranking import SystemStanding, _fpc, system_standing  # noqa: E402
+from annotate.selectors.ranking import grade_value, standing_from, system_standing  # noqa: E402
 
 FILES = {
     "frank": ("frank_valid_dev.jsonl", None),
@@ -83,19 +82,8 @@ class OracleRanking:
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator):
         standing = system_standing(ctx)
-        n = standing.n_grades.astype(float)
-        se = np.sqrt(self.variance / np.maximum(n, 1) * _fpc(n, standing.n_outputs))
-        gap = np.abs(self.truth[:, None] - self.truth[None, :])
-        spread = np.sqrt(se[:, None] ** 2 + se[None, :] ** 2)
-        swap = np.where(spread > 0, ndtr(-gap / np.where(spread > 0, spread, 1)), 0.0)
-        np.fill_diagonal(swap, 0.0)
-        oracle = SystemStanding(
-            standing.n_grades, standing.n_outputs, self.truth, self.variance, se, swap
-        )
-        after = oracle.standard_error_after_one_more() ** 2
-        pair = se[:, None] ** 2 + se[None, :] ** 2
-        share = np.where(pair > 0, (se**2 - after)[:, None] / np.where(pair > 0, pair, 1), 0.0)
-        value = (swap * share).sum(axis=1)
+        oracle = standing_from(standing.n_grades, standing.n_outputs, self.truth, self.variance)
+        value = grade_value(oracle)
         return ScoredPool(ctx.pool, value[ctx.system_codes[ctx.pool]], lambda row: "oracle")
 
 

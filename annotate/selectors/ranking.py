@@ -71,6 +71,14 @@ def system_standing(ctx: SelectionContext) -> SystemStanding:
     pooled = float(values.var(ddof=1)) if values.size > 1 else overall * (1.0 - overall)
     pooled = max(pooled, 1e-6)
     variance = (squares + PRIOR_GRADES * pooled) / (np.maximum(n_grades - 1, 0) + PRIOR_GRADES)
+    return standing_from(n_grades, n_outputs, estimate, variance)
+
+
+def standing_from(
+    n_grades: np.ndarray, n_outputs: np.ndarray, estimate: np.ndarray, variance: np.ndarray
+) -> SystemStanding:
+    """The standing given each system's estimate and per-output variance: finite-population
+    standard errors and pairwise swap probabilities."""
     # A system without grades is as uncertain as a single grade leaves it.
     effective = np.maximum(n_grades, 1).astype(np.float64)
     standard_error = np.sqrt(variance / effective * _fpc(n_grades, n_outputs))
@@ -81,6 +89,17 @@ def system_standing(ctx: SelectionContext) -> SystemStanding:
     # Equal estimates with uncertainty are a coin flip; identical and certain is no question.
     np.fill_diagonal(swap, 0.0)
     return SystemStanding(n_grades, n_outputs, estimate, variance, standard_error, swap)
+
+
+def grade_value(standing: SystemStanding) -> np.ndarray:
+    """(S,) what one more grade of each system is worth: Σ_b P(it and b are ordered wrongly) ·
+    the share of the variance of their difference that the grade removes."""
+    se2 = standing.standard_error**2
+    removed = se2 - standing.standard_error_after_one_more() ** 2
+    pair_variance = se2[:, None] + se2[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(pair_variance > 0, removed[:, None] / pair_variance, 0.0)
+    return (standing.swap_probability * share).sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -97,12 +116,7 @@ class RankingUncertaintySelector:
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         standing = system_standing(ctx)
-        se2 = standing.standard_error**2
-        removed = se2 - standing.standard_error_after_one_more() ** 2
-        pair_variance = se2[:, None] + se2[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(pair_variance > 0, removed[:, None] / pair_variance, 0.0)
-        value = (standing.swap_probability * share).sum(axis=1)
+        value = grade_value(standing)
         pool = ctx.pool
         scores = value[ctx.system_codes[pool]]
         rival = np.argmax(standing.swap_probability, axis=1)

@@ -113,7 +113,7 @@ def test_an_unknown_method_is_refused_with_the_known_ones(project, settings):
 def test_an_empty_setting_still_means_the_default(settings):
     settings.CONCORD_EMBEDDINGS_METHOD = ""
 
-    assert embeddings.configured_method() == "tfidf-svd"
+    assert embeddings.checked_method() == "tfidf-svd"
 
 
 @pytest.mark.django_db
