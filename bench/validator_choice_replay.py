@@ -8,7 +8,7 @@ The simulator (`manage.py simulate`) answers this through the database; at 10 se
 the code validators of bench/validators/ run once through the sandbox pool, the real selectors
 and chooser (ε = 0.1) pick outputs from a SelectionContext rebuilt after every label, an oracle
 reveals the file's holistic and per-criterion labels, and at each budget the report card's own
-functions (`alignment_table` with LURE weights from `annotate.labels.lure_weights`, then
+functions (`alignment_table` with LURE weights from `annotate.sampling_weights`, then
 `select_validator` with the project defaults: FFR ceiling 0.25, 3 labels per class) choose a
 validator per criterion. Regret is the full-data alignment of the full-data choice minus that
 of the current choice; per criterion, "labels needed" is the smallest budget from which regret
