@@ -240,8 +240,8 @@ def _control_verdicts(project: Project, data: _LabelledOutputs):
 def _selection_probability(data: _LabelledOutputs, keep: np.ndarray) -> np.ndarray:
     """Each kept output's effective chance for the Hájek weights: 1 / its LURE weight
     (`annotate.sampling_weights.lure_weights`), so uniformly drawn grades weigh alike however
-    large the pool was, and once every output is graded every weight is 1. Grades from before pool sizes
-    were recorded use their probability alone."""
+    large the pool was, and once every output is graded every weight is 1. Grades from before
+    pool sizes were recorded use their probability alone."""
     probability = data.probability[keep]
     pool_size = data.pool_size[keep]
     # No recorded probability, or one outside (0, 1]: nobody drew it, it stands for itself.
