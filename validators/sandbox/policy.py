@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import builtins as python_builtins
+import collections
 import importlib
 import math
 import operator
@@ -26,6 +27,7 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 from RestrictedPython.Guards import raise_ as _RAISE
+from RestrictedPython.transformer import IOPERATOR_TO_STR, RestrictingNodeTransformer
 
 ALLOWED_MODULES: tuple[str, ...] = (
     "re",
@@ -74,11 +76,47 @@ def truncate_detail(detail: str, limit: int = DETAIL_MAX_CHARS) -> str:
     return detail[: limit - 1] + "…"
 
 
+class _AssertionTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's rules, plus augmented assignment to items and attributes
+    (`counts[word] += 1`, `self.total += n`), which ordinary validators use and RestrictedPython
+    refuses outright. The write still goes through the write guard, so only the assertion's own
+    lists, dicts and class instances can be changed; the read goes through the guarded getitem
+    or getattr, as a plain read would."""
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if not isinstance(node.target, ast.Attribute | ast.Subscript):
+            return super().visit_AugAssign(node)
+        node = self.node_contents_visit(node)
+        target = node.target
+        write_guarded = target.value
+        if not (isinstance(write_guarded, ast.Call) and len(write_guarded.args) == 1):
+            # The parent visit reported an error (an underscore name, say) and left it as is.
+            return node
+        owner = write_guarded.args[0]
+        operator_text = ast.Constant(IOPERATOR_TO_STR[type(node.op)])
+        if isinstance(target, ast.Attribute):
+            call = ast.Call(
+                func=ast.Name("_inplace_attribute_", ast.Load()),
+                args=[owner, ast.Constant(target.attr), operator_text, node.value], keywords=[],
+            )
+        else:
+            call = ast.Call(
+                func=ast.Name("_inplace_item_", ast.Load()),
+                args=[owner, target.slice, operator_text, node.value], keywords=[],
+            )
+        statement = ast.Expr(value=call)
+        ast.copy_location(statement, node)
+        ast.fix_missing_locations(statement)
+        return statement
+
+
 def _compile(source: str) -> tuple[types.CodeType | None, list[str]]:
     if len(source) > MAX_SOURCE_CHARS:
         return None, [f"the assertion is longer than {MAX_SOURCE_CHARS} characters"]
     try:
-        result = compile_restricted_exec(source, filename=ASSERTION_FILENAME)
+        result = compile_restricted_exec(
+            source, filename=ASSERTION_FILENAME, policy=_AssertionTransformer
+        )
     except (RecursionError, MemoryError):
         # CPython's parser reports pathological nesting this way rather than as a SyntaxError.
         return None, ["the assertion is nested too deeply to compile"]
@@ -165,7 +203,7 @@ def _module_proxy(name: str) -> types.ModuleType:
     the real module would reach everything it imported: `statistics.sys.modules['os']`."""
     module = importlib.import_module(name)
     denied = DENIED_MODULE_ATTRIBUTES.get(name, frozenset())
-    proxy = types.ModuleType(name)
+    proxy = types.ModuleType(_proxy_name(name))
     for attribute in dir(module):
         if attribute.startswith("_") or attribute in denied:
             continue
@@ -173,7 +211,24 @@ def _module_proxy(name: str) -> types.ModuleType:
         if isinstance(value, types.ModuleType):
             continue
         setattr(proxy, attribute, value)
+    _name_missing_attributes(proxy, name)
     return proxy
+
+
+def _name_missing_attributes(proxy: types.ModuleType, name: str) -> None:
+    # The proxy's __name__ is not the module's (see _proxy_name); errors still read as
+    # Python's own do, with the name the assertion imported.
+    def missing(attribute: str) -> Any:
+        raise AttributeError(f"module '{name}' has no attribute '{attribute}'")
+
+    proxy.__getattr__ = missing  # type: ignore[method-assign]
+
+
+def _proxy_name(name: str) -> str:
+    # `from json import decoder` looks the attribute up on what __import__ returned and, when it
+    # is missing, falls back to sys.modules[proxy.__name__ + ".decoder"]: the real submodule.
+    # A name no real module has closes that door even if the fromlist check below were bypassed.
+    return f"{name} (sandbox copy)"
 
 
 def load_allowed_modules() -> dict[str, types.ModuleType]:
@@ -194,6 +249,9 @@ def _guarded_import_from(modules: Mapping[str, types.ModuleType]) -> Callable[..
             raise ImportError("relative imports are not allowed")
         proxy = modules.get(name)
         if proxy is not None:
+            for wanted in fromlist or ():
+                if not isinstance(wanted, str) or not hasattr(proxy, wanted):
+                    raise ImportError(f"cannot import name {wanted!r} from '{name}'")
             return proxy
         if isinstance(fromlist, list) and name in sys.modules:
             # C code inside an allowed module importing its helper (datetime.strptime needs
@@ -220,6 +278,26 @@ def _inplace_var(op: str, target: Any, value: Any) -> Any:
 
 def _guarded_getitem(container: Any, key: Any) -> Any:
     return container[key]
+
+
+# Containers an assertion builds (a Counter, a defaultdict, a deque) are its own to change;
+# RestrictedPython's guard accepts exactly dict and list, refusing their subclasses.
+_WRITABLE_CONTAINERS = (dict, list, set, bytearray, collections.deque)
+
+
+def _write_guard(target: Any) -> Any:
+    if isinstance(target, _WRITABLE_CONTAINERS) and not isinstance(target, type):
+        return target
+    return full_write_guard(target)
+
+
+def _inplace_item(container: Any, key: Any, op: str, value: Any) -> None:
+    _write_guard(container)[key] = _inplace_var(op, container[key], value)
+
+
+def _inplace_attribute(owner: Any, name: str, op: str, value: Any) -> None:
+    current = _guarded_getattr(owner, name)
+    setattr(_write_guard(owner), name, _inplace_var(op, current, value))
 
 
 def _apply(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -298,8 +376,10 @@ def assertion_globals(modules: Mapping[str, types.ModuleType]) -> dict[str, Any]
         "_getattr_": _guarded_getattr,
         "_getitem_": _guarded_getitem,
         "_getiter_": iter,
-        "_write_": full_write_guard,
+        "_write_": _write_guard,
         "_inplacevar_": _inplace_var,
+        "_inplace_item_": _inplace_item,
+        "_inplace_attribute_": _inplace_attribute,
         "_apply_": _apply,
         "_unpack_sequence_": guarded_unpack_sequence,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
@@ -309,9 +389,11 @@ def assertion_globals(modules: Mapping[str, types.ModuleType]) -> dict[str, Any]
 
 def _copy_proxy(proxy: types.ModuleType) -> types.ModuleType:
     copy = types.ModuleType(proxy.__name__)
+    # __name__ is the proxy's own sandbox name; only the public attributes are copied.
     copy.__dict__.update(
         (key, value) for key, value in vars(proxy).items() if not key.startswith("__")
     )
+    _name_missing_attributes(copy, proxy.__name__.removesuffix(" (sandbox copy)"))
     return copy
 
 

@@ -10,30 +10,27 @@ hostile: bounded frames, strict JSON schema, and anything unexpected ends that w
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
-import functools
-import itertools
 import json
 import math
 import mmap
 import os
+import secrets
 import select
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from queue import Queue
 from typing import Any
 
-import RestrictedPython
-
+from validators.sandbox.isolation import Wall, bwrap_path, decide_wall, worker_import_paths
 from validators.sandbox.policy import truncate_detail
 from validators.sandbox.protocol import (
     LOADING_SOURCE,
@@ -50,6 +47,10 @@ OUTCOMES = (PASS, FAIL, ERROR)
 # Batches are also cut by size so that a few long outputs do not make one giant frame.
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 STARTUP_TIMEOUT_SECONDS = 20.0
+# The zygote enforces the per-output timeout on its child; the parent steps in only when the
+# zygote itself stops answering, this long after the child should have been stopped.
+ZYGOTE_GRACE_SECONDS = 1.5
+WEAK_ISOLATION_SETTING = "CONCORD_SANDBOX_ALLOW_WEAK_ISOLATION"
 # One encoder for every batch: json.dumps(default=...) builds a new one per call, which is
 # slower than the checks themselves. Meta values JSON cannot hold are sent as strings.
 _ITEM_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
@@ -96,34 +97,12 @@ class SandboxWorkerError(SandboxError):
     """A worker broke the protocol while answering a probe; it has been replaced."""
 
 
+class SandboxDisabled(SandboxUnavailable):
+    """The platform refuses the namespaces the sandbox needs and no admin accepted less."""
+
+
 def _error(detail: str, latency_ms: float = 0.0) -> CheckResult:
     return CheckResult(ERROR, None, truncate_detail(detail), latency_ms)
-
-
-@functools.cache
-def _network_isolation_prefix() -> tuple[str, ...]:
-    """`unshare -n` when this process may create a network namespace (root, or a kernel that
-    lets users do it); otherwise nothing, and the pool's status says so."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return ()
-    try:
-        completed = subprocess.run(
-            [unshare, "-n", sys.executable, "-I", "-S", "-c", "pass"],
-            env={}, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, timeout=10, check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return (unshare, "-n") if completed.returncode == 0 else ()
-
-
-def _import_paths() -> list[str]:
-    # The worker runs with -I -S (no site, no environment), so it is told exactly where the
-    # project and RestrictedPython live instead of inheriting this process's sys.path.
-    project_root = Path(__file__).resolve().parents[2]
-    restricted_python_root = Path(RestrictedPython.__file__).resolve().parents[1]
-    return list(dict.fromkeys([str(project_root), str(restricted_python_root)]))
 
 
 def _death_detail(returncode: int | None) -> str:
@@ -149,7 +128,6 @@ class _WorkerSettings:
     memory_mb: int
     cpu_lifetime_seconds: int
     open_files: int
-    isolate_network: bool
 
 
 @dataclass(frozen=True)
@@ -162,10 +140,12 @@ class _Failure:
     detail: str
     timed_out: bool = False
     malformed: bool = False
+    # Only the batch's child died; the zygote answered for it and keeps serving.
+    zygote_alive: bool = False
 
 
 class _Worker:
-    def __init__(self, settings: _WorkerSettings, launch_prefix: tuple[str, ...]) -> None:
+    def __init__(self, settings: _WorkerSettings, wall: Wall) -> None:
         self.settings = settings
         self.workdir = tempfile.mkdtemp(prefix="concord-sandbox-")
         # An unlinked file both processes map: the worker writes (batch, position) into it.
@@ -176,14 +156,16 @@ class _Worker:
         self.cpu_seconds = 0.0
         self.facts: dict[str, Any] = {}
         config = {
-            "paths": _import_paths(),
+            "paths": worker_import_paths(wall.mode),
+            "zygote_filter": base64.b64encode(wall.zygote_filter).decode("ascii"),
+            "child_filter": base64.b64encode(wall.child_filter).decode("ascii"),
             "progress_fd": self.progress_file.fileno(),
             "memory_mb": settings.memory_mb,
             "timeout_seconds": settings.timeout_seconds,
             "cpu_lifetime_seconds": settings.cpu_lifetime_seconds,
             "open_files": settings.open_files,
         }
-        command = [*launch_prefix, sys.executable, "-I", "-S", "-B", "-c", _BOOTSTRAP,
+        command = [*wall.launch_prefix, wall.interpreter, "-I", "-S", "-B", "-c", _BOOTSTRAP,
                    json.dumps(config)]
         try:
             self.process = subprocess.Popen(
@@ -280,7 +262,7 @@ class _Worker:
         worker is killed once one position has not moved for `timeout_seconds`."""
         started = time.monotonic()
         # Every position may legitimately take the whole timeout; past that, something lies.
-        hard_deadline = started + timeout_seconds * (n_positions + 2) + 1.0
+        hard_deadline = started + timeout_seconds * (n_positions + 2) + 1.0 + ZYGOTE_GRACE_SECONDS
         poll_seconds = min(0.05, timeout_seconds / 5)
         if not self._send(frame, started + timeout_seconds + 1.0):
             return self._fail(batch, None)
@@ -296,6 +278,8 @@ class _Worker:
                 if message.get("batch") != batch:
                     return self._fail(batch, "sandbox worker answered another request",
                                       malformed=True)
+                if message.get("op") == "child_died":
+                    return self._child_failure(batch, message, timeout_seconds)
                 return message
             try:
                 still_open = self._read_available(poll_seconds)
@@ -308,8 +292,24 @@ class _Worker:
             position = self._position(batch)
             if position != observed:
                 observed, observed_since = position, now
-            if now - observed_since >= timeout_seconds or now >= hard_deadline:
+            if (now - observed_since >= timeout_seconds + ZYGOTE_GRACE_SECONDS
+                    or now >= hard_deadline):
                 return self._fail(batch, f"timed out after {timeout_seconds} s", timed_out=True)
+
+    def _child_failure(self, batch: int, message: dict[str, Any], timeout_seconds: float
+                       ) -> _Failure:
+        returncode = message.get("returncode")
+        position = self._position(batch)
+        if message.get("timed_out") is True:
+            return _Failure(position, f"timed out after {timeout_seconds} s", timed_out=True,
+                            zygote_alive=True)
+        if type(returncode) is not int:
+            return self._fail(batch, "sandbox worker sent a malformed reply (child status)",
+                              malformed=True)
+        if returncode == 0:
+            return _Failure(position, "sandbox worker sent a malformed reply (not exactly one "
+                            "frame)", malformed=True, zygote_alive=True)
+        return _Failure(position, _death_detail(returncode), zygote_alive=True)
 
     def _fail(
         self, batch: int, detail: str | None, *, timed_out: bool = False, malformed: bool = False
@@ -429,7 +429,11 @@ class SandboxPool:
         cpu_lifetime_seconds: int = 3600,
         open_files: int = 16,
         isolate_network: bool = True,
+        allow_weak_isolation: bool = False,
+        bwrap: str | None | object = ...,
     ) -> None:
+        """`allow_weak_isolation` lets code run where the platform refuses namespaces (see
+        isolation.py); `bwrap` overrides the bubblewrap binary (None: none, to test that)."""
         if size < 1 or batch_size < 1 or timeout_seconds <= 0:
             raise ValueError("size, batch_size and timeout_seconds must be positive")
         self.size = size
@@ -441,14 +445,15 @@ class SandboxPool:
         self._settings = _WorkerSettings(
             timeout_seconds=self.timeout_seconds, memory_mb=memory_mb,
             cpu_lifetime_seconds=cpu_lifetime_seconds, open_files=open_files,
-            isolate_network=isolate_network,
         )
+        self.wall = decide_wall(bwrap=bwrap_path() if bwrap is ... else bwrap,  # type: ignore[arg-type]
+                                isolate_network=isolate_network)
+        self.allow_weak_isolation = allow_weak_isolation
         self._slots = [_Slot() for _ in range(size)]
         self._idle: Queue[_Slot] = Queue()
         for slot in self._slots:
             self._idle.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sandbox")
-        self._batch_ids = itertools.count(1)
         self._counter_lock = threading.Lock()
         self._workers_started = 0
         self._workers_replaced = 0
@@ -489,11 +494,12 @@ class SandboxPool:
         self._ensure_open()
         with self._checkout() as slot:
             worker = self._ready_worker(slot, n_items=1)
-            batch = next(self._batch_ids)
+            batch = _new_batch_id()
             frame = encode_frame({"op": "probe", "batch": batch, "name": name})
             reply = worker.exchange(frame, batch, 1, self.timeout_seconds)
             if isinstance(reply, _Failure):
-                self._discard(slot)
+                if not reply.zygote_alive:
+                    self._discard(slot)
                 raise SandboxWorkerError(reply.detail)
             if reply.get("op") != "probe" or not isinstance(reply.get("detail"), str):
                 self._discard(slot)
@@ -501,35 +507,46 @@ class SandboxPool:
             return truncate_detail(reply["detail"])
 
     def status(self) -> dict[str, Any]:
-        """How the workers are confined, as reported by a worker before it ran any assertion
-        (starts one if none is running)."""
-        self._ensure_open()
-        with self._checkout() as slot:
-            self._ready_worker(slot, n_items=0)
-        facts = self._last_facts
-        isolated = bool(self._settings.isolate_network and _network_isolation_prefix())
-        notes = list(facts.get("notes", []))
-        if not isolated:
-            notes.append("no network namespace (unshare -n not permitted or disabled): "
-                         "network access is closed only by the import allow-list")
+        """How the workers are confined, as reported by a zygote before it forked anything
+        (starts one if none is running), and which barriers are missing. Answers even when
+        code validators are off, so pages can say why."""
+        if self._closed:
+            raise SandboxError("the sandbox pool is closed")
+        facts: dict[str, Any] = {}
+        if not self.disabled_reason:
+            with self._checkout() as slot:
+                self._ready_worker(slot, n_items=0)
+            facts = self._last_facts
+        barriers = _barriers(self.wall, facts)
         return {
+            "mode": self.wall.mode,
+            "code_validators_enabled": not self.disabled_reason,
+            "disabled_reason": self.disabled_reason,
+            "weak_isolation_accepted": self.wall.mode == "weak" and self.allow_weak_isolation,
+            "barriers": barriers,
+            "active_barriers": [name for name, active in barriers.items() if active],
+            "missing_barriers": [name for name, active in barriers.items() if not active],
+            "problems": list(self.wall.problems),
             "size": self.size,
             "timeout_seconds": self.timeout_seconds,
             "memory_mb": self._settings.memory_mb,
             "batch_size": self.batch_size,
             "max_timeouts_per_run": self.max_timeouts_per_run,
-            "network_isolated": isolated,
+            "network_isolated": barriers["network namespace"],
             "uid": facts.get("uid"),
             "gid": facts.get("gid"),
             "groups": facts.get("groups"),
             "privileges_dropped": facts.get("privileges_dropped"),
             "no_new_privs": facts.get("no_new_privs"),
+            "seccomp": facts.get("seccomp"),
+            "root_entries": facts.get("root_entries"),
+            "visible_pids": facts.get("visible_pids"),
             "limits": facts.get("limits"),
             "worker_pids": [worker.pid for worker in (slot.worker for slot in self._slots)
                             if worker is not None and worker.alive()],
             "workers_started": self._workers_started,
             "workers_replaced": self._workers_replaced,
-            "notes": notes,
+            "notes": list(facts.get("notes", [])),
         }
 
     def close(self) -> None:
@@ -554,6 +571,16 @@ class SandboxPool:
     def _ensure_open(self) -> None:
         if self._closed:
             raise SandboxError("the sandbox pool is closed")
+        if self.disabled_reason:
+            raise SandboxDisabled(self.disabled_reason)
+
+    @property
+    def disabled_reason(self) -> str:
+        if self.wall.mode == "namespaces" or self.allow_weak_isolation:
+            return ""
+        return ("code validators are off: this platform refuses the namespaces the sandbox "
+                f"needs ({'; '.join(self.wall.problems)}). An admin can accept the weaker "
+                f"isolation with {WEAK_ISOLATION_SETTING}=1.")
 
     def _batches(self, items: Sequence[CheckItem]) -> list[_Batch]:
         batches: list[_Batch] = []
@@ -590,8 +617,7 @@ class SandboxPool:
             self._discard(slot)
             worker = None
         if worker is None:
-            prefix = _network_isolation_prefix() if self._settings.isolate_network else ()
-            worker = slot.worker = _Worker(self._settings, prefix)
+            worker = slot.worker = _Worker(self._settings, self.wall)
             self._last_facts = worker.facts
             with self._counter_lock:
                 self._workers_started += 1
@@ -617,7 +643,7 @@ class SandboxPool:
                     run.results[batch.indices[position]] = _error(stop)
                 return
             # Encoded before a worker is taken, so workers do not sit idle while it happens.
-            batch_id = next(self._batch_ids)
+            batch_id = _new_batch_id()
             frame = frame_from_json(
                 f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
                 f'"items":{batch.encode(pending)}}}'
@@ -628,13 +654,15 @@ class SandboxPool:
                 if not isinstance(reply, _Failure):
                     reply = self._checked_reply(reply, len(pending), run.threshold)
                 if isinstance(reply, _Failure):
-                    self._discard(slot)
+                    if not reply.zygote_alive:
+                        self._discard(slot)
                 else:
                     worker.cpu_seconds = reply["cpu_seconds"]
             if isinstance(reply, _Failure):
-                if reply.position is None and not reply.malformed:
-                    # The worker died before it took the batch (killed while idle, say):
-                    # not the assertion's doing, so try a fresh worker once more.
+                if not (reply.zygote_alive or reply.malformed or reply.timed_out):
+                    # The zygote itself died (killed while idle, or by the machine): assertions
+                    # run in its children and cannot signal it, so this is not the assertion's
+                    # doing; the batch goes to a fresh zygote once more.
                     unaccepted += 1
                     if unaccepted > 1:
                         raise SandboxUnavailable(f"sandbox workers keep failing: {reply.detail}")
@@ -702,8 +730,61 @@ class SandboxPool:
         return pending[:position] + pending[position + 1:]
 
 
+def _new_batch_id() -> int:
+    # Unguessable, so nothing a child writes can pass for the answer to a later request.
+    return secrets.randbits(62)
+
+
+# The parent's own namespaces, to tell whether a worker's differ.
+_OWN_NAMESPACES = {kind: (os.readlink(f"/proc/self/ns/{kind}")
+                          if os.path.exists(f"/proc/self/ns/{kind}") else "")
+                   for kind in ("mnt", "pid", "net", "ipc", "uts")}
+_FORBIDDEN_ROOT_ENTRIES = {"etc", "home", "root", "var", "run", "srv", "mnt", "media", "work"}
+
+
+def _barriers(wall: Wall, facts: dict[str, Any]) -> dict[str, bool]:
+    """Each barrier named for a person, and whether the running zygote has it."""
+    namespaces = facts.get("namespaces") or {}
+
+    def separate(kind: str) -> bool:
+        theirs = namespaces.get(kind, "")
+        return bool(theirs) and theirs != _OWN_NAMESPACES.get(kind, "")
+
+    root = set(facts.get("root_entries") or ())
+    limits = facts.get("limits") or {}
+    return {
+        "mount namespace": separate("mnt"),
+        "pid namespace": separate("pid"),
+        "network namespace": separate("net"),
+        "ipc namespace": separate("ipc"),
+        "uts namespace": separate("uts"),
+        "minimal read-only root": bool(root) and not (root & _FORBIDDEN_ROOT_ENTRIES),
+        "uid nobody": facts.get("uid") == 65534,
+        "no_new_privs": facts.get("no_new_privs") is True,
+        "seccomp filter": facts.get("seccomp") is True,
+        "resource limits": bool(limits) and limits.get("RLIMIT_NPROC") == 0
+        and limits.get("RLIMIT_FSIZE") == 0,
+        "fresh process per batch": bool(facts),
+    }
+
+
 _shared_pool: SandboxPool | None = None
 _shared_pool_lock = threading.Lock()
+
+
+_shared_pool_options: dict[str, Any] = {}
+
+
+def configure(**options: Any) -> None:
+    """Options for the process-wide pool (Django passes its settings here at start-up);
+    a pool already running is closed so the next use starts one with them."""
+    global _shared_pool
+    with _shared_pool_lock:
+        _shared_pool_options.clear()
+        _shared_pool_options.update(options)
+        if _shared_pool is not None and _shared_pool._owner_pid == os.getpid():
+            _shared_pool.close()
+        _shared_pool = None
 
 
 def get_pool() -> SandboxPool:
@@ -712,7 +793,7 @@ def get_pool() -> SandboxPool:
     global _shared_pool
     with _shared_pool_lock:
         if _shared_pool is None or _shared_pool._owner_pid != os.getpid():
-            _shared_pool = SandboxPool()
+            _shared_pool = SandboxPool(**_shared_pool_options)
         return _shared_pool
 
 

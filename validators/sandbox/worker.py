@@ -1,30 +1,40 @@
-"""The sandbox worker: a long-lived child process that runs code assertions (DESIGN §5).
+"""The sandbox worker: a zygote that forks one confined child per batch (DESIGN §5).
 
-Started by `pool._Worker` with an empty environment, in an empty temporary directory and, where
-permitted, under `unshare -n`. Order matters and is the point of this module:
+Started by `pool._Worker` with an empty environment, inside bubblewrap's namespaces over a
+minimal read-only root where the platform allows it (see `isolation.py`). The zygote never runs
+an assertion: it imports what assertions may use, drops to nobody, loads its seccomp filter and
+then only forks. Each batch runs in a fresh child that lowers its limits, loads a second filter
+(no fork, exec, signals or sockets), runs the batch and exits, so nothing one project's code
+does to a process (patched classes, cached state, a leaked object) outlives its batch or reaches
+another project's code. Order matters and is the point of this module:
 
 1. move the protocol onto private descriptors and point 0/1/2 at /dev/null;
-2. import everything an assertion may use (the standard library lives under /root here, which
-   is unreadable once privileges are dropped, so nothing can be imported afterwards);
-3. drop to nobody (root ignores RLIMIT_NPROC, so the limits only bind after the drop);
-4. lower the limits: address space, CPU, open files, processes, file size, core dumps;
-5. say "ready" with the facts above, then serve batches until stdin closes.
+2. import everything an assertion may use and warm it up (nothing is imported afterwards);
+3. drop to nobody (root ignores RLIMIT_NPROC, so limits only bind after the drop), set
+   no_new_privs and non-dumpable (so a child cannot open the zygote's /proc/<pid>/mem);
+4. load the zygote's seccomp filter, say "ready" with the facts above;
+5. per request: fork; the child lowers its limits, loads the child filter, answers through a
+   private pipe and exits; the zygote enforces the per-output timeout on it and forwards
+   exactly one frame, or says how the child died.
 
-Everything the parent receives from here is treated by it as hostile; this module only has to
-make the hostile part (the assertion) small.
+Everything the parent receives is treated by it as hostile; this module only has to make the
+hostile part (the assertion) small.
 """
 
 from __future__ import annotations
 
 import _strptime  # noqa: F401 - datetime.strptime imports it lazily; preload before the drop
+import base64
 import codecs
-import collections
 import ctypes
+import errno
 import json
 import math
 import mmap
 import os
 import resource
+import select
+import signal
 import socket
 import sys
 import time
@@ -36,14 +46,19 @@ from validators.sandbox import policy
 from validators.sandbox.protocol import (
     HEADER,
     LOADING_SOURCE,
+    MAX_REPLY_BYTES,
     MAX_REQUEST_BYTES,
     PROGRESS,
     encode_frame,
 )
 
 NOBODY = 65534
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
-COMPILED_CACHE_SIZE = 64
+SECCOMP_MODE_FILTER = 2
+# The zygote polls its child this often for progress; well below any sensible timeout.
+CHILD_POLL_SECONDS = 0.02
 
 # Codecs are imported on first use; the common ones are loaded before the drop so that
 # `output.encode("latin-1")` still works afterwards.
@@ -62,10 +77,20 @@ def check(output, input, reference, meta):
     mean = statistics.mean([1, 2, 3])
     name = unicodedata.name("a")
     counts = collections.Counter(words)
+    counts[words[0]] += 1
     pairs = list(itertools.combinations(words[:3], 2))
     text = f"{output!r:>10}" + string.ascii_letters + "%s" % ratio
     return data["n"] >= 0 and day.year == 2024 and mean == 2 and bool(name) and len(text) > 0
 """
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
 @dataclass
@@ -80,21 +105,24 @@ class Worker:
         self.timeout_seconds = float(config["timeout_seconds"])
         self.cpu_lifetime_seconds = int(config["cpu_lifetime_seconds"])
         self.open_files = int(config["open_files"])
+        self.zygote_filter = base64.b64decode(config.get("zygote_filter") or "")
+        self.child_filter = base64.b64decode(config.get("child_filter") or "")
         self.reader = open(protocol_in, "rb", buffering=1 << 16)
         self.protocol_out = protocol_out
         self.progress = mmap.mmap(int(config["progress_fd"]), PROGRESS.size)
         os.close(int(config["progress_fd"]))
         self.modules = policy.load_allowed_modules()
-        self.compiled: collections.OrderedDict[str, LoadedAssertion] = collections.OrderedDict()
+        self.libc = ctypes.CDLL(None, use_errno=True)
         self.notes: list[str] = []
         self.privileges_dropped = False
         self.no_new_privs = False
+        self.seccomp = False
 
     # --- startup ------------------------------------------------------------------------
 
     def warm_up(self) -> None:
-        """Run one assertion through every allowed module so that whatever they import or
-        compile lazily on first use happens now, while the standard library is readable."""
+        """Run one trusted assertion through every allowed module so that whatever they import
+        or compile lazily on first use happens now, while the standard library is readable."""
         for name in PRELOADED_CODECS:
             codecs.lookup(name)
         loaded = self.load(WARM_UP_SOURCE)
@@ -102,47 +130,81 @@ class Worker:
             raise RuntimeError(f"the warm-up assertion failed to load: {loaded.error}")
         if loaded.check("Warm up, warm up.", "warm up", None, {"k": 1}) is not True:
             raise RuntimeError("the warm-up assertion did not pass")
-        self.compiled.clear()
 
     def drop_privileges(self) -> None:
         if os.getuid() != 0:
-            self.notes.append(
-                f"running as uid {os.getuid()}, not root: no privilege drop, limits still apply"
-            )
+            # Under bubblewrap without root the user namespace already made us nobody.
+            if os.getuid() != NOBODY:
+                self.notes.append(f"running as uid {os.getuid()}, not root: no privilege drop")
         else:
             os.setgroups([])
             os.setresgid(NOBODY, NOBODY, NOBODY)
             os.setresuid(NOBODY, NOBODY, NOBODY)
             self.privileges_dropped = True
-        # Without this an escaped assertion could still execve a setuid binary and be root.
         if sys.platform.startswith("linux"):
-            # The interpreter links libc, so its own symbol table has prctl.
-            libc = ctypes.CDLL(None, use_errno=True)
-            self.no_new_privs = libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            # Without no_new_privs an escaped assertion could execve a setuid binary and be
+            # root again; it is also what lets an unprivileged process load a seccomp filter.
+            self.no_new_privs = self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            self.libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         if not self.no_new_privs:
             self.notes.append("could not set no_new_privs")
 
-    def lower_limits(self) -> None:
+    def load_filter(self, program: bytes) -> bool:
+        """Load a seccomp BPF program built by the parent (with libseccomp, outside the
+        sandbox, so the sandbox needs neither the library nor /sbin/ldconfig to find it)."""
+        if not program:
+            return False
+        count = len(program) // ctypes.sizeof(_SockFilter)
+        instructions = (_SockFilter * count).from_buffer_copy(program)
+        prog = _SockFprog(count, instructions)
+        return self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
+
+    def confine_zygote(self) -> None:
         megabyte = 1024 * 1024
-        wanted = {
-            "RLIMIT_AS": (self.memory_mb * megabyte, self.memory_mb * megabyte),
-            # The hard limit (SIGKILL) sits a second above the last soft one (SIGXCPU), so a
-            # worker out of CPU ends with a signal that says why.
-            "RLIMIT_CPU": (self.cpu_lifetime_seconds, self.cpu_lifetime_seconds + 1),
+        for name, limits in {
             "RLIMIT_NOFILE": (self.open_files, self.open_files),
-            "RLIMIT_NPROC": (0, 0),
             "RLIMIT_FSIZE": (0, 0),
             "RLIMIT_CORE": (0, 0),
-        }
-        for name, limits in wanted.items():
+            # The zygote's own address space: it holds only a reply being forwarded.
+            "RLIMIT_AS": (max(self.memory_mb, 256) * megabyte, max(self.memory_mb, 256) * megabyte),
+        }.items():
+            self._set_limit(name, limits)
+        self.seccomp = self.load_filter(self.zygote_filter)
+        if self.zygote_filter and not self.seccomp:
+            self.notes.append(f"could not load the seccomp filter (errno {ctypes.get_errno()})")
+
+    def _set_limit(self, name: str, limits: tuple[int, int]) -> None:
+        kind = getattr(resource, name, None)
+        if kind is None:
+            self.notes.append(f"{name} does not exist on this platform")
+            return
+        try:
+            resource.setrlimit(kind, limits)
+        except (ValueError, OSError) as exc:
+            self.notes.append(f"could not set {name}: {exc}")
+
+    def confine_child(self, n_items: int) -> None:
+        """Limits, then the child filter: after this the process cannot create another
+        process, run a program, signal anyone or open a socket."""
+        megabyte = 1024 * 1024
+        # CPU is a backstop for a child whose zygote stopped watching; the zygote enforces
+        # the per-output timeout. The hard limit (SIGKILL) sits a second above the soft one
+        # (SIGXCPU), so a child out of CPU ends with a signal that says why.
+        cpu = min(self.cpu_lifetime_seconds, math.ceil(self.timeout_seconds * (n_items + 1)) + 1)
+        for name, limits in {
+            "RLIMIT_AS": (self.memory_mb * megabyte, self.memory_mb * megabyte),
+            "RLIMIT_CPU": (cpu, cpu + 1),
+            "RLIMIT_NPROC": (0, 0),
+        }.items():
             kind = getattr(resource, name, None)
-            if kind is None:
-                self.notes.append(f"{name} does not exist on this platform")
-                continue
-            try:
-                resource.setrlimit(kind, limits)
-            except (ValueError, OSError) as exc:
-                self.notes.append(f"could not set {name}: {exc}")
+            if kind is not None:
+                try:
+                    resource.setrlimit(kind, limits)
+                except (ValueError, OSError):
+                    pass
+        if self.child_filter and not self.load_filter(self.child_filter):
+            # Never run an assertion with less than the parent was told.
+            os._exit(121)
 
     def facts(self) -> dict[str, Any]:
         limits: dict[str, int | None] = {}
@@ -151,6 +213,10 @@ class Worker:
             kind = getattr(resource, name, None)
             hard = resource.getrlimit(kind)[1] if kind is not None else None
             limits[name] = None if hard in (None, resource.RLIM_INFINITY) else hard
+        # What a child will have: the zygote keeps NPROC and CPU open so it can fork.
+        limits["RLIMIT_AS"] = self.memory_mb * 1024 * 1024
+        limits["RLIMIT_CPU"] = self.cpu_lifetime_seconds + 1
+        limits["RLIMIT_NPROC"] = 0
         return {
             "op": "ready",
             "pid": os.getpid(),
@@ -159,6 +225,10 @@ class Worker:
             "groups": os.getgroups(),
             "privileges_dropped": self.privileges_dropped,
             "no_new_privs": self.no_new_privs,
+            "seccomp": self.seccomp,
+            "namespaces": _namespaces(),
+            "root_entries": _listing("/"),
+            "visible_pids": [entry for entry in _listing("/proc") if entry.isdigit()],
             "limits": limits,
             "notes": self.notes,
         }
@@ -191,50 +261,88 @@ class Worker:
             request = self.receive()
             if request is None:
                 return
-            if request["op"] == "batch":
-                self.send(self.run_batch(request))
-            elif request["op"] == "probe":
-                reply = run_probe(self, str(request["name"]), int(request["batch"]))
-                if reply is not None:
-                    self.send(reply)
-            else:
+            if request["op"] not in ("batch", "probe"):
                 raise ValueError(f"unknown op {request['op']!r}")
+            self.serve_in_child(request)
+
+    def serve_in_child(self, request: dict[str, Any]) -> None:
+        batch = int(request["batch"])
+        n_items = len(request.get("items", ())) if request["op"] == "batch" else 1
+        reply_read, reply_write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(reply_read)
+            self.reader.close()
+            os.close(self.protocol_out)
+            # The child answers its zygote only, through a pipe nobody else reads.
+            self.protocol_out = reply_write
+            self._child_main(request, batch, n_items)
+        os.close(reply_write)
+        reply, timed_out = self._collect(pid, batch, reply_read)
+        os.close(reply_read)
+        _, status = os.waitpid(pid, 0)
+        returncode = os.waitstatus_to_exitcode(status)
+        if reply is not None and returncode == 0 and not timed_out:
+            self.write_raw(reply)
+        else:
+            self.send({"op": "child_died", "batch": batch, "returncode": returncode,
+                       "timed_out": timed_out, "reply_bytes": 0 if reply is None else len(reply)})
+
+    def _child_main(self, request: dict[str, Any], batch: int, n_items: int) -> None:
+        code = 0
+        try:
+            self.confine_child(n_items)
+            if request["op"] == "probe":
+                reply = run_probe(self, str(request["name"]), batch)
+            else:
+                reply = self.run_batch(request)
+            if reply is not None:
+                self.send(reply)
+        except BaseException:  # noqa: BLE001 - a child ends here whatever happened
+            code = 120
+        os._exit(code)
+
+    def _collect(self, pid: int, batch: int, reply_read: int) -> tuple[bytes | None, bool]:
+        """Read the child's reply while watching its progress: kill it once one position has
+        not moved for the timeout. Returns (exactly one frame or None, timed out)."""
+        received = bytearray()
+        observed: int | None = None
+        observed_since = time.monotonic()
+        while True:
+            readable, _, _ = select.select([reply_read], [], [], CHILD_POLL_SECONDS)
+            if readable:
+                data = os.read(reply_read, 1 << 20)
+                if not data:
+                    break
+                received += data
+                if len(received) > MAX_REPLY_BYTES + HEADER.size:
+                    os.kill(pid, signal.SIGKILL)
+                    return None, False
+            marked_batch, position = PROGRESS.unpack_from(self.progress, 0)
+            position = position if marked_batch == batch else None
+            now = time.monotonic()
+            if position != observed:
+                observed, observed_since = position, now
+            elif now - observed_since >= self.timeout_seconds:
+                os.kill(pid, signal.SIGKILL)
+                return None, True
+        if len(received) < HEADER.size:
+            return None, False
+        (length,) = HEADER.unpack_from(received)
+        if length != len(received) - HEADER.size:
+            return None, False  # a second frame, or a cut one: not a reply
+        return bytes(received), False
 
     def mark(self, batch: int, position: int) -> None:
         PROGRESS.pack_into(self.progress, 0, batch, position)
 
-    def cpu_seconds(self) -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-
-    def budget_cpu(self, n_items: int) -> None:
-        """The CPU limit is per process lifetime, so it is moved up before each batch: it is a
-        backstop for a worker whose parent is gone, while the parent enforces the timeout."""
-        budget = math.ceil(self.timeout_seconds * (n_items + 1)) + 1
-        soft = min(self.cpu_lifetime_seconds, math.ceil(self.cpu_seconds()) + budget)
-        try:
-            resource.setrlimit(resource.RLIMIT_CPU, (soft, self.cpu_lifetime_seconds + 1))
-        except (ValueError, OSError):
-            pass
-
     def load(self, source: str) -> LoadedAssertion:
-        loaded = self.compiled.get(source)
-        if loaded is not None:
-            self.compiled.move_to_end(source)
-            return loaded
-        loaded = self._load_uncached(source)
-        self.compiled[source] = loaded
-        if len(self.compiled) > COMPILED_CACHE_SIZE:
-            self.compiled.popitem(last=False)
-        return loaded
-
-    def _load_uncached(self, source: str) -> LoadedAssertion:
         code, error = policy.compile_assertion(source)
         if code is None:
             return LoadedAssertion(None, error)
         namespace = policy.assertion_globals(self.modules)
         try:
-            exec(code, namespace)  # restricted byte code in the sandbox
+            exec(code, namespace)  # restricted byte code, in a confined child
         except BaseException as exc:  # SystemExit from an assertion included
             return LoadedAssertion(None, policy.describe_exception(exc, self.memory_mb))
         check = namespace.get(policy.CHECK_FUNCTION)
@@ -250,12 +358,11 @@ class Worker:
         batch = int(request["batch"])
         items = request["items"]
         self.mark(batch, LOADING_SOURCE)
-        self.budget_cpu(len(items))
         loaded = self.load(request["source"])
         if loaded.check is None:
             self.mark(batch, len(items))
             return {"op": "load_error", "batch": batch, "detail": loaded.error,
-                    "cpu_seconds": self.cpu_seconds()}
+                    "cpu_seconds": _cpu_seconds()}
         check = loaded.check
         rows: list[list[Any]] = []
         mark, progress, clock = PROGRESS.pack_into, self.progress, time.perf_counter
@@ -275,14 +382,36 @@ class Worker:
             row[3] = int((clock() - started) * 1_000_000)
             rows.append(row)
         self.mark(batch, len(items))
-        return {"op": "results", "batch": batch, "results": rows,
-                "cpu_seconds": self.cpu_seconds()}
+        return {"op": "results", "batch": batch, "results": rows, "cpu_seconds": _cpu_seconds()}
 
 
-# --- probes: trusted diagnostics run after the drop ---------------------------------------
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _listing(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
+
+
+def _namespaces() -> dict[str, str]:
+    """The namespace ids this process is in; the parent compares them with its own."""
+    found: dict[str, str] = {}
+    for kind in ("mnt", "pid", "net", "ipc", "uts"):
+        try:
+            found[kind] = os.readlink(f"/proc/self/ns/{kind}")
+        except OSError:
+            found[kind] = ""
+    return found
+
+
+# --- probes: trusted diagnostics run in a confined child ----------------------------------
 #
 # Reachable only through the parent's `SandboxPool.run_probe`, which sends a probe name, never
-# code. They let tests prove the OS layer on its own, as if RestrictedPython had been escaped.
+# code. They let tests prove the OS layer on its own, as if the Python layer had been escaped.
 
 
 def _probe_fork() -> str:
@@ -309,22 +438,53 @@ def _probe_connect() -> str:
         return "connected"
 
 
+def _probe_unix_socket() -> str:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.connect("/var/run/postgresql/.s.PGSQL.5432")
+        return "connected"
+
+
 def _probe_write_stdout() -> str:
     written = os.write(1, b"\x00\x00\x00\x05{junk" * 100) + os.write(2, b"junk\n" * 100)
     return f"wrote {written} bytes to fds 1 and 2"
+
+
+def _probe_exec() -> str:
+    os.execv("/bin/sh", ["sh", "-c", "true"])
+    return "exec returned"
+
+
+def _probe_signal_zygote() -> str:
+    os.kill(os.getppid(), signal.SIGKILL)
+    return f"signalled {os.getppid()}"
+
+
+def _probe_read(path: str) -> Callable[[], str]:
+    def read() -> str:
+        with open(path, "rb") as handle:
+            return f"read {len(handle.read(100))} bytes"
+
+    return read
 
 
 PROBES: dict[str, Callable[[], object]] = {
     "identity": lambda: f"uid={os.getuid()} gid={os.getgid()} groups={os.getgroups()}",
     "environment": lambda: dict(os.environ),
     "working_directory": lambda: os.listdir("."),
-    "read_shadow": lambda: open("/etc/shadow").read(10),
+    "root_entries": lambda: sorted(os.listdir("/")),
+    "visible_pids": lambda: sorted(p for p in os.listdir("/proc") if p.isdigit()),
+    "read_passwd": _probe_read("/etc/passwd"),
+    "read_shadow": _probe_read("/etc/shadow"),
     "list_root": lambda: os.listdir("/root"),
     "regain_root": lambda: os.setuid(0),
     "fork": _probe_fork,
+    "exec": _probe_exec,
+    "signal_zygote": _probe_signal_zygote,
     "allocate_1gb": lambda: len(bytearray(1 << 30)),
     "write_file": _probe_write_file,
     "connect_localhost": _probe_connect,
+    "unix_socket": _probe_unix_socket,
+    "udp_socket": lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).fileno(),
     "write_stdout": _probe_write_stdout,
 }
 
@@ -375,12 +535,16 @@ def main() -> None:
     try:
         worker.warm_up()
         worker.drop_privileges()
-        worker.lower_limits()
+        worker.confine_zygote()
     except Exception as exc:  # reported to the parent, which refuses the worker
         worker.send({"op": "fatal", "detail": f"{type(exc).__name__}: {exc}"})
         raise SystemExit(1) from None
     worker.send(worker.facts())
-    worker.serve()
+    try:
+        worker.serve()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
 
 
 if __name__ == "__main__":
