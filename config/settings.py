@@ -209,3 +209,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# The code sandbox (DESIGN §5). Where the platform refuses namespaces (an unprivileged
+# container), code validators are off unless an admin accepts the weaker isolation here.
+CONCORD_SANDBOX_ALLOW_WEAK_ISOLATION = env_bool("CONCORD_SANDBOX_ALLOW_WEAK_ISOLATION", False)
+# Provider keys: a provider may name only these environment variables (comma-separated) or
+# names starting with the prefix; anything else (SECRET_KEY, DATABASE_URL) is refused at save.
+CONCORD_LLM_KEY_ENV_NAMES = tuple(env_list("CONCORD_LLM_KEY_ENV_NAMES"))
+CONCORD_LLM_KEY_ENV_PREFIX = os.environ.get("CONCORD_LLM_KEY_ENV_PREFIX", "CONCORD_LLM_KEY_")
+# Link-local and cloud-metadata addresses are refused as provider base URLs unless allowed.
+CONCORD_LLM_ALLOW_LINK_LOCAL = env_bool("CONCORD_LLM_ALLOW_LINK_LOCAL", False)

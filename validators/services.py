@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
@@ -12,7 +13,8 @@ from django.utils import timezone
 
 from annotate.models import Criterion, Output, Project
 from annotate.services.criteria import CriterionError, criterion_ensure
-from validators import llm
+from annotate.untrusted_text import escape_unstorable_text, unstorable_text_problem
+from validators import llm, provider_rules
 from validators.models import (
     CachedAnswer,
     Origin,
@@ -40,13 +42,18 @@ def provider_save(
     *, project: Project, name: str = "default", base_url: str, model: str, api_key_env: str = "",
     concurrency: int = 8, timeout_seconds: float = 30.0, temperature: float = 0.0,
 ) -> Provider:
-    if not base_url.startswith(("http://", "https://")):
-        raise ValidatorError("The base URL must start with http:// or https://.", "base_url")
-    if api_key_env and not api_key_env.replace("_", "").isalnum():
-        raise ValidatorError(
-            "Give the NAME of the environment variable that holds the key, not the key.",
-            "api_key_env",
-        )
+    for field, value in (("name", name), ("base_url", base_url), ("model", model)):
+        problem = unstorable_text_problem(value)
+        if problem:
+            raise ValidatorError(f"The {field.replace('_', ' ')} {problem}.", field)
+    problem = provider_rules.base_url_problem(
+        base_url, allow_link_local=settings.CONCORD_LLM_ALLOW_LINK_LOCAL
+    )
+    if problem:
+        raise ValidatorError(problem, "base_url")
+    problem = provider_rules.api_key_env_problem(api_key_env, provider_key_policy())
+    if problem:
+        raise ValidatorError(problem, "api_key_env")
     provider, _ = Provider.objects.update_or_create(
         project=project, name=name,
         defaults={
@@ -58,7 +65,21 @@ def provider_save(
     return provider
 
 
+def provider_key_policy() -> provider_rules.KeyPolicy:
+    return provider_rules.KeyPolicy(
+        names=tuple(settings.CONCORD_LLM_KEY_ENV_NAMES), prefix=settings.CONCORD_LLM_KEY_ENV_PREFIX
+    )
+
+
 def provider_config(provider: Provider) -> llm.ProviderConfig:
+    """The provider as the LLM client needs it. The key and address rules are checked again
+    here, not only at save: a provider saved before an admin narrowed them must not run."""
+    problem = provider_rules.api_key_env_problem(provider.api_key_env, provider_key_policy())
+    problem = problem or provider_rules.base_url_problem(
+        provider.base_url, allow_link_local=settings.CONCORD_LLM_ALLOW_LINK_LOCAL
+    )
+    if problem:
+        raise llm.LLMProviderError(f"provider '{provider.name}' cannot be used: {problem}")
     return llm.ProviderConfig(
         base_url=provider.base_url, model=provider.model,
         api_key=llm.resolve_api_key(provider.api_key_env or None),
@@ -290,16 +311,21 @@ def _evaluate_llm(validator: Validator, outputs: Sequence[Output]) -> list[Evalu
         except llm.PromptTemplateError as exc:
             evaluations[o.pk] = Evaluation(o.pk, "error", None, str(exc), None)
     if prompts:
+        key = None
         try:
             config = provider_config(validator.provider)
+            key = config.api_key
             results = llm.grade_prompts(config, prompts, cache=DatabaseAnswerCache(config.model))
         except llm.LLMProviderError as exc:
             results = None
             for o in prompt_outputs:
-                evaluations[o.pk] = Evaluation(o.pk, "error", None, str(exc), None)
+                evaluations[o.pk] = Evaluation(
+                    o.pk, "error", None, provider_rules.redact(str(exc), [key]), None
+                )
         if results is not None:
             for o, r in zip(prompt_outputs, results, strict=True):
                 detail = r.raw if r.outcome != "error" else f"{r.detail}\n{r.raw}".strip()
+                detail = provider_rules.redact(detail, [key])
                 evaluations[o.pk] = Evaluation(
                     o.pk, r.outcome, None, detail[:DETAIL_LIMIT], r.latency_ms, r.tokens
                 )
@@ -380,11 +406,20 @@ def run_execute(*, run_id: int) -> Run:
 
 def _run_batch(run: Run, validator: Validator, output_ids: list[int]) -> None:
     outputs = list(Output.objects.filter(pk__in=output_ids).select_related("sample").order_by("id"))
-    evaluations = evaluate(validator, outputs)
+    try:
+        evaluations = evaluate(validator, outputs)
+    except Exception as exc:  # noqa: BLE001 - one validator's failure must not stop the others
+        # The sandbox refusing to start, say: recorded as this validator's error verdicts (a
+        # re-run retries them) while the run goes on to the next validator.
+        detail = f"could not evaluate: {type(exc).__name__}: {exc}"[:DETAIL_LIMIT]
+        evaluations = [Evaluation(o.pk, "error", None, detail, None) for o in outputs]
     rows = [
         VerdictRecord(
             validator=validator, output_id=e.output_id, outcome=e.outcome, score=e.score,
-            detail=e.detail, latency_ms=e.latency_ms, tokens=e.tokens, run=run,
+            # Details come from assertions and LLM answers: escaped, never refused, so a NUL
+            # or a lone surrogate can neither fail the run nor lose the verdict.
+            detail=escape_unstorable_text(e.detail), latency_ms=e.latency_ms, tokens=e.tokens,
+            run=run,
         )
         for e in evaluations
     ]

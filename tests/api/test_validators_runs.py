@@ -75,7 +75,7 @@ class TestValidators:
     def test_provider_then_llm_grader(self, owner_api, project):
         provider = owner_api.post(url("providers/"), {
             "name": "default", "base_url": "http://127.0.0.1:9/v1", "model": "stub-model",
-            "api_key_env": "STUB_KEY",
+            "api_key_env": "CONCORD_LLM_KEY_STUB",
         }, format="json")
         grader = owner_api.post(url("validators/"), {
             "kind": "llm", "name": "grounded", "source": GROUNDED, "provider": "default",
@@ -84,7 +84,7 @@ class TestValidators:
         assert provider.status_code == 201
         assert {k: provider.json()[k] for k in ("name", "base_url", "model", "api_key_env")} == {
             "name": "default", "base_url": "http://127.0.0.1:9/v1", "model": "stub-model",
-            "api_key_env": "STUB_KEY",
+            "api_key_env": "CONCORD_LLM_KEY_STUB",
         }
         assert (grader.status_code, grader.json()["provider"]) == (201, "default")
 

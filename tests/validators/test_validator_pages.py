@@ -113,11 +113,11 @@ class TestValidatorPages:
         client.force_login(owner)
 
         client.post(reverse("provider-save", args=[project.slug]), {
-            "name": "default", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "MY_KEY",
+            "name": "default", "base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key_env": "CONCORD_LLM_KEY_MINE",
             "concurrency": 4, "timeout_seconds": 10,
         })
 
-        assert Provider.objects.get().api_key_env == "MY_KEY"
+        assert Provider.objects.get().api_key_env == "CONCORD_LLM_KEY_MINE"
 
     def test_non_member_404(self, client, project, outsider):
         client.force_login(outsider)
