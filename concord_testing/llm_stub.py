@@ -200,6 +200,7 @@ class LLMStubServer:
         model: str = DEFAULT_MODEL,
         api_key: str | None = None,
         verbose: bool = False,
+        echo_authorization: bool = False,
     ) -> None:
         if embedding_dimensions < 1:
             raise ValueError("embedding_dimensions must be at least 1")
@@ -209,6 +210,9 @@ class LLMStubServer:
         self.embedding_dimensions = embedding_dimensions
         self.api_key = api_key
         self.verbose = verbose
+        # A hostile provider: it repeats the Authorization header it received in its error
+        # messages and answers, as an attacker's server would to harvest a key.
+        self.echo_authorization = echo_authorization
         self._lock = threading.Lock()
         self._behaviour = _Behaviour(
             responder=responder or keyword_responder(yes_keyword), latency_s=latency_s
@@ -402,7 +406,9 @@ class LLMStubServer:
                 status, payload = (
                     HTTPStatus.UNAUTHORIZED,
                     _error(
-                        "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                        "Incorrect API key provided."
+                        + (f" You sent: {authorization}" if self.echo_authorization else ""),
+                        "invalid_request_error", "invalid_api_key",
                     ),
                 )
             elif fault is not None and fault.kind == "hang":
@@ -448,6 +454,9 @@ class LLMStubServer:
                         self._requests[serial], status=int(status)
                     )
         if reply == "json":
+            if self.echo_authorization and status == HTTPStatus.OK:
+                for choice in payload.get("choices", ()):
+                    choice["message"]["content"] += f" (you sent {authorization})"
             handler.send_json(int(status), payload, headers)
         elif reply == "html":
             handler.send_body(int(status), GARBLED_PAGE, "text/html")
