@@ -337,7 +337,7 @@ def test_no_state_passes_from_one_run_to_the_next():
 def test_the_corpus_is_large_enough_and_named_uniquely():
     names = [hostile.name for hostile in HOSTILE_ASSERTIONS]
 
-    assert len(names) >= 25
+    assert len(names) >= 100
     assert len(set(names)) == len(names)
 
 
