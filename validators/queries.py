@@ -50,3 +50,41 @@ def run_summary(run: Run) -> dict:
         "percent": min(percent, 100.0),
         "finished": run.status in ("done", "failed", "cancelled"),
     }
+
+
+_SANDBOX_SUMMARY_SECONDS = 60.0
+_sandbox_summary: tuple[float, dict] | None = None
+
+
+def sandbox_summary() -> dict:
+    """What the code sandbox guarantees on this server, for the validators page and the API:
+    whether code validators run, which barriers are up and which are missing (DESIGN §5).
+    Cached for a minute so a page never waits behind a busy worker more than once."""
+    import time
+
+    from validators.sandbox import SandboxError, get_pool
+
+    global _sandbox_summary
+    now = time.monotonic()
+    if _sandbox_summary is not None and now - _sandbox_summary[0] < _SANDBOX_SUMMARY_SECONDS:
+        return _sandbox_summary[1]
+    try:
+        status = get_pool().status()
+    except SandboxError as exc:
+        summary = {"mode": "unavailable", "code_validators_enabled": False,
+                   "disabled_reason": f"the sandbox could not start: {exc}",
+                   "weak_isolation_accepted": False, "active_barriers": [],
+                   "missing_barriers": [], "problems": [str(exc)], "limits": {}}
+    else:
+        summary = {key: status[key] for key in (
+            "mode", "code_validators_enabled", "disabled_reason", "weak_isolation_accepted",
+            "active_barriers", "missing_barriers", "problems", "limits", "timeout_seconds",
+            "memory_mb",
+        )}
+    _sandbox_summary = (now, summary)
+    return summary
+
+
+def forget_sandbox_summary() -> None:
+    global _sandbox_summary
+    _sandbox_summary = None

@@ -332,6 +332,31 @@ def _evaluate_llm(validator: Validator, outputs: Sequence[Output]) -> list[Evalu
     return [evaluations[o.pk] for o in outputs]
 
 
+FIRST_OUTPUTS_CHECKED = 5
+
+
+def validator_first_outputs_problem(*, validator: Validator) -> str:
+    """'' unless a code validator answers `error` on every one of the project's first five
+    outputs (by id), which means it is broken for this data (a missing key in `meta`, a name
+    typo) even though it compiled; then why, with the first error. Told at creation and
+    import so nobody learns it from a whole run of errors. LLM graders are not tried here:
+    that would call the provider on every save."""
+    if validator.kind != ValidatorKind.CODE:
+        return ""
+    outputs = list(Output.objects.filter(project=validator.project)
+                   .select_related("sample").order_by("id")[:FIRST_OUTPUTS_CHECKED])
+    if not outputs:
+        return ""
+    try:
+        evaluations = evaluate(validator, outputs)
+    except Exception as exc:  # noqa: BLE001 - the sandbox being off is reported, not raised
+        return f"'{validator.name}' could not be tried: {exc}"
+    if any(e.outcome != "error" for e in evaluations):
+        return ""
+    return (f"'{validator.name}' answered error on every one of the project's first "
+            f"{len(outputs)} outputs; the first said: {escape_unstorable_text(evaluations[0].detail)}")
+
+
 def validator_try(*, validator: Validator, limit: int = 5) -> list[tuple[Output, Evaluation]]:
     """Verdicts on a few outputs before the validator is saved (`validator` may be unsaved)."""
     outputs = list(

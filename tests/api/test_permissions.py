@@ -114,6 +114,8 @@ CASES = [
     Case("runs list", "get", P + "runs/", READ),
     Case("run start", "post", P + "runs/", OWNER_WRITE, lambda w: {"validators": "all"}),
     Case("run detail", "get", "/api/runs/{run}/", READ),
+    # Server-wide, not a project's: any signed-in user may read what the sandbox guarantees.
+    Case("sandbox status", "get", "/api/sandbox/", {**READ, "outsider": 200}),
     # report card
     Case("alignment", "get", P + "alignment/", READ),
     Case("suites list", "get", P + "suites/", READ),

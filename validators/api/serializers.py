@@ -35,13 +35,19 @@ class ValidatorSerializer(serializers.ModelSerializer):
     criterion = serializers.SlugRelatedField(slug_field="key", read_only=True)
     provider = serializers.SlugRelatedField(slug_field="name", read_only=True)
     verdicts = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField()
 
     class Meta:
         model = Validator
         fields = [
             "id", "name", "criterion", "kind", "source", "threshold", "provider", "origin",
-            "parent", "archived", "created_at", "verdicts",
+            "parent", "archived", "created_at", "verdicts", "warnings",
         ]
+
+    def get_warnings(self, validator: Validator) -> list[str]:
+        """Set on creation and import: e.g. the validator answered `error` on every one of
+        the project's first five outputs."""
+        return list(self.context.get("warnings", {}).get(validator.pk, []))
 
     @extend_schema_field(VERDICT_COUNTS)
     def get_verdicts(self, validator: Validator) -> dict[str, int] | None:

@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path(f"{PROJECT}runs/", views.RunListView.as_view(), name="api-runs"),
     path("runs/<int:pk>/", views.RunDetailView.as_view(), name="api-run-detail"),
+    path("sandbox/", views.SandboxStatusView.as_view(), name="api-sandbox"),
     path(f"{PROJECT}alignment/", views.AlignmentView.as_view(), name="api-alignment"),
     path(f"{PROJECT}suites/", views.SuiteListView.as_view(), name="api-suites"),
     path("suites/<int:pk>/export/", views.SuiteExportView.as_view(), name="api-suite-export"),

@@ -7,7 +7,7 @@ import json
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, serializers, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -29,7 +29,7 @@ from validators.api.serializers import (
     ValidatorSerializer,
     ValidatorsFileSerializer,
 )
-from validators.models import Provider, Run, Suite
+from validators.models import Provider, Run, Suite, Validator
 from validators.report_card import report_card
 from validators.suite_export import suite_as_json, suite_as_module
 
@@ -111,7 +111,15 @@ class ValidatorListView(ProjectListMixin, generics.GenericAPIView):
             )
         except services.ValidatorError as exc:
             raise invalid(str(exc), exc.field) from exc
-        return Response(ValidatorSerializer(validator).data, status=status.HTTP_201_CREATED)
+        return Response(
+            ValidatorSerializer(validator, context={"warnings": _warnings([validator])}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _warnings(validators: list[Validator]) -> dict[int, list[str]]:
+    found = {v.pk: services.validator_first_outputs_problem(validator=v) for v in validators}
+    return {pk: [problem] for pk, problem in found.items() if problem}
 
 
 @extend_schema(tags=["validators"])
@@ -149,7 +157,8 @@ class ValidatorImportView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response(
-            {"created": len(created), "validators": ValidatorSerializer(created, many=True).data},
+            {"created": len(created), "validators": ValidatorSerializer(
+                created, many=True, context={"warnings": _warnings(created)}).data},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
@@ -212,6 +221,35 @@ class RunDetailView(APIView):
         run = get_object_or_404(Run.objects.select_related("project"), pk=pk)
         permissions.require_member(request.user, run.project)
         return Response(RunSerializer(run).data)
+
+
+class SandboxStatusSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["namespaces", "weak", "unavailable"])
+    code_validators_enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(allow_blank=True)
+    weak_isolation_accepted = serializers.BooleanField()
+    active_barriers = serializers.ListField(child=serializers.CharField())
+    missing_barriers = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(child=serializers.CharField())
+    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
+    timeout_seconds = serializers.FloatField(required=False)
+    memory_mb = serializers.IntegerField(required=False)
+
+
+@extend_schema(tags=["validators"])
+class SandboxStatusView(APIView):
+    @extend_schema(
+        summary="What the code sandbox guarantees on this server",
+        description=(
+            "Whether code validators run here, which barriers are active (namespaces, minimal "
+            "read-only root, uid nobody, no_new_privs, seccomp, limits, a fresh process per "
+            "batch) and which are missing. Where the platform refuses namespaces, code "
+            "validators are off unless an admin set CONCORD_SANDBOX_ALLOW_WEAK_ISOLATION=1."
+        ),
+        responses={200: SandboxStatusSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        return Response(SandboxStatusSerializer(queries.sandbox_summary()).data)
 
 
 # -- alignment and suites --------------------------------------------------------------------

@@ -24,6 +24,7 @@ def _page_context(project, role, **extra):
         "providers": Provider.objects.filter(project=project),
         "runs": Run.objects.filter(project=project).prefetch_related("validators")[:5],
         "prompt_example": PROMPT_EXAMPLE,
+        "sandbox": queries.sandbox_summary(),
         **extra,
     }
 
@@ -54,6 +55,9 @@ def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             messages.success(request, f"Saved '{validator.name}'. Run it to see its verdicts.")
+            problem = services.validator_first_outputs_problem(validator=validator)
+            if problem:
+                messages.warning(request, problem)
             return redirect("validator-list", slug=project.slug)
     return render(request, "validators/list.html", _page_context(
         project, role, form=form, provider_form=ProviderForm(), import_form=ValidatorImportForm(),
@@ -173,6 +177,10 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, f"Nothing was imported: {exc}")
     else:
         messages.success(request, f"Imported {len(created)} validator(s).")
+        for validator in created:
+            problem = services.validator_first_outputs_problem(validator=validator)
+            if problem:
+                messages.warning(request, problem)
     return redirect("validator-list", slug=project.slug)
 
 
