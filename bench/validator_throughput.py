@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/validator_throughput.py [--outputs 20000] [--workers 2]
 
-Ten regex and length assertions run over generated outputs through `SandboxPool` (batched,
-long-lived workers). The baseline, measured in the same run on a small sample, starts one
-fresh sandbox worker per verdict, which is what running each check in its own process costs;
-its rate is extrapolated. A third row runs the same compiled assertions in this process
-without any sandbox: the floor the pool's overhead is measured against.
+Ten regex and length assertions run over generated outputs through `SandboxPool`: zygotes
+inside bubblewrap's namespaces, each batch in a freshly forked child under seccomp (issue 11).
+Beside it, in the same run: the same pool in weak mode (no bubblewrap), the cost of starting a
+fresh worker, a fresh worker per verdict (the baseline, extrapolated from a small sample), and
+the same compiled assertions in this process without any sandbox.
 """
 
 from __future__ import annotations
@@ -123,20 +123,40 @@ def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds > 0 else float("inf")
 
 
-def bench_code_assertions(
-    n_outputs: int = 20000, workers: int = 2, baseline_verdicts: int = 100
-) -> dict[str, float | int]:
-    items = generated_items(n_outputs)
-    verdicts = n_outputs * len(ASSERTIONS)
-    with SandboxPool(size=workers) as pool:
-        # Start the workers outside the timing: a long-lived pool pays that once.
+def _pooled_rate(items: list[CheckItem], workers: int, **pool_options) -> tuple[float, dict]:
+    """Seconds for every assertion over every item, and the pool's status, workers already
+    started (a long-lived pool pays that once)."""
+    with SandboxPool(size=workers, **pool_options) as pool:
         pool.run(ASSERTIONS["under_120_words"][0], items[: workers * pool.batch_size])
+        status = pool.status()
         started = time.perf_counter()
         outcomes = {"pass": 0, "fail": 0, "error": 0}
         for source, threshold in ASSERTIONS.values():
             for result in pool.run(source, items, threshold=threshold):
                 outcomes[result.outcome] += 1
-        pooled_seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+    return seconds, {**status, "outcomes": outcomes}
+
+
+def bench_code_assertions(
+    n_outputs: int = 20000, workers: int = 2, baseline_verdicts: int = 100
+) -> dict[str, float | int | str]:
+    items = generated_items(n_outputs)
+    verdicts = n_outputs * len(ASSERTIONS)
+    pooled_seconds, status = _pooled_rate(items, workers)
+    outcomes = status["outcomes"]
+    # The same pool where the platform refuses namespaces and an admin accepted less: no
+    # bubblewrap, the rest of the wall (uid, seccomp, limits, a fresh child per batch) as is.
+    weak_seconds, _ = _pooled_rate(items, workers, bwrap=None, allow_weak_isolation=True)
+
+    # What starting a fresh worker costs (bubblewrap, the interpreter, imports, warm-up):
+    # paid once per pool slot, and again only when a zygote dies.
+    starts = []
+    for _ in range(5):
+        started = time.perf_counter()
+        with SandboxPool(size=1) as fresh:
+            fresh.status()
+            starts.append(time.perf_counter() - started)
 
     # One fresh, fully confined worker per verdict (start, check one output, stop).
     sample = items[:baseline_verdicts]
@@ -168,11 +188,16 @@ def bench_code_assertions(
         "outputs": n_outputs,
         "verdicts": verdicts,
         "workers": workers,
+        "mode": status["mode"],
+        "barriers": len(status["active_barriers"]),
         "pass": outcomes["pass"],
         "fail": outcomes["fail"],
         "error": outcomes["error"],
         "pooled_seconds": pooled_seconds,
         "pooled_verdicts_per_second": pooled_rate,
+        "weak_seconds": weak_seconds,
+        "weak_verdicts_per_second": _rate(verdicts, weak_seconds),
+        "worker_start_seconds_median": sorted(starts)[len(starts) // 2],
         "baseline_verdicts": len(sample),
         "baseline_seconds": baseline_seconds,
         "baseline_verdicts_per_second": baseline_rate,
@@ -180,6 +205,9 @@ def bench_code_assertions(
         "speedup_over_baseline": pooled_rate / baseline_rate,
         "in_process_verdicts_per_second": _rate(verdicts, in_process_seconds),
     }
+
+
+TARGET_VERDICTS_PER_SECOND = 2000
 
 
 def main() -> None:
@@ -193,20 +221,24 @@ def main() -> None:
           f"{code['verdicts']} verdicts ({code['pass']} pass, {code['fail']} fail, "
           f"{code['error']} error)")
     rows = (
-        (f"sandbox pool, {code['workers']} workers, batched", code["verdicts"],
-         code["pooled_seconds"], code["pooled_verdicts_per_second"]),
-        (f"fresh process per verdict ({code['baseline_verdicts']} measured)",
+        (f"pool, {code['workers']} zygotes, {code['mode']} ({code['barriers']} barriers)",
+         code["verdicts"], code["pooled_seconds"], code["pooled_verdicts_per_second"]),
+        ("pool, weak isolation (no bubblewrap)", code["verdicts"], code["weak_seconds"],
+         code["weak_verdicts_per_second"]),
+        (f"fresh worker per verdict ({code['baseline_verdicts']} measured)",
          code["verdicts"], code["baseline_seconds_extrapolated"],
          code["baseline_verdicts_per_second"]),
         ("in-process, no sandbox (reference)", code["verdicts"],
          code["verdicts"] / code["in_process_verdicts_per_second"],
          code["in_process_verdicts_per_second"]),
     )
-    print(f"{'runner':<44} {'verdicts':>9} {'seconds':>9} {'verdicts/s':>11}")
+    print(f"{'runner':<52} {'verdicts':>9} {'seconds':>9} {'verdicts/s':>11}")
     for label, count, seconds, rate in rows:
-        print(f"{label:<44} {count:>9} {seconds:>9.2f} {rate:>11.0f}")
-    print(f"speed-up of the pool over a fresh process per verdict: "
-          f"{code['speedup_over_baseline']:.0f}x")
+        print(f"{label:<52} {count:>9} {seconds:>9.2f} {rate:>11.0f}")
+    met = "met" if code["pooled_verdicts_per_second"] >= TARGET_VERDICTS_PER_SECOND else "MISSED"
+    print(f"target >= {TARGET_VERDICTS_PER_SECOND} verdicts/s with the full wall: {met}; "
+          f"starting a fresh worker: {code['worker_start_seconds_median'] * 1000:.0f} ms (median of 5); "
+          f"speed-up over a fresh worker per verdict: {code['speedup_over_baseline']:.0f}x")
     print()
     # The LLM half of the issue's benchmark: graders against the stub at 100 ms, concurrency 32.
     import llm_throughput
