@@ -445,7 +445,7 @@ def test_the_process_running_an_assertion_killed_mid_batch_costs_only_its_output
 
 
 def test_a_zygote_killed_mid_batch_is_replaced_and_the_batch_is_run_again():
-    slow_on_slow = _source("if output == 'slow':\n    for n in range(3 * 10**6):\n        pass\n"
+    slow_on_slow = _source("if output == 'slow':\n    for n in range(10**7):\n        pass\n"
                            "return True")
     items = [CheckItem(text, "q") for text in ("a", "slow", "b")]
     with SandboxPool(size=1, timeout_seconds=10.0) as single:
