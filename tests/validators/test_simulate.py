@@ -116,12 +116,13 @@ def test_simulate_creates_the_criteria_its_validators_file_names(data_files, tmp
         "--budgets", "10", "--seeds", "1", "--out", str(out), verbosity=0,
     )
 
-    # Then 'tone' exists in the simulation, with its validator measured
+    # Then 'tone' exists in the simulation; no line labels it, so nothing is chosen for it
     result = json.loads(out.read_text())
     assert result["full_data"]["chosen"] == {
-        "__holistic__": "says_ok", "accuracy": "says_ok", "tone": "polite",
+        "__holistic__": "says_ok", "accuracy": "says_ok", "tone": None,
     }
-    assert set(result["selectors"]["random"]["validator_hit"]) == {"__holistic__", "accuracy", "tone"}
+    # With no full-data choice there is no regret to follow for 'tone'.
+    assert set(result["selectors"]["random"]["validator_hit"]) == {"__holistic__", "accuracy"}
     assert not Validator.objects.exists()
 
 
