@@ -215,6 +215,24 @@ class TestInferredLabels:
             ("arjun", "fail", False)]
         assert given_view.inferred is False
 
+    def test_the_meeting_page_shows_them_as_inferred(self, client, project, reported, reviewer):
+        from annotate.services.review import meeting_start
+
+        infer(project)
+        meeting = meeting_start(project=project, started_by=reviewer)
+        client.force_login(reviewer)
+
+        given, inferred = (
+            client.get(reverse("review-meeting-item", args=[project.slug, meeting.pk, n])).content.decode()
+            for n in (1, 2)
+        )
+
+        assert "q0 · beta: humans say fail on lead_copying" in given
+        assert ">arjun · fail</span>" in given and 'data-testid="inferred"' not in given
+        assert "q0 · alpha: humans say pass (inferred) on lead_copying" in inferred
+        assert ">arjun · pass (inferred)</span>" in inferred
+        assert '<small class="muted" data-testid="inferred">inferred</small>' in inferred
+
     @pytest.mark.parametrize("fmt", ["csv", "parquet"])
     def test_the_export_marks_them(self, project, reported, fmt):
         infer(project)
