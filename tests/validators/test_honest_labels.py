@@ -420,3 +420,84 @@ def test_the_api_sets_the_option_and_refuses_a_non_boolean(client, project, owne
     assert answer.json()["settings"]["holistic_pass_implies_criteria"] is True
     project.refresh_from_db()
     assert project.holistic_pass_implies_criteria is True
+
+
+# -- the rule against a plain-Python oracle ------------------------------------------------------
+def oracle_labels(project: Project, criterion: Criterion, *, infer_passes: bool) -> dict[int, tuple]:
+    """output id -> (label, source) by DESIGN §4.1 read literally, one grade row at a time."""
+    current_version = criterion.versions.order_by("-number").first().pk
+    superseded = set(Grade.objects.filter(project=project).exclude(supersedes=None)
+                     .values_list("supersedes_id", flat=True))
+    current = [g for g in Grade.objects.filter(project=project).order_by("id")
+               if g.pk not in superseded and not g.retracted]
+    verdicts = {gc.grade_id: gc for gc in GradeCriterion.objects.filter(criterion=criterion)}
+    labels = {}
+    for output_id in {g.output_id for g in current}:
+        grades = [g for g in current if g.output_id == output_id]
+        given = [verdicts[g.pk].verdict for g in grades
+                 if g.pk in verdicts and verdicts[g.pk].criterion_version_id == current_version]
+        source, votes = "given", given
+        if not given and infer_passes:
+            source = "inferred"
+            votes = ["pass" for g in grades if g.verdict == "pass" and g.pk not in verdicts]
+        n_pass, n_fail = votes.count("pass"), votes.count("fail")
+        label = "pass" if n_pass > n_fail else "fail" if n_fail > n_pass else ""
+        labels[output_id] = (label, source if label else "")
+    return labels
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_labels_card_and_export_follow_the_oracle(project, owner, annotator, make_outputs, seed):
+    from annotate.services.criteria import criterion_version_publish
+
+    rng = np.random.default_rng(seed)
+    bea = UserFactory(username="bea")
+    membership_set(project=project, user=bea, role="annotator")
+    criterion = criterion_create(project=project, key=KEY, author=owner)
+    outputs = make_outputs(n_samples=15, systems=("alpha", "beta"))
+    verdicts = ["pass", "fail", "unsure"]
+
+    def grade(output, user):
+        given = rng.random() < 0.35
+        grade_submit(
+            output=output, annotator=user, verdict=str(rng.choice(verdicts, p=[0.6, 0.3, 0.1])),
+            criteria={KEY: str(rng.choice(verdicts, p=[0.5, 0.4, 0.1]))} if given else None,
+        )
+
+    for output in outputs:
+        for user in (annotator, owner, bea):
+            if rng.random() < 0.7:
+                grade(output, user)
+    # Some verdicts become stale, and some grades are edited after the new version.
+    criterion_version_publish(criterion=criterion, author=owner, definition="Stricter.", reason="drift")
+    for output in outputs[::4]:
+        grade(output, annotator)
+
+    for on in (False, True):
+        infer(project, on)
+        expected = oracle_labels(project, criterion, infer_passes=on)
+        votes = load_votes(project)
+        ids = np.array(sorted(o.pk for o in outputs), dtype=np.int64)
+        codes = majority(ids, votes.output_ids, votes.codes(criterion.pk))
+        inferred = inferred_outputs(ids, votes, criterion.pk)
+        names = {-1: "", 0: "fail", 1: "pass"}
+        got = {
+            int(o): (names[int(c)], ("inferred" if i else "given") if c >= 0 else "")
+            for o, c, i in zip(ids, codes, inferred, strict=True) if int(o) in expected
+        }
+        assert got == expected
+        rows = {int(r["output_id"]): r for r in gold_rows(project, "csv") if r["criterion"] == KEY}
+        exported = {
+            o: (rows[o]["gold"] if rows[o]["gold"] in ("pass", "fail") else "",
+                rows[o]["label_source"] if rows[o]["gold"] in ("pass", "fail") else "")
+            for o in expected
+        }
+        assert exported == expected
+        entry = card_entry(project)
+        assert (entry.n_human_pass, entry.n_human_pass_inferred, entry.n_human_fail) == (
+            sum(1 for label, _ in expected.values() if label == "pass"),
+            sum(1 for label, source in expected.values() if source == "inferred"),
+            sum(1 for label, _ in expected.values() if label == "fail"),
+        )
+        assert any(source == "inferred" for _, source in expected.values()) is on
