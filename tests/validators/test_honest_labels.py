@@ -358,6 +358,30 @@ def test_a_round_trip_imports_only_given_labels(project, reported, owner, tmp_pa
 
 
 @pytest.mark.django_db
+def test_the_api_import_with_labels_brings_back_only_given_labels(client, project, reported, owner):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    infer(project)
+    buffer = io.BytesIO()
+    write_gold(project, "jsonl", buffer)
+    copy = project_create(name="Copy", slug="copy", owner=owner)
+    infer(copy)
+    client.force_login(owner)
+
+    answer = client.post(
+        "/api/projects/copy/import/?with_labels=1",
+        {"file": SimpleUploadedFile("gold.jsonl", buffer.getvalue())},
+    )
+
+    assert answer.status_code == 201
+    assert (answer.json()["outputs"], answer.json()["grades"]) == (N_OUTPUTS, N_OUTPUTS)
+    assert list(GradeCriterion.objects.filter(grade__project=copy).values_list(
+        "criterion__key", "verdict")) == [(KEY, "fail")]
+    entry = card_entry(copy)
+    assert (entry.n_human_pass, entry.n_human_pass_inferred, entry.n_human_fail) == (13, 13, 1)
+
+
+@pytest.mark.django_db
 def test_the_importer_skips_a_criterion_label_its_export_marked_inferred(project):
     record = {
         "item_id": "q0", "input": "Question?", "system": "alpha", "output": "An answer.",
