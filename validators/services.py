@@ -174,10 +174,13 @@ class ValidatorImportProblem:
 class ValidatorImportError(ValueError):
     def __init__(
         self, problems: list[ValidatorImportProblem], *, unknown_criteria: Sequence[str] = (),
+        other_problems: Sequence[ValidatorImportProblem] | None = None,
     ):
         super().__init__("; ".join(f"validator {p.index}, {p.field}: {p.message}" for p in problems))
         self.problems = problems
         self.unknown_criteria = list(unknown_criteria)
+        # The problems other than unknown criteria (all of them when there are none).
+        self.other_problems = list(problems if other_problems is None else other_problems)
 
 
 @transaction.atomic
@@ -196,6 +199,7 @@ def validators_import(
     providers = {p.name: p for p in Provider.objects.filter(project=project)}
     known_criteria = set(Criterion.objects.filter(project=project).values_list("key", flat=True))
     unknown_criteria: list[str] = []
+    unknown_problems: list[ValidatorImportProblem] = []
     for index, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
             problems.append(ValidatorImportProblem(index, "", "must be an object"))
@@ -229,9 +233,10 @@ def validators_import(
         if criterion_key and criterion_key not in known_criteria and not create_criteria:
             if criterion_key not in unknown_criteria:
                 unknown_criteria.append(criterion_key)
-            problems.append(ValidatorImportProblem(index, "criterion", _unknown_criterion(
+            unknown_problems.append(ValidatorImportProblem(index, "criterion", _unknown_criterion(
                 criterion_key, known_criteria,
             )))
+            problems.append(unknown_problems[-1])
             continue
         criterion = (
             criterion_ensure(project=project, key=criterion_key, author=created_by)
@@ -253,7 +258,10 @@ def validators_import(
         except ValidatorError as exc:
             problems.append(ValidatorImportProblem(index, exc.field, str(exc)))
     if problems:
-        raise ValidatorImportError(problems, unknown_criteria=unknown_criteria)
+        raise ValidatorImportError(
+            problems, unknown_criteria=unknown_criteria,
+            other_problems=[p for p in problems if p not in unknown_problems],
+        )
     return created
 
 

@@ -183,3 +183,19 @@ class TestImportPageCriteria:
         assert sorted(Validator.objects.values_list("name", "criterion__key")) == [
             ("no email", "privacy"), ("no email either", "privcy"),
         ]
+
+    def test_other_problems_are_named_beside_the_missing_criteria(self, client, project, owner):
+        client.force_login(owner)
+        entries = [*TYPO_FILE, {"name": "t", "kind": "code", "source": NO_EMAIL, "threshold": "high"}]
+
+        response = client.post(
+            reverse("validators-import", args=[project.slug]), {"file": upload(entries)}, follow=True,
+        )
+
+        page = response.content.decode()
+        assert (
+            "the file names criteria this project lacks: privacy, privcy. Fix the names, or tick "
+            "“Create missing criteria” to create them. Other problems: validator 3, threshold: "
+            "must be a number or null"
+        ) in page
+        assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)

@@ -174,10 +174,13 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
         messages.error(request, f"Not valid JSON: {exc.msg} (line {exc.lineno}).")
     except services.ValidatorImportError as exc:
         if exc.unknown_criteria:
+            others = "; ".join(
+                f"validator {p.index}, {p.field}: {p.message}" for p in exc.other_problems
+            )
             messages.error(request, (
                 "Nothing was imported: the file names criteria this project lacks: "
                 f"{', '.join(exc.unknown_criteria)}. Fix the names, or tick “Create missing "
-                "criteria” to create them."
+                "criteria” to create them." + (f" Other problems: {others}" if others else "")
             ))
         else:
             messages.error(request, f"Nothing was imported: {exc}")
