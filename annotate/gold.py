@@ -577,7 +577,8 @@ def jsonl_lines(chunk: GoldChunk, options: GoldOptions) -> list[str]:
     dumps = json.dumps
     keys = [dumps(t.key) for t in chunk.targets]
     humans: dict[tuple, str] = {}
-    gold, status, sources = chunk.gold.tolist(), chunk.status.tolist(), label_sources(chunk).tolist()
+    gold, status = chunk.gold.tolist(), chunk.status.tolist()
+    sources = label_sources(chunk).tolist()
     n_pass, n_fail, n_unsure = chunk.n_pass.tolist(), chunk.n_fail.tolist(), chunk.n_unsure.tolist()
     n_stale, validator = chunk.n_stale.tolist(), chunk.validator_codes.tolist()
     unlabelled = STATUSES.index(STATUS_UNLABELLED)

@@ -6,8 +6,8 @@ given under an older version is stale: left out unless the caller includes stale
 
 A project may opt in to "a holistic pass means every criterion passed"
 (`Project.holistic_pass_implies_criteria`). Then, on an output where nobody's vote for a
-criterion counts, each grade that passed it holistically and gave no verdict for the criterion
-votes *pass*, marked inferred. Inferred votes never mix with given ones, so an output's label
+criterion counts, each grade with a holistic pass and no verdict for the criterion votes
+*pass*, marked inferred. Inferred votes never mix with given ones, so an output's label
 for a criterion is either wholly given or wholly inferred, and is counted apart. A holistic fail
 implies nothing: a failing output may fail for one criterion and pass the others.
 """
@@ -61,7 +61,8 @@ class LabelVotes:
 
     def given_codes(self, criterion_id: int | None) -> np.ndarray:
         """The votes people gave for the target: inferred ones become NO_LABEL."""
-        return np.where(self.inferred_votes(criterion_id), NO_LABEL, self.codes(criterion_id)).astype(np.int8)
+        codes = self.codes(criterion_id)
+        return np.where(self.inferred_votes(criterion_id), NO_LABEL, codes).astype(np.int8)
 
 
 def current_version_ids(project: Project) -> dict[int, int]:
@@ -193,7 +194,9 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
     return votes
 
 
-def inferred_outputs(target_output_ids: np.ndarray, votes: LabelVotes, criterion_id: int | None) -> np.ndarray:
+def inferred_outputs(
+    target_output_ids: np.ndarray, votes: LabelVotes, criterion_id: int | None
+) -> np.ndarray:
     """Per target output (ascending ids), whether its votes for the target are inferred (then
     all of them are, and its label is inferred)."""
     return np.isin(target_output_ids, votes.output_ids[votes.inferred_votes(criterion_id)])

@@ -47,5 +47,7 @@ class ValidatorImportForm(forms.Form):
     file = forms.FileField(help_text="A validators JSON file as exported.")
     create_criteria = forms.BooleanField(
         required=False, label="Create missing criteria",
-        help_text="Otherwise a criterion the project lacks is refused, so a typo never becomes one.",
+        help_text=(
+            "Otherwise a criterion the project lacks is refused, so a typo never becomes one."
+        ),
     )

@@ -145,7 +145,9 @@ class ValidatorImportView(APIView):
         create_criteria = request.query_params.get("create_criteria", "false").lower()
         if create_criteria not in _BOOLEAN_WORDS:
             return Response(
-                {"errors": [{"line": 0, "field": "create_criteria", "message": "must be true or false"}]},
+                {"errors": [
+                    {"line": 0, "field": "create_criteria", "message": "must be true or false"},
+                ]},
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
