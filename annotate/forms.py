@@ -11,6 +11,7 @@ class ProjectSettingsForm(forms.ModelForm):
             "name", "description", "guidelines", "default_selector", "overlap",
             "default_ffr_ceiling", "min_labels_per_class", "random_mix", "scale", "scale_min",
             "scale_max", "pass_threshold", "annotators_may_edit_criteria",
+            "holistic_pass_implies_criteria",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),

@@ -6,8 +6,11 @@ How a gold label is made (the export, the review page and the tests share these 
   vote per target. For a criterion, the vote is the grade's verdict for that criterion if it
   was given under the criterion's current version; a verdict given under an older version is
   *stale* and left out unless stale grades are included; a grade without a verdict for the
-  criterion votes with its holistic verdict. These are the rules of `annotate.labels`, applied
-  chunk by chunk so that memory does not grow with the project.
+  criterion gives no vote for it. With the project option "a holistic pass means every
+  criterion passed", on an output where no vote for the criterion counts, each grade that
+  passed holistically without a verdict for the criterion votes pass, *inferred*. These are
+  the rules of `annotate.labels`, applied chunk by chunk so that memory does not grow with the
+  project.
 * **Human majority.** ``pass`` or ``fail`` by a strict majority of the pass/fail votes;
   ``tie`` when they are level; ``unsure`` when every vote is unsure; empty without votes.
 * **Gold.** The latest `Adjudication` for (output, criterion) wins (status ``adjudicated``);
@@ -15,6 +18,8 @@ How a gold label is made (the export, the review page and the tests share these 
   ``unlabelled``.
 * **Agreement.** The share of votes equal to the human majority; for a tie, the share of the
   larger side (0.5 without unsure votes); 1.0 when every vote is unsure; empty without votes.
+* **Label source.** ``given`` when the gold label comes from votes people gave or from an
+  adjudication, ``inferred`` when it comes from inferred votes, empty without votes.
 * **Stale.** True when at least one annotator's verdict for the criterion was given under an
   older version (``n_stale`` of them), whether or not stale votes are counted.
 * **Validator.** The report card's chosen validator for the target and its verdict
@@ -31,12 +36,14 @@ File formats (`write_gold`):
 * JSON Lines: one line per output in the importer's per-output format (`item_id`, `input`,
   `reference`, `context`, `system`, `output`, `metadata`, `human: {label, criteria}`), so that
   ``import_outputs NEW FILE --with-labels`` reproduces every decided (pass/fail) gold label.
-  Ties, unsure and unlabelled targets carry no label in ``human``; everything else about each
-  gold label sits in a top-level ``gold`` object, which the importer keeps as output metadata.
-  The importer turns each line into one grade, so in the new project an undecided target can
-  become decided by the usual rules: a grade without a verdict for a criterion votes with its
-  holistic verdict, and a line with criterion labels but no holistic one gets a holistic
-  verdict derived from them (fail if any fails).
+  Ties, unsure, unlabelled and inferred targets carry no label in ``human``, so an inferred
+  label is never re-imported as given (the importer also skips a ``human.criteria`` entry
+  whose ``gold`` entry says ``label_source: inferred``); everything else about each gold label
+  sits in a top-level ``gold`` object, which the importer keeps as output metadata. The
+  importer turns each line into one grade, so in the new project an undecided target can
+  become decided by the usual rules: a line with criterion labels but no holistic one gets a
+  holistic verdict derived from them (fail if any fails), and a project with the holistic-pass
+  option infers again what the exporting one inferred.
 """
 
 from __future__ import annotations
@@ -77,15 +84,17 @@ NONE, FAIL_CODE, PASS_CODE, UNSURE_CODE, TIE_CODE = -1, 0, 1, 2, 3
 NAMES = ("", FAIL, PASS, UNSURE, TIE)
 CODES = {FAIL: FAIL_CODE, PASS: PASS_CODE, UNSURE: UNSURE_CODE}
 STATUSES = (STATUS_UNLABELLED, STATUS_MAJORITY, STATUS_TIE, STATUS_UNSURE, STATUS_ADJUDICATED)
+GIVEN, INFERRED = "given", "inferred"
+LABEL_SOURCES = ("", GIVEN, INFERRED)
 # ChosenVerdicts codes (annotate.evidence): 1 pass, 0 fail, -1 error, -2 missing.
 VALIDATOR_NAMES = ("", "error", FAIL, PASS)  # index code + 2
 VALIDATOR_VERDICTS = {1: PASS, 0: FAIL, -1: "error", -2: ""}
 
 GOLD_COLUMNS = (
     "output_id", "item_id", "system", "input", "reference", "output", "criterion",
-    "criterion_version", "gold", "gold_status", "human_majority", "n_annotators", "n_pass",
-    "n_fail", "n_unsure", "agreement", "stale", "n_stale", "adjudicated_by", "validator",
-    "validator_verdict",
+    "criterion_version", "gold", "gold_status", "label_source", "human_majority",
+    "n_annotators", "n_pass", "n_fail", "n_unsure", "agreement", "stale", "n_stale",
+    "adjudicated_by", "validator", "validator_verdict",
 )
 
 
@@ -205,6 +214,7 @@ class GoldChunk:
     n_stale: np.ndarray
     agreement: np.ndarray             # (N, T) float, NaN without votes
     adjudicated_by: dict[tuple[int, int], str]
+    inferred: np.ndarray              # (N, T) bool: the votes are inferred from holistic passes
     validators: list[str]             # (T,) chosen validator names, "" when none
     validator_codes: np.ndarray       # (N, T) ChosenVerdicts codes
     grades: list[list[list[dict]]] | None = None  # [T][N] counted votes (all_grades)
@@ -316,6 +326,7 @@ def iter_gold(
             CriterionVersion.objects.filter(criterion__project=project).values_list("id", "number")
         )
     n_targets = len(targets)
+    infer = project.holistic_pass_implies_criteria
     last_id = 0
     while True:
         rows = _outputs(project.pk, last_id, chunk_size, with_json)
@@ -345,12 +356,15 @@ def iter_gold(
 
         shape = (n, n_targets)
         n_pass, n_fail, n_unsure, n_stale = (np.zeros(shape, np.int32) for _ in range(4))
+        inferred = np.zeros(shape, bool)
         per_target_grades: list[list[list[dict]]] | None = [] if all_grades else None
         for t, target in enumerate(targets):
             codes = holistic.copy()
             version_of = np.zeros(grade_ids.size, np.int64)
             stale = np.zeros(grade_ids.size, bool)
+            inferred_vote = np.zeros(grade_ids.size, bool)
             if target.criterion_id is not None:
+                codes[:] = NONE
                 mine = counted & (verdicts[:, 1] == target.criterion_id)
                 where = position[mine]
                 version_of[where] = verdicts[mine, 2]
@@ -359,6 +373,13 @@ def iter_gold(
                 n_stale[:, t] = np.bincount(output_rows[stale], minlength=n)
                 if not include_stale:
                     codes[stale] = NONE
+                if infer:
+                    has_verdict = np.zeros(grade_ids.size, bool)
+                    has_verdict[where] = True
+                    given_on = np.bincount(output_rows[codes != NONE], minlength=n) > 0
+                    inferred_vote = ~has_verdict & (holistic == PASS_CODE) & ~given_on[output_rows]
+                    codes[inferred_vote] = PASS_CODE
+                    inferred[:, t] = np.bincount(output_rows[inferred_vote], minlength=n) > 0
             n_pass[:, t] = np.bincount(output_rows[codes == PASS_CODE], minlength=n)
             n_fail[:, t] = np.bincount(output_rows[codes == FAIL_CODE], minlength=n)
             n_unsure[:, t] = np.bincount(output_rows[codes == UNSURE_CODE], minlength=n)
@@ -370,6 +391,7 @@ def iter_gold(
                         "annotator": names.get(row[2], str(row[2])), "verdict": NAMES[codes[j] + 1],
                         "criterion_version": version_numbers.get(int(version_of[j])),
                         "stale": bool(stale[j]),
+                        "label_source": INFERRED if inferred_vote[j] else GIVEN,
                         "submitted_at": row[6].isoformat() if row[6] else None, "note": row[7],
                         "score": row[8],
                     })
@@ -401,7 +423,7 @@ def iter_gold(
             metadata=list(columns[7]) if with_json else [None] * n,
             gold=gold, status=status, majority=majority, n_pass=n_pass, n_fail=n_fail,
             n_unsure=n_unsure, n_stale=n_stale, agreement=agreement,
-            adjudicated_by=adjudicated_by, validators=validator_names,
+            adjudicated_by=adjudicated_by, inferred=inferred, validators=validator_names,
             validator_codes=chosen.codes(output_ids), grades=per_target_grades,
         )
         if len(rows) < chunk_size:
@@ -438,7 +460,8 @@ def _schema(all_grades: bool):
         ("output_id", pa.int64()), ("item_id", pa.string()), ("system", pa.string()),
         ("input", pa.string()), ("reference", pa.string()), ("output", pa.string()),
         ("criterion", pa.string()), ("criterion_version", pa.int32()), ("gold", pa.string()),
-        ("gold_status", pa.string()), ("human_majority", pa.string()),
+        ("gold_status", pa.string()), ("label_source", pa.string()),
+        ("human_majority", pa.string()),
         ("n_annotators", pa.int32()), ("n_pass", pa.int32()), ("n_fail", pa.int32()),
         ("n_unsure", pa.int32()), ("agreement", pa.float64()), ("stale", pa.bool_()),
         ("n_stale", pa.int32()), ("adjudicated_by", pa.string()), ("validator", pa.string()),
@@ -447,6 +470,13 @@ def _schema(all_grades: bool):
     if all_grades:
         fields.append(("grades", pa.string()))
     return pa.schema(fields)
+
+
+def label_sources(chunk: GoldChunk) -> np.ndarray:
+    """(N, T) indexes into LABEL_SOURCES: an adjudication is given whatever the votes were."""
+    unlabelled = chunk.status == STATUSES.index(STATUS_UNLABELLED)
+    adjudicated = chunk.status == STATUSES.index(STATUS_ADJUDICATED)
+    return np.select([unlabelled, chunk.inferred & ~adjudicated], [0, 2], 1).astype(np.int8)
 
 
 def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
@@ -478,6 +508,7 @@ def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
         per_target([t.key for t in chunk.targets], pa.string()),
         per_target([t.version for t in chunk.targets], pa.int32()),
         named(chunk.gold, NAMES, 1), named(chunk.status, STATUSES, 0),
+        named(label_sources(chunk), LABEL_SOURCES, 0),
         named(chunk.majority, NAMES, 1),
         pa.array(n_annotators.ravel(), pa.int32()), pa.array(chunk.n_pass.ravel(), pa.int32()),
         pa.array(chunk.n_fail.ravel(), pa.int32()), pa.array(chunk.n_unsure.ravel(), pa.int32()),
@@ -504,12 +535,13 @@ def _importer_label(code: int) -> int | None:
 
 
 def _label_entry(
-    target: Target, gold: int, status: int, n_pass: int, n_fail: int, n_unsure: int,
+    target: Target, gold: int, status: int, source: int, n_pass: int, n_fail: int, n_unsure: int,
     n_stale: int, adjudicated_by: str, validator: str, validator_code: int,
 ) -> dict:
     majority, agreement = human_majority(n_pass, n_fail, n_unsure)
     entry = {
-        "gold": NAMES[gold + 1], "status": STATUSES[status], "human_majority": majority,
+        "gold": NAMES[gold + 1], "status": STATUSES[status], "label_source": LABEL_SOURCES[source],
+        "human_majority": majority,
         "n_annotators": n_pass + n_fail + n_unsure, "n_pass": n_pass, "n_fail": n_fail,
         "n_unsure": n_unsure, "agreement": agreement, "stale": n_stale > 0, "n_stale": n_stale,
         "adjudicated_by": adjudicated_by, "validator": validator,
@@ -525,11 +557,14 @@ def _label_entry(
 _string = encode_basestring
 
 
-def _human_json(keys: list[str], gold_row: list[int]) -> str:
+def _human_json(keys: list[str], gold_row: list[int], source_row: list[int]) -> str:
+    """The importer's ``human`` object: decided labels people gave, never inferred ones."""
     label = _importer_label(gold_row[0])
+    inferred = LABEL_SOURCES.index(INFERRED)
     criteria = ", ".join(
         f"{keys[t]}: {_importer_label(gold_row[t])}"
-        for t in range(1, len(keys)) if gold_row[t] in (PASS_CODE, FAIL_CODE)
+        for t in range(1, len(keys))
+        if gold_row[t] in (PASS_CODE, FAIL_CODE) and source_row[t] != inferred
     )
     text = '{"label": ' + ("null" if label is None else str(label))
     return text + (', "criteria": {' + criteria + "}}" if criteria else "}")
@@ -543,6 +578,7 @@ def jsonl_lines(chunk: GoldChunk, options: GoldOptions) -> list[str]:
     keys = [dumps(t.key) for t in chunk.targets]
     humans: dict[tuple, str] = {}
     gold, status = chunk.gold.tolist(), chunk.status.tolist()
+    sources = label_sources(chunk).tolist()
     n_pass, n_fail, n_unsure = chunk.n_pass.tolist(), chunk.n_fail.tolist(), chunk.n_unsure.tolist()
     n_stale, validator = chunk.n_stale.tolist(), chunk.validator_codes.tolist()
     unlabelled = STATUSES.index(STATUS_UNLABELLED)
@@ -556,28 +592,28 @@ def jsonl_lines(chunk: GoldChunk, options: GoldOptions) -> list[str]:
         for t in targets:
             if options.all_grades:
                 entry = _label_entry(
-                    chunk.targets[t], gold[row][t], status[row][t], n_pass[row][t],
+                    chunk.targets[t], gold[row][t], status[row][t], sources[row][t], n_pass[row][t],
                     n_fail[row][t], n_unsure[row][t], n_stale[row][t],
                     chunk.adjudicated_by.get((row, t), ""), chunk.validators[t], validator[row][t],
                 )
                 entry["grades"] = chunk.grades[t][row]
                 labels.append(dumps(entry, ensure_ascii=False))
                 continue
-            key = (t, gold[row][t], status[row][t], n_pass[row][t], n_fail[row][t],
-                   n_unsure[row][t], n_stale[row][t], chunk.adjudicated_by.get((row, t), ""),
-                   validator[row][t])
+            key = (t, gold[row][t], status[row][t], sources[row][t], n_pass[row][t],
+                   n_fail[row][t], n_unsure[row][t], n_stale[row][t],
+                   chunk.adjudicated_by.get((row, t), ""), validator[row][t])
             text = cache.get(key)
             if text is None:
                 text = cache[key] = dumps(
-                    _label_entry(chunk.targets[t], *key[1:8], chunk.validators[t], key[8]),
+                    _label_entry(chunk.targets[t], *key[1:9], chunk.validators[t], key[9]),
                     ensure_ascii=False,
                 )
             labels.append(text)
         criteria = ", ".join(f"{keys[t]}: {labels[t]}" for t in targets if t)
-        golds = tuple(gold[row])
+        golds = (tuple(gold[row]), tuple(sources[row]))
         human = humans.get(golds)
         if human is None:
-            human = humans[golds] = _human_json(keys, gold[row])
+            human = humans[golds] = _human_json(keys, gold[row], sources[row])
         reference = chunk.references[row]
         lines.append(
             '{"item_id": ' + _string(chunk.item_ids[row])

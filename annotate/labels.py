@@ -1,8 +1,15 @@
 """Human labels as arrays: each annotator's current verdicts, and the majority per output.
 
-The per-criterion label of one grade is its verdict for that criterion if given under the
-criterion's current version, else the grade's holistic verdict (DESIGN §4.1). A verdict given
-under an older version is stale: left out unless the caller includes stale verdicts.
+The per-criterion vote of one grade is its verdict for that criterion if given under the
+criterion's current version (DESIGN §4.1); a grade without one gives no vote for it. A verdict
+given under an older version is stale: left out unless the caller includes stale verdicts.
+
+A project may opt in to "a holistic pass means every criterion passed"
+(`Project.holistic_pass_implies_criteria`). Then, on an output where nobody's vote for a
+criterion counts, each grade with a holistic pass and no verdict for the criterion votes
+*pass*, marked inferred. Inferred votes never mix with given ones, so an output's label
+for a criterion is either wholly given or wholly inferred, and is counted apart. A holistic fail
+implies nothing: a failing output may fail for one criterion and pass the others.
 """
 
 from __future__ import annotations
@@ -38,11 +45,24 @@ class LabelVotes:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     criteria: dict[int, np.ndarray] = field(default_factory=dict)  # criterion id -> int8 codes
     stale: dict[int, np.ndarray] = field(default_factory=dict)     # criterion id -> bool
+    inferred: dict[int, np.ndarray] = field(default_factory=dict)  # criterion id -> bool
 
     def codes(self, criterion_id: int | None) -> np.ndarray:
+        """Every vote for the target, inferred ones included; NO_LABEL where a grade gave none."""
         if criterion_id is None:
             return self.holistic
-        return self.criteria.get(criterion_id, self.holistic)
+        codes = self.criteria.get(criterion_id)
+        return np.full(self.holistic.size, NO_LABEL, np.int8) if codes is None else codes
+
+    def inferred_votes(self, criterion_id: int | None) -> np.ndarray:
+        """Which votes for the target are inferred from a holistic pass."""
+        found = self.inferred.get(criterion_id) if criterion_id is not None else None
+        return np.zeros(self.holistic.size, bool) if found is None else found
+
+    def given_codes(self, criterion_id: int | None) -> np.ndarray:
+        """The votes people gave for the target: inferred ones become NO_LABEL."""
+        codes = self.codes(criterion_id)
+        return np.where(self.inferred_votes(criterion_id), NO_LABEL, codes).astype(np.int8)
 
 
 def current_version_ids(project: Project) -> dict[int, int]:
@@ -142,9 +162,12 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
         pool_sizes=log.pool_sizes[keep],
     )
     versions = current_version_ids(project)
+    has_verdict: dict[int, np.ndarray] = {}
     for criterion_id in versions:
-        votes.criteria[criterion_id] = holistic.copy()
+        votes.criteria[criterion_id] = np.full(grade_ids.size, NO_LABEL, dtype=np.int8)
         votes.stale[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
+        votes.inferred[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
+        has_verdict[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
     per_criterion = log.verdicts
     if per_criterion.size and grade_ids.size:
         rows = np.clip(np.searchsorted(grade_ids, per_criterion[:, 0]), 0, grade_ids.size - 1)
@@ -153,12 +176,30 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
             mine = found & (per_criterion[:, 1] == criterion_id)
             is_stale = per_criterion[mine, 2] != current_version
             votes.stale[criterion_id][rows[mine]] = is_stale
+            has_verdict[criterion_id][rows[mine]] = True
             keep = ~is_stale
             if include_stale is True or (isinstance(include_stale, set) and criterion_id in include_stale):
                 keep[:] = True
             codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
             votes.criteria[criterion_id][rows[mine]] = codes
+    if project.holistic_pass_implies_criteria:
+        for criterion_id, codes in votes.criteria.items():
+            given_outputs = votes.output_ids[codes != NO_LABEL]
+            inferred = (
+                ~has_verdict[criterion_id] & (holistic == LABEL_PASS)
+                & ~np.isin(votes.output_ids, given_outputs)
+            )
+            codes[inferred] = LABEL_PASS
+            votes.inferred[criterion_id] = inferred
     return votes
+
+
+def inferred_outputs(
+    target_output_ids: np.ndarray, votes: LabelVotes, criterion_id: int | None
+) -> np.ndarray:
+    """Per target output (ascending ids), whether its votes for the target are inferred (then
+    all of them are, and its label is inferred)."""
+    return np.isin(target_output_ids, votes.output_ids[votes.inferred_votes(criterion_id)])
 
 
 def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:

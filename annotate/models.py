@@ -67,6 +67,16 @@ class Project(models.Model):
         null=True, blank=True, help_text="On a rating scale, scores at or above pass."
     )
     annotators_may_edit_criteria = models.BooleanField(default=True)
+    # EvalGen grades holistically and takes a pass to mean every criterion passed. Off by
+    # default: then a criterion's labels are only the verdicts people gave for it (DESIGN §4.1).
+    holistic_pass_implies_criteria = models.BooleanField(
+        default=False, verbose_name="A holistic pass means every criterion passed",
+        help_text=(
+            "Where nobody gave a verdict for a criterion, count a holistic pass as a pass for it. "
+            "Such labels are inferred: counted apart, and marked in exports. A holistic fail "
+            "implies nothing."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -3,7 +3,9 @@ tables, agreement over time, the criterion-version timeline, the agenda and meet
 
 Agreement (DESIGN §4.5) uses the labels of `annotate.labels`: each annotator's current grade,
 stale criterion verdicts left out. ``unsure`` votes are left out as well (they carry no label,
-as in the majority rule), so the coefficients are over pass/fail with two categories.
+as in the majority rule), so the coefficients are over pass/fail with two categories. Votes
+inferred from a holistic pass (a project option) are left out too: agreement is about what
+people said, and inferred votes would agree with each other by construction.
 
 The agenda is built from the data, in this order, at most AGENDA_LIMIT items of each kind:
 
@@ -14,7 +16,8 @@ The agenda is built from the data, in this order, at most AGENDA_LIMIT items of 
    the closest splits first;
 3. *validator*: outputs where the human majority (pass/fail) differs from the chosen
    validator's verdict, not already listed, adjudicated or waiting to be re-graded; most
-   annotators first;
+   annotators first, and labels people gave before labels inferred from a holistic pass
+   (marked "inferred" in the title and the detail);
 4. *new_criterion*: terms in grade and comparison notes written since the previous meeting
    that name a criterion the project lacks (`proposed_criteria`).
 """
@@ -33,7 +36,15 @@ from django.db.models.functions import Coalesce
 
 from annotate.agreement import MISSING, agreement_summary, agreement_with_reference
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, LabelVotes, load_votes, majority
+from annotate.labels import (
+    LABEL_FAIL,
+    LABEL_PASS,
+    LABEL_UNSURE,
+    LabelVotes,
+    inferred_outputs,
+    load_votes,
+    majority,
+)
 from annotate.models import (
     Adjudication,
     AgendaKind,
@@ -230,8 +241,8 @@ def review_targets(project: Project) -> list[ReviewTarget]:
 
 
 def pass_fail_codes(votes: LabelVotes, criterion_id: int | None) -> np.ndarray:
-    """Votes as pass/fail codes, MISSING for unsure and stale."""
-    codes = votes.codes(criterion_id).astype(np.int64)
+    """Votes people gave as pass/fail codes, MISSING for unsure, stale and inferred."""
+    codes = votes.given_codes(criterion_id).astype(np.int64)
     return np.where((codes == LABEL_PASS) | (codes == LABEL_FAIL), codes, MISSING)
 
 
@@ -555,6 +566,7 @@ def _validator_disagreements(
         if not name:
             continue
         human = majority(outputs, votes.output_ids, votes.codes(target.criterion_id)).astype(np.int64)
+        inferred = inferred_outputs(outputs, votes, target.criterion_id)
         differ = (human >= 0) & (reference != MISSING) & (human != reference)
         for i in np.flatnonzero(differ):
             output_id = int(outputs[i])
@@ -563,18 +575,27 @@ def _validator_disagreements(
             found[output_id].append({
                 "key": target.key, "name": target.name, "validator": name,
                 "human": "pass" if human[i] == LABEL_PASS else "fail",
+                "label_source": "inferred" if inferred[i] else "given",
                 "verdict": "pass" if reference[i] == LABEL_PASS else "fail",
                 "n_votes": int(n_votes[i]),
             })
     row_of = {int(o): i for i, o in enumerate(outputs)}
-    ranked = sorted(found, key=lambda o: (-len(found[o]), -int(n_votes[row_of[o]]), o))[:limit]
+
+    def given_first(o: int) -> tuple:
+        n_given = sum(1 for t in found[o] if t["label_source"] == "given")
+        return (-n_given, -len(found[o]), -int(n_votes[row_of[o]]), o)
+
+    ranked = sorted(found, key=given_first)[:limit]
     names = _output_names(ranked)
     return [
         AgendaEntry(
             kind=AgendaKind.VALIDATOR, output_id=o,
             title=f"{names.get(o, o)}: humans say "
-                  + ", ".join(f"{t['human']} on {t['key'] or 'holistic'}, {t['validator']} says {t['verdict']}"
-                              for t in found[o]),
+                  + ", ".join(
+                      f"{t['human']}{' (inferred)' if t['label_source'] == 'inferred' else ''}"
+                      f" on {t['key'] or 'holistic'}, {t['validator']} says {t['verdict']}"
+                      for t in found[o]
+                  ),
             detail={"targets": found[o]},
         )
         for o in ranked
@@ -690,6 +711,8 @@ class VoteView:
     stale: bool
     version: int | None
     note: str
+    # Counted as a pass because the grade passed holistically (a project option).
+    inferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -707,11 +730,15 @@ class TargetView:
         verdicts = {v.verdict for v in self.votes if not v.stale}
         return {"pass", "fail"} <= verdicts
 
+    @property
+    def inferred(self) -> bool:
+        return any(v.inferred for v in self.votes)
+
 
 def output_review(output: Output, *, chosen=None) -> list[TargetView]:
     """Everything a meeting looks at for one output, per target: each annotator's current
-    vote (stale ones shown, not counted), the majority, the chosen validator, the latest
-    adjudication."""
+    vote (stale ones shown, not counted; inferred ones marked, by the rules of
+    `annotate.labels`), the majority, the chosen validator, the latest adjudication."""
     from annotate.gold import gold_label
 
     project = output.project
@@ -733,15 +760,25 @@ def output_review(output: Output, *, chosen=None) -> list[TargetView]:
     for target in targets:
         votes = []
         for grade in grades:
-            given = verdicts[grade.pk].get(target.criterion_id) if target.criterion_id else None
-            if given is None:
+            if target.criterion_id is None:
                 votes.append(VoteView(grade.annotator.username, grade.verdict, False, None, grade.note))
-            else:
+                continue
+            given = verdicts[grade.pk].get(target.criterion_id)
+            if given is not None:
                 number = given.criterion_version.number
                 votes.append(VoteView(
                     grade.annotator.username, given.verdict, number != target.version, number,
                     grade.note,
                 ))
+        if target.criterion_id is not None and project.holistic_pass_implies_criteria and not any(
+            not v.stale for v in votes
+        ):
+            votes += [
+                VoteView(grade.annotator.username, "pass", False, None, grade.note, inferred=True)
+                for grade in grades
+                if grade.verdict == "pass" and target.criterion_id not in verdicts[grade.pk]
+            ]
+            votes.sort(key=lambda v: v.annotator)
         counted = Counter(v.verdict for v in votes if not v.stale)
         label = gold_label(counted["pass"], counted["fail"], counted["unsure"])
         name, reference = _chosen_for(chosen, target.key, np.array([output.pk], dtype=np.int64))

@@ -45,3 +45,9 @@ class ProviderForm(forms.Form):
 
 class ValidatorImportForm(forms.Form):
     file = forms.FileField(help_text="A validators JSON file as exported.")
+    create_criteria = forms.BooleanField(
+        required=False, label="Create missing criteria",
+        help_text=(
+            "Otherwise a criterion the project lacks is refused, so a typo never becomes one."
+        ),
+    )

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, output_weights
+from annotate.labels import (
+    LABEL_FAIL,
+    LABEL_PASS,
+    inferred_outputs,
+    load_votes,
+    majority,
+    output_weights,
+)
 from annotate.models import Criterion, Project
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
@@ -38,12 +45,16 @@ class CriterionCard:
     pinned: int | None
     excluded: tuple[int, ...]
     selection: CriterionSelection
+    # Of the passing labels, those inferred from a holistic pass (a project option); failing
+    # labels are never inferred.
+    n_human_pass_inferred: int = 0
 
     def to_dict(self) -> dict:
         chosen = self.selection.chosen
         return {
             "key": self.key, "name": self.name, "ceiling": self.ceiling,
             "min_labels": self.min_labels, "n_human_pass": self.n_human_pass,
+            "n_human_pass_inferred": self.n_human_pass_inferred,
             "n_human_fail": self.n_human_fail, "pinned": self.pinned,
             "excluded": list(self.excluded),
             "chosen": None if chosen is None else chosen.validator_id,
@@ -155,6 +166,9 @@ def report_card(project: Project) -> ReportCard:
             min_labels=project.min_labels_per_class,
             n_human_pass=int(np.count_nonzero(labels == LABEL_PASS)),
             n_human_fail=int(np.count_nonzero(labels == LABEL_FAIL)),
+            n_human_pass_inferred=int(np.count_nonzero(
+                (labels == LABEL_PASS) & inferred_outputs(matrix.output_ids, votes, criterion_id)
+            )),
             pinned=pinned, excluded=excluded, selection=selection,
         ))
     chosen = [c.selection.chosen.validator_id for c in cards if c.selection.chosen is not None]

@@ -47,9 +47,12 @@ STATUS_LOWER_ALIGNMENT = "lower_alignment"
 STATUS_NOT_PINNED = "not_pinned"
 STATUS_EXCLUDED = "excluded"
 STATUS_NO_VERDICTS = "no_verdicts"
+# Alignment 0: it fails no output people failed (coverage 0), or every output they passed.
+STATUS_CATCHES_NOTHING = "catches_nothing"
 STATUSES = (
     STATUS_CHOSEN,
     STATUS_FFR_ABOVE_CEILING,
+    STATUS_CATCHES_NOTHING,
     STATUS_TOO_FEW_LABELS,
     STATUS_LOWER_ALIGNMENT,
     STATUS_NOT_PINNED,
@@ -63,6 +66,7 @@ REASON_PINNED = "pinned by an owner"
 REASON_NO_CANDIDATES = "no candidate validators"
 REASON_ALL_EXCLUDED = "every candidate is excluded"
 REASON_NO_VERDICTS = "no candidate has a pass/fail verdict on a labelled output"
+REASON_CATCHES_NOTHING = "no candidate catches any failure yet"
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,15 @@ def _blocker(candidate: Candidate, *, ffr_ceiling: float, min_labels: int) -> tu
     if ffr > ffr_ceiling:
         ffr_text, ceiling_text = _numbers_apart(ffr, ffr_ceiling)
         return STATUS_FFR_ABOVE_CEILING, f"FFR {ffr_text} above the ceiling {ceiling_text}"
+    # An always-pass validator has FFR 0 and would otherwise win an empty contest, then sit in
+    # the suite catching nothing (DESIGN §4.2).
+    if metrics.coverage == 0:
+        return STATUS_CATCHES_NOTHING, (
+            f"catches none of the {_count(metrics.n_fail, 'failing grade', 'failing grades')}"
+            " (coverage 0.00)"
+        )
+    if metrics.alignment == 0:
+        return STATUS_CATCHES_NOTHING, "alignment 0.00: fails every output people passed"
     return _QUALIFIES, ""
 
 
@@ -279,6 +292,18 @@ def _nothing_qualifies(
     above_ceiling = [
         c for c in eligible if blockers[c.validator_id][0] == STATUS_FFR_ABOVE_CEILING
     ]
+    catches_nothing = [
+        c for c in eligible if blockers[c.validator_id][0] == STATUS_CATCHES_NOTHING
+    ]
+    if catches_nothing and above_ceiling:
+        best_ffr = min(c.metrics.false_failure_rate for c in above_ceiling)
+        best_text, ceiling_text = _numbers_apart(best_ffr, ffr_ceiling)
+        return (
+            f"no candidate within the FFR ceiling {ceiling_text} catches any failure yet"
+            f" (the others' best FFR: {best_text})"
+        )
+    if catches_nothing:
+        return REASON_CATCHES_NOTHING
     if above_ceiling:
         best_ffr = min(c.metrics.false_failure_rate for c in above_ceiling)
         best_text, ceiling_text = _numbers_apart(best_ffr, ffr_ceiling)
@@ -312,16 +337,17 @@ def select_validator(
 ) -> CriterionSelection:
     """Choose one validator for a criterion (DESIGN §4.2).
 
-    A candidate qualifies with a defined FFR at most `ffr_ceiling` and at least `min_labels`
-    human grades of each class among the outputs it gave a pass/fail verdict on. The
+    A candidate qualifies with a defined FFR at most `ffr_ceiling`, at least `min_labels`
+    human grades of each class among the outputs it gave a pass/fail verdict on, and an
+    alignment above 0 (coverage 0 or alignment 0 never qualifies). The
     qualifying candidate with the highest alignment is chosen; ties go to lower FFR, then code
     before llm, then lower skip rate, then lower validator id.
 
     `pinned` overrides the rule whether or not the pinned candidate qualifies; a pin on an
     excluded candidate or on an id that is not a candidate is ignored, and the rule applies.
     Excluded candidates are never chosen. `ranked` lists every candidate: the chosen one first,
-    then qualifying ones in rule order, then those over the ceiling, with too few grades,
-    without verdicts, and excluded.
+    then qualifying ones in rule order, then those over the ceiling, catching nothing, with
+    too few grades, without verdicts, and excluded.
     """
     if not 0.0 <= ffr_ceiling <= 1.0:
         raise ValueError(f"ffr_ceiling must lie in [0, 1], got {ffr_ceiling}")
@@ -394,7 +420,9 @@ def select_validator(
             else REASON_ALL_EXCLUDED
         )
 
-    for status in (STATUS_FFR_ABOVE_CEILING, STATUS_TOO_FEW_LABELS, STATUS_NO_VERDICTS):
+    for status in (
+        STATUS_FFR_ABOVE_CEILING, STATUS_CATCHES_NOTHING, STATUS_TOO_FEW_LABELS, STATUS_NO_VERDICTS,
+    ):
         entries.extend(
             (candidate, status, blockers[candidate.validator_id][1])
             for candidate in eligible

@@ -331,7 +331,9 @@ def build_reference(
     validators_data = None
     if settings.validators is not None:
         validators_data = json.loads(Path(settings.validators).read_text(encoding="utf-8"))
-        created = validators_import(project=project, data=validators_data, created_by=owner)
+        created = validators_import(
+            project=project, data=validators_data, created_by=owner, create_criteria=True,
+        )
         if created:
             _run_synchronously(project, created, owner)
     output_keys = _output_keys(project)
@@ -380,7 +382,9 @@ def copy_for_run(reference: Reference, settings: SimulationSettings, owner, labe
     for key in reference.criteria_keys:
         criterion_ensure(project=project, key=key, author=owner)
     if reference.validators_data is not None:
-        validators_import(project=project, data=reference.validators_data, created_by=owner)
+        validators_import(
+            project=project, data=reference.validators_data, created_by=owner, create_criteria=True,
+        )
     output_ids = {key: pk for pk, key in _output_keys(project).items()}
     if reference.verdicts:
         validator_ids = {key: pk for pk, key in _validator_keys(project).items()}

@@ -28,6 +28,7 @@ SELECTOR_NAMES = [name for name, _ in SELECTOR_CHOICES]
 SETTINGS_FIELDS = [
     "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
     "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
+    "holistic_pass_implies_criteria",
 ]
 
 

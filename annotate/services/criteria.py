@@ -38,6 +38,11 @@ def _check_key(key: str) -> str:
     return key
 
 
+def criterion_key_check(key: str) -> str:
+    """The key stripped, or CriterionError saying what is wrong with it."""
+    return _check_key(key)
+
+
 @transaction.atomic
 def criterion_create(
     *, project: Project, key: str = "", name: str = "", definition: str = "", reason: str = "",

@@ -352,7 +352,7 @@ class _Importer:
             names = set(human.criteria) | (
                 set(human.criteria_scores) if self.project.scale == Scale.RATING else set()
             )
-            for name in sorted(names):
+            for name in sorted(names - _inferred_in_export(record.metadata)):
                 verdict = self._verdict(human.criteria.get(name), human.criteria_scores.get(name))
                 if verdict is not None:
                     criteria_verdicts.append((self._criterion(name), verdict))
@@ -410,6 +410,19 @@ class _Importer:
         ]
         Comparison.objects.bulk_create(new)
         self.result.comparisons_created += len(new)
+
+
+def _inferred_in_export(metadata: dict) -> set[str]:
+    """Criteria whose label a Concord gold export marked as inferred from a holistic pass: they
+    were never given, so they are never imported as given (DESIGN §4.1)."""
+    gold = metadata.get("gold")
+    criteria = gold.get("criteria") if isinstance(gold, dict) else None
+    if not isinstance(criteria, dict):
+        return set()
+    return {
+        str(key) for key, entry in criteria.items()
+        if isinstance(entry, dict) and entry.get("label_source") == "inferred"
+    }
 
 
 def _insert_outputs(outputs: list[Output]) -> int:

@@ -75,7 +75,8 @@ def graded(project, owner, annotator, bea, reviewer, make_outputs):
         reason="narrowed",
     )
     grade_submit(output=o[4], annotator=owner, verdict="fail", criteria={"grounded": "fail"})
-    # q0/alpha: 2 pass 1 fail holistic; grounded split the other way; helpful falls back.
+    # q0/alpha: 2 pass 1 fail holistic; grounded split 1-1 (bea gave no grounded verdict, so
+    # casts no grounded vote); nobody judged helpful, so it has no label anywhere.
     grade_submit(output=o[0], annotator=annotator, verdict="pass", criteria={"grounded": "pass"})
     grade_submit(output=o[0], annotator=owner, verdict="pass", criteria={"grounded": "fail"})
     grade_submit(output=o[0], annotator=bea, verdict="fail", note="needs a privacy criterion")
@@ -160,22 +161,27 @@ class TestGoldRows:
         assert len(rows) == 8 * 3
         assert list(rows[0]) == [
             "output_id", "item_id", "system", "input", "reference", "output", "criterion",
-            "criterion_version", "gold", "gold_status", "human_majority", "n_annotators",
-            "n_pass", "n_fail", "n_unsure", "agreement", "stale", "n_stale", "adjudicated_by",
-            "validator", "validator_verdict",
+            "criterion_version", "gold", "gold_status", "label_source", "human_majority",
+            "n_annotators", "n_pass", "n_fail", "n_unsure", "agreement", "stale", "n_stale",
+            "adjudicated_by", "validator", "validator_verdict",
         ]
         got = by_key(rows)
         two_thirds = str(2 / 3)
         assert short(got[("q0", "alpha", "")]) == (
             "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "false", "0", "")
+        # Criterion labels come only from criterion verdicts (DESIGN §4.1).
         assert short(got[("q0", "alpha", "grounded")]) == (
-            "fail", "majority", "fail", "3", "1", "2", "0", two_thirds, "false", "0", "2")
+            "tie", "tie", "tie", "2", "1", "1", "0", "0.5", "false", "0", "2")
         assert short(got[("q0", "alpha", "helpful")]) == (
-            "pass", "majority", "pass", "3", "2", "1", "0", two_thirds, "false", "0", "1")
+            "", "unlabelled", "", "0", "0", "0", "0", "", "false", "0", "1")
         assert short(got[("q0", "beta", "")]) == (
             "fail", "adjudicated", "tie", "2", "1", "1", "0", "0.5", "false", "0", "")
         assert got[("q0", "beta", "")]["adjudicated_by"] == "rita"
-        assert got[("q0", "beta", "grounded")]["gold_status"] == "tie"
+        assert got[("q0", "beta", "grounded")]["gold_status"] == "unlabelled"
+        assert [got[k]["label_source"] for k in (
+            ("q0", "alpha", ""), ("q0", "alpha", "grounded"), ("q0", "alpha", "helpful"),
+            ("q0", "beta", ""), ("q1", "beta", ""),
+        )] == ["given", "given", "", "given", ""]
         assert short(got[("q1", "alpha", "")]) == (
             "unsure", "unsure", "unsure", "1", "0", "0", "1", "1", "false", "0", "")
         assert short(got[("q1", "beta", "")]) == (
@@ -206,7 +212,7 @@ class TestGoldRows:
 
         grades = json.loads(rows[("q0", "alpha", "grounded")]["grades"])
         assert sorted((g["annotator"], g["verdict"], g["criterion_version"], g["stale"]) for g in grades) == [
-            ("arjun", "pass", 2, False), ("bea", "fail", None, False), ("olivia", "fail", 2, False),
+            ("arjun", "pass", 2, False), ("olivia", "fail", 2, False),
         ]
         assert [(g["annotator"], g["stale"]) for g in json.loads(rows[("q2", "alpha", "grounded")]["grades"])] == [
             ("olivia", False),
@@ -227,7 +233,8 @@ class TestGoldRows:
     def test_labelled_only_leaves_out_rows_without_votes(self, project, graded):
         rows = export_csv(project, labelled_only=True)
 
-        assert len(rows) == 7 * 3
+        # 7 holistic labels, grounded on q0/alpha and q2/alpha, helpful on none.
+        assert len(rows) == 7 + 2 + 0
         assert ("q1", "beta", "") not in by_key(rows)
 
     def test_gold_agrees_with_the_report_card_labels(self, project, graded):
@@ -335,13 +342,15 @@ class TestFormats:
             "item_id": "q0", "input": "Question 0?", "reference": "The reference answer.",
             "system": "alpha", "output": "alpha answers 0.",
         }
-        assert first["human"] == {"label": 1, "criteria": {"grounded": 0, "helpful": 1}}
+        assert first["human"] == {"label": 1}
         assert first["gold"]["criteria"]["grounded"]["version"] == 2
         assert first["gold"]["holistic"]["agreement"] == pytest.approx(2 / 3)
         tie = records[1]
         assert tie["human"] == {"label": 0}
         assert tie["gold"]["holistic"]["status"] == "adjudicated"
-        assert tie["gold"]["criteria"]["grounded"]["status"] == "tie"
+        assert tie["gold"]["criteria"]["grounded"]["status"] == "unlabelled"
+        assert records[4]["human"] == {"label": 0, "criteria": {"grounded": 0}}
+        assert records[4]["gold"]["criteria"]["grounded"]["label_source"] == "given"
         assert records[2]["human"] == {"label": None}
 
 
@@ -375,16 +384,12 @@ def test_jsonl_round_trip_reproduces_the_labels(project, owner, graded, tmp_path
     call_command("import_outputs", "copy", str(path), "--with-labels")
 
     before, after = by_key(export_csv(project)), by_key(export_csv(copy))
-    assert len(after) == len(before) == 24
+    # Nobody judged 'helpful', so no line names it and the copy never learns of it.
+    assert (len(before), len(after)) == (24, 16)
     decided_before = {k: r["gold"] for k, r in before.items() if r["gold"] in ("pass", "fail")}
     decided_after = {k: r["gold"] for k, r in after.items() if r["gold"] in ("pass", "fail")}
-    assert len(decided_before) == 16
-    assert {k: decided_after.get(k) for k in decided_before} == decided_before
-    # The only labels the copy adds are the importer's documented fallback: q0/beta's criteria
-    # were ties, so its one imported grade (the adjudicated holistic fail) votes for them.
-    assert {k: v for k, v in decided_after.items() if k not in decided_before} == {
-        ("q0", "beta", "grounded"): "fail", ("q0", "beta", "helpful"): "fail",
-    }
+    assert len(decided_before) == 7
+    assert decided_after == decided_before
     imported = Output.objects.get(project=copy, sample__external_id="q0", system="alpha")
     assert imported.metadata["gold"]["holistic"]["n_annotators"] == 3
     assert Grade.objects.filter(project=copy).count() == 6

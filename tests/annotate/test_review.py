@@ -176,11 +176,12 @@ class TestAgreementTables:
 
         assert (holistic.key, holistic.n_items, holistic.n_ratings, holistic.percent_agreement) == (
             None, 2, 4, 0.5)
-        # grounded: arjun's stale fail is out, bea's unsure fallback is out.
+        # grounded: arjun's stale fail is out; the holistic verdicts (bea's unsure, output 1's
+        # pass and fail) cast no grounded vote (DESIGN §4.1), so only olivia's pass is left.
         assert (by_grounded.key, by_grounded.version, by_grounded.n_items, by_grounded.n_ratings) == (
-            "grounded", 2, 2, 3)
-        assert by_grounded.n_items_multiply_rated == 1
-        assert by_grounded.percent_agreement == 0.0
+            "grounded", 2, 1, 1)
+        assert by_grounded.n_items_multiply_rated == 0
+        assert by_grounded.percent_agreement is None
 
     def test_one_annotator_leaves_coefficients_undefined(self, project, annotator, make_outputs):
         outputs = make_outputs(2)
@@ -325,8 +326,8 @@ def agenda_project(project, owner, annotator, annotators, make_outputs, stub_val
     # q1/alpha: agree on pass, the validator says fail; q1/beta: split but adjudicated.
     grade_submit(output=outputs[2], annotator=arjun, verdict="pass")
     grade_submit(output=outputs[2], annotator=olivia, verdict="pass")
-    grade_submit(output=outputs[3], annotator=arjun, verdict="pass")
-    grade_submit(output=outputs[3], annotator=olivia, verdict="fail")
+    grade_submit(output=outputs[3], annotator=arjun, verdict="pass", criteria={"grounded": "pass"})
+    grade_submit(output=outputs[3], annotator=olivia, verdict="fail", criteria={"grounded": "fail"})
     Adjudication.objects.create(output=outputs[3], verdict="pass", reviewer=owner)
     Adjudication.objects.create(output=outputs[3], criterion=grounded, verdict="pass", reviewer=owner)
     stub_validator.update(
@@ -352,7 +353,7 @@ class TestAgenda:
         ]
         assert [e.title for e in agenda] == [
             "“Grounded” (grounded) changed: v1 → v2",
-            "q0 · alpha: annotators split on holistic, grounded",
+            "q0 · alpha: annotators split on holistic",
             "q0 · beta: annotators split on grounded",
             "q1 · alpha: humans say pass on holistic, length_ok says fail",
             "Notes mention “privacy” (1 note, 1 annotator): no such criterion",
@@ -528,7 +529,7 @@ class TestMeetings:
         assert "| q0 · alpha | holistic | fail | made up \\| policy | rita |" in text
         assert "## Other decisions\n\nNone.\n" in text
         assert "1. [Definition changed since the last meeting] “Grounded” (grounded) changed: v1 → v2 — **v3 published**" in text
-        assert "2. [Annotators disagree] q0 · alpha: annotators split on holistic, grounded — **adjudicated**" in text
+        assert "2. [Annotators disagree] q0 · alpha: annotators split on holistic — **adjudicated**" in text
         assert text.endswith("## Notes\n\nNext time: tone.\n")
 
 

@@ -76,6 +76,29 @@ class TestAlignment:
         assert (body["suite"]["coverage"], body["suite"]["ffr"]) == (1.0, 0.0)
         assert body["n_grades"] == 8
 
+    def test_an_always_pass_validator_alone_is_never_chosen(
+        self, owner_api, annotator_api, reviewer_api, make_outputs,
+        django_capture_on_commit_callbacks,
+    ):
+        outputs = make_outputs(n_samples=4, systems=("alpha", "beta"))
+        ids = {"always": owner_api.post(url("validators/"), {
+            "kind": "code", "name": "always", "source": ALWAYS,
+        }, format="json").json()["id"]}
+        with django_capture_on_commit_callbacks(execute=True):
+            owner_api.post(url("runs/"), {"validators": "all"}, format="json")
+
+        grade_all(annotator_api, outputs)
+        body = reviewer_api.get(url("alignment/")).json()
+
+        entry = holistic(body)
+        assert (entry["chosen"], entry["reason"]) == (None, "no candidate catches any failure yet")
+        assert [(c["validator"], c["status"], c["reason"], c["coverage"], c["ffr"])
+                for c in entry["candidates"]] == [
+            (ids["always"], "catches_nothing",
+             "catches none of the 4 failing grades (coverage 0.00)", 0.0, 0.0),
+        ]
+        assert body["suite"]["validators"] == []
+
 
 @pytest.mark.django_db
 class TestSuites:

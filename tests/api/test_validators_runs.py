@@ -124,17 +124,65 @@ class TestImportExport:
          "source": LENGTH},
     ]}
 
-    def test_import_creates_validators_and_missing_criteria(self, owner_api, project):
-        answer = owner_api.post(url("validators/import/"), self.FILE, format="json")
+    def test_import_creates_missing_criteria_when_asked(self, owner_api, project):
+        answer = owner_api.post(
+            url("validators/import/") + "?create_criteria=true", self.FILE, format="json"
+        )
 
         assert answer.status_code == 201
         assert answer.json()["created"] == 2
         assert [(v["name"], v["criterion"], v["origin"]) for v in answer.json()["validators"]] == [
             ("mentions alpha", "accuracy", "imported"), ("long enough", None, "imported"),
         ]
-        assert Criterion.objects.filter(project=project, key="accuracy").exists()
+        assert list(Criterion.objects.filter(project=project).values_list("key", flat=True)) == [
+            "accuracy"
+        ]
 
-    def test_import_takes_a_bare_list_and_skips_what_is_there(self, owner_api, project):
+    def test_unknown_criteria_are_refused_with_their_names(self, owner_api, project, accuracy):
+        # Given a project with 'accuracy' and a file naming it, a typo of it and another one
+        file = [
+            {"name": "a", "criterion": "accuracy", "kind": "code", "source": MENTIONS_ALPHA},
+            {"name": "b", "criterion": "acuracy", "kind": "code", "source": MENTIONS_ALPHA},
+            {"name": "c", "criterion": "tone", "kind": "code", "source": LENGTH},
+            {"name": "d", "criterion": "acuracy", "kind": "code", "source": LENGTH},
+        ]
+
+        # When
+        answer = owner_api.post(url("validators/import/"), file, format="json")
+
+        # Then
+        assert answer.status_code == 400
+        hint = "(this project has: accuracy); ask the import to create missing criteria to add it"
+        assert answer.json() == {"errors": [
+            {"line": 2, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
+            {"line": 3, "field": "criterion", "message": f"unknown criterion 'tone' {hint}"},
+            {"line": 4, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
+        ]}
+        assert Validator.objects.count() == 0
+        assert list(Criterion.objects.values_list("key", flat=True)) == ["accuracy"]
+
+    @pytest.mark.parametrize("value", ["false", "0", ""])
+    def test_create_criteria_false_refuses_too(self, owner_api, project, value):
+        answer = owner_api.post(
+            url("validators/import/") + f"?create_criteria={value}", self.FILE, format="json"
+        )
+
+        assert answer.status_code == 400
+        assert [(e["line"], e["field"]) for e in answer.json()["errors"]] == [(1, "criterion")]
+        assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)
+
+    def test_a_create_criteria_that_is_not_a_boolean_is_refused(self, owner_api, project):
+        answer = owner_api.post(
+            url("validators/import/") + "?create_criteria=maybe", self.FILE, format="json"
+        )
+
+        assert answer.status_code == 400
+        assert answer.json() == {"errors": [
+            {"line": 0, "field": "create_criteria", "message": "must be true or false"},
+        ]}
+        assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)
+
+    def test_import_takes_a_bare_list_and_skips_what_is_there(self, owner_api, project, accuracy):
         owner_api.post(url("validators/import/"), self.FILE, format="json")
 
         again = owner_api.post(url("validators/import/"), self.FILE["validators"], format="json")
@@ -149,7 +197,9 @@ class TestImportExport:
             {"name": "t", "kind": "code", "source": LENGTH, "threshold": "high"},
         ]}
 
-        answer = owner_api.post(url("validators/import/"), bad, format="json")
+        answer = owner_api.post(
+            url("validators/import/") + "?create_criteria=true", bad, format="json"
+        )
 
         assert answer.status_code == 400
         errors = answer.json()["errors"]
@@ -170,7 +220,7 @@ class TestImportExport:
         }]}
         assert Validator.objects.count() == 0
 
-    def test_export_round_trips(self, owner_api, reviewer_api, project):
+    def test_export_round_trips(self, owner_api, reviewer_api, project, accuracy):
         owner_api.post(url("validators/import/"), self.FILE, format="json")
 
         answer = reviewer_api.get(url("validators/export/"))

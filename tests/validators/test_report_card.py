@@ -128,7 +128,8 @@ def test_stale_criterion_verdicts_are_left_out_unless_included(project, graded, 
 
 
 @pytest.mark.django_db
-def test_holistic_verdict_stands_in_for_a_missing_criterion_verdict(project, annotator, make_outputs):
+def test_a_holistic_verdict_is_no_criterion_label(project, annotator, make_outputs):
+    # DESIGN §4.1 (changed): a criterion's labels are only the verdicts given for it.
     outputs = make_outputs(n_samples=2, systems=("alpha",))
     criterion_create(project=project, key="tone")
     grade_submit(output=outputs[0], annotator=annotator, verdict="fail")
@@ -136,7 +137,7 @@ def test_holistic_verdict_stands_in_for_a_missing_criterion_verdict(project, ann
 
     entry = card_for(report_card(project), "tone")
 
-    assert (entry.n_human_pass, entry.n_human_fail) == (1, 1)
+    assert (entry.n_human_pass, entry.n_human_pass_inferred, entry.n_human_fail) == (1, 0, 0)
 
 
 @pytest.mark.django_db

@@ -173,3 +173,23 @@ def test_page_says_when_rates_are_reweighted_for_an_active_selector(client, proj
     assert "data-weighted" not in before
     assert "data-weighted" in page
     assert "reweighted by how likely each output was to be chosen" in page
+
+
+@pytest.mark.django_db
+def test_a_validator_that_catches_nothing_is_not_chosen_on_the_page(client, card_project, reviewer):
+    # Given only the always-pass candidate ('short' passes all 8 outputs; people failed 4)
+    project, _, mentions, short = card_project
+    mentions.archived = True
+    mentions.save(update_fields=["archived"])
+    forget()
+    client.force_login(reviewer)
+
+    # When
+    page = client.get(reverse("report-card", args=[project.slug])).content.decode()
+
+    # Then nothing is chosen, the reason says why, and the suite holds no validator
+    assert "data-chosen=" not in page
+    assert '<p class="why-none" data-reason>no candidate catches any failure yet</p>' in page
+    assert "catches none of the 4 failing grades (coverage 0.00)" in page
+    assert 'data-metric="suite-coverage">—<' in page
+    assert '<tr class="status-catches_nothing">' in page

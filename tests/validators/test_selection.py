@@ -10,6 +10,7 @@ import pytest
 from validators.alignment import alignment_metrics, metrics_from_counts
 from validators.selection import (
     REASON_ALL_EXCLUDED,
+    REASON_CATCHES_NOTHING,
     REASON_NO_CANDIDATES,
     REASON_NO_VERDICTS,
     REASON_PINNED,
@@ -638,3 +639,77 @@ def test_smallest_suite_raises_when_out_of_time():
         smallest_suite(
             human, verdicts, min_coverage=0.97, max_ffr=0.1, max_enumerated=0, time_limit=1e-6
         )
+
+
+# a candidate that catches nothing (DESIGN §4.2)
+
+
+def test_an_always_pass_candidate_is_never_chosen():
+    # Given a validator that passes every output: FFR 0, coverage 0, alignment 0
+    always_pass = candidate(1, tp=0, fn=5, fp=0, tn=7)
+
+    # When
+    selection = select([always_pass])
+
+    # Then
+    assert selection.chosen is None
+    assert selection.reason == REASON_CATCHES_NOTHING == "no candidate catches any failure yet"
+    assert summary(selection) == [
+        (1, "catches_nothing", "catches none of the 5 failing grades (coverage 0.00)"),
+    ]
+
+
+def test_alignment_zero_with_some_coverage_is_never_chosen_even_under_a_ceiling_of_one():
+    # Given a validator that fails everything: coverage 1, FFR 1, alignment 0
+    always_fail = candidate(1, tp=4, fn=0, fp=6, tn=0)
+
+    # When
+    selection = select([always_fail], ffr_ceiling=1.0)
+
+    # Then
+    assert selection.chosen is None
+    assert selection.reason == "no candidate catches any failure yet"
+    assert summary(selection) == [
+        (1, "catches_nothing", "alignment 0.00: fails every output people passed"),
+    ]
+
+
+def test_a_weak_but_nonzero_candidate_beats_one_that_catches_nothing():
+    # Given one candidate catching 1 of 5 failures and one catching none
+    selection = select([candidate(1, tp=0, fn=5, fp=0, tn=7), candidate(2, tp=1, fn=4, fp=0, tn=7)])
+
+    # Then the weak one (alignment 2*1*7/(1*7+7*5) = 14/42 = 0.33) is chosen, the other ranked
+    assert selection.chosen.validator_id == 2
+    assert selection.reason == "the only qualifying candidate (alignment 0.33)"
+    assert summary(selection)[1] == (
+        1, "catches_nothing", "catches none of the 5 failing grades (coverage 0.00)"
+    )
+
+
+def test_catching_nothing_alongside_ffr_above_the_ceiling_names_both():
+    # Given a candidate that catches nothing and one that catches failures at FFR 0.40
+    selection = select([candidate(1, tp=0, fn=5, fp=0, tn=10), candidate(2, tp=5, fn=0, fp=4, tn=6)])
+
+    # Then
+    assert selection.chosen is None
+    assert selection.reason == (
+        "no candidate within the FFR ceiling 0.25 catches any failure yet (the others' best FFR: 0.40)"
+    )
+    assert [entry.status for entry in selection.ranked] == ["ffr_above_ceiling", "catches_nothing"]
+
+
+def test_too_few_labels_comes_before_catching_nothing():
+    # Given only 2 failing grades: the shortfall is the reason, whatever the candidate catches
+    selection = select([candidate(1, tp=0, fn=2, fp=0, tn=7)])
+
+    assert selection.chosen is None
+    assert selection.reason == "2 failing grades so far; 3 needed"
+
+
+def test_a_pin_still_overrides_a_candidate_that_catches_nothing():
+    selection = select([candidate(1, tp=0, fn=5, fp=0, tn=7)], pinned=1)
+
+    assert selection.chosen.validator_id == 1
+    assert summary(selection) == [
+        (1, "chosen", "pinned by an owner; catches none of the 5 failing grades (coverage 0.00)"),
+    ]

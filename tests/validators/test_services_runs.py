@@ -2,6 +2,7 @@
 
 import pytest
 
+from annotate.models import Criterion
 from concord_testing.llm_stub import LLMStubServer, keyword_responder
 from validators import services
 from validators.models import CachedAnswer, Run, Validator, VerdictRecord
@@ -172,7 +173,7 @@ class TestImportExport:
             {"name": "grounded", "criterion": "grounded", "kind": "llm", "threshold": None, "source": GROUNDED, "provider": "default"},
         ]}
 
-        created = services.validators_import(project=project, data=data)
+        created = services.validators_import(project=project, data=data, create_criteria=True)
         again = services.validators_import(project=project, data=data)
 
         assert [v.name for v in created] == ["no email", "len", "grounded"] and again == []
@@ -200,4 +201,38 @@ def test_import_names_the_entry_with_a_bad_criterion(project):
         services.validators_import(project=project, data=data)
 
     assert [(p.index, p.field) for p in error.value.problems] == [(1, "criterion"), (2, "criterion"), (3, "name")]
+    assert error.value.problems[0].message == (
+        "Criterion key 'bad key!': Use letters, digits, '_' and '-' (no spaces)."
+    )
+    assert error.value.unknown_criteria == []
     assert Validator.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_unknown_criteria_roll_back_the_criteria_an_earlier_entry_created(project):
+    # Given an entry that may create 'privacy', then one whose source is refused
+    data = [{"name": "a", "kind": "code", "criterion": "privacy", "source": NO_EMAIL},
+            {"name": "b", "kind": "code", "criterion": "privacy", "source": HOSTILE}]
+
+    with pytest.raises(services.ValidatorImportError) as error:
+        services.validators_import(project=project, data=data, create_criteria=True)
+
+    assert [(p.index, p.field) for p in error.value.problems] == [(2, "source")]
+    assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_unknown_criteria_are_named_once_each_in_file_order(project):
+    data = [{"name": "a", "kind": "code", "criterion": "tone", "source": NO_EMAIL},
+            {"name": "b", "kind": "code", "criterion": "privacy", "source": NO_EMAIL},
+            {"name": "c", "kind": "code", "criterion": "tone", "source": NO_EMAIL},
+            {"name": "d", "kind": "code", "criterion": None, "source": NO_EMAIL}]
+
+    with pytest.raises(services.ValidatorImportError) as error:
+        services.validators_import(project=project, data=data)
+
+    assert error.value.unknown_criteria == ["tone", "privacy"]
+    assert [(p.index, p.field) for p in error.value.problems] == [
+        (1, "criterion"), (2, "criterion"), (3, "criterion"),
+    ]
+    assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)

@@ -99,6 +99,33 @@ def test_simulate_writes_design_shape_and_cleans_up(data_files, tmp_path):
     assert not Validator.objects.exists()
 
 
+@pytest.mark.django_db
+def test_simulate_creates_the_criteria_its_validators_file_names(data_files, tmp_path):
+    # Given a validators file naming 'tone', which no label in the data mentions
+    data, _ = data_files
+    validators = tmp_path / "with_tone.json"
+    validators.write_text(json.dumps({"validators": VALIDATORS["validators"] + [
+        {"name": "polite", "criterion": "tone", "kind": "code", "threshold": None,
+         "source": "def check(output, input, reference, meta):\n    return 'wrong' not in output\n"},
+    ]}))
+    out = tmp_path / "result.json"
+
+    # When
+    call_command(
+        "simulate", "--data", str(data), "--validators", str(validators), "--selectors", "random",
+        "--budgets", "10", "--seeds", "1", "--out", str(out), verbosity=0,
+    )
+
+    # Then 'tone' exists in the simulation; no line labels it, so nothing is chosen for it
+    result = json.loads(out.read_text())
+    assert result["full_data"]["chosen"] == {
+        "__holistic__": "says_ok", "accuracy": "says_ok", "tone": None,
+    }
+    # With no full-data choice there is no regret to follow for 'tone'.
+    assert set(result["selectors"]["random"]["validator_hit"]) == {"__holistic__", "accuracy"}
+    assert not Validator.objects.exists()
+
+
 def _pair_records() -> list[dict]:
     records = []
     names = list(SYSTEMS)

@@ -4,6 +4,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from annotate.models import Criterion
 from validators import services
 from validators.models import Provider, Run, Validator, VerdictRecord
 
@@ -124,3 +125,77 @@ class TestValidatorPages:
 
         assert client.get(reverse("validator-list", args=[project.slug])).status_code == 404
         assert client.get(reverse("verdict-matrix", args=[project.slug])).status_code == 404
+
+
+def upload(entries) -> io.BytesIO:
+    file = io.BytesIO(json.dumps({"validators": entries}).encode())
+    file.name = "validators.json"
+    return file
+
+
+TYPO_FILE = [
+    {"name": "no email", "criterion": "privacy", "kind": "code", "source": NO_EMAIL},
+    {"name": "no email either", "criterion": "privcy", "kind": "code", "source": NO_EMAIL + "\n"},
+]
+
+
+@pytest.mark.django_db
+class TestImportPageCriteria:
+    def test_the_page_offers_to_create_missing_criteria(self, client, project, owner):
+        client.force_login(owner)
+
+        page = client.get(reverse("validator-list", args=[project.slug])).content.decode()
+
+        assert '<input type="checkbox" name="create_criteria" aria-describedby="id_create_criteria_helptext" id="id_create_criteria">' in page
+        assert "Create missing criteria" in page
+
+    def test_unknown_criteria_are_refused_with_their_names(self, client, project, owner):
+        # Given a project with 'privacy' and a file that also names the typo 'privcy'
+        from annotate.services.criteria import criterion_create
+
+        criterion_create(project=project, key="privacy")
+        client.force_login(owner)
+
+        # When the box is left unticked
+        response = client.post(
+            reverse("validators-import", args=[project.slug]), {"file": upload(TYPO_FILE)}, follow=True,
+        )
+
+        # Then nothing is written and the page names the missing criterion
+        page = response.content.decode()
+        assert (
+            "Nothing was imported: the file names criteria this project lacks: privcy. Fix the "
+            "names, or tick “Create missing criteria” to create them."
+        ) in page
+        assert Validator.objects.count() == 0
+        assert list(Criterion.objects.values_list("key", flat=True)) == ["privacy"]
+
+    def test_the_ticked_box_creates_them(self, client, project, owner):
+        client.force_login(owner)
+
+        response = client.post(
+            reverse("validators-import", args=[project.slug]),
+            {"file": upload(TYPO_FILE), "create_criteria": "on"}, follow=True,
+        )
+
+        assert "Imported 2 validator(s)." in response.content.decode()
+        assert sorted(Criterion.objects.values_list("key", flat=True)) == ["privacy", "privcy"]
+        assert sorted(Validator.objects.values_list("name", "criterion__key")) == [
+            ("no email", "privacy"), ("no email either", "privcy"),
+        ]
+
+    def test_other_problems_are_named_beside_the_missing_criteria(self, client, project, owner):
+        client.force_login(owner)
+        entries = [*TYPO_FILE, {"name": "t", "kind": "code", "source": NO_EMAIL, "threshold": "high"}]
+
+        response = client.post(
+            reverse("validators-import", args=[project.slug]), {"file": upload(entries)}, follow=True,
+        )
+
+        page = response.content.decode()
+        assert (
+            "the file names criteria this project lacks: privacy, privcy. Fix the names, or tick "
+            "“Create missing criteria” to create them. Other problems: validator 3, threshold: "
+            "must be a number or null"
+        ) in page
+        assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)

@@ -208,6 +208,9 @@ class AlignmentCriterionSerializer(serializers.Serializer):
     ceiling = serializers.FloatField(help_text="Highest false failure rate allowed.")
     min_labels = serializers.IntegerField()
     n_human_pass = serializers.IntegerField()
+    n_human_pass_inferred = serializers.IntegerField(
+        help_text="Of the passing labels, those inferred from a holistic pass (a project option).",
+    )
     n_human_fail = serializers.IntegerField()
     pinned = serializers.IntegerField(allow_null=True)
     excluded = serializers.ListField(child=serializers.IntegerField())

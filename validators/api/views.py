@@ -37,6 +37,10 @@ REFUSED = {
     400: ErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer, 404: ErrorsSerializer,
 }
 READ_REFUSED = {401: ErrorsSerializer, 404: ErrorsSerializer}
+_BOOLEAN_WORDS = {
+    "1": True, "true": True, "yes": True, "on": True,
+    "0": False, "false": False, "no": False, "off": False, "": False,
+}
 
 
 class ProjectListMixin:
@@ -128,9 +132,14 @@ class ValidatorImportView(APIView):
         summary="Import a validators file (owners)",
         description=(
             'Takes {"validators": [...]} as written by the export, or a bare list. All or '
-            "nothing; a validator identical to one in the project is skipped, and a criterion "
-            "the project lacks is created. Problems name the validator's position as `line`."
+            "nothing; a validator identical to one in the project is skipped. A criterion the "
+            "project lacks is refused (400, naming it) unless `?create_criteria=true`, which "
+            "creates it. Problems name the validator's position as `line`."
         ),
+        parameters=[OpenApiParameter(
+            "create_criteria", bool,
+            description="Create the criteria the file names that the project lacks.",
+        )],
         request=ValidatorsFileSerializer,
         responses={
             201: ValidatorImportResultSerializer,
@@ -141,9 +150,18 @@ class ValidatorImportView(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = permissions.member_project(request.user, slug, permissions.OWNERS)
+        create_criteria = request.query_params.get("create_criteria", "false").lower()
+        if create_criteria not in _BOOLEAN_WORDS:
+            return Response(
+                {"errors": [
+                    {"line": 0, "field": "create_criteria", "message": "must be true or false"},
+                ]},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
         try:
             created = services.validators_import(
-                project=project, data=request.data, created_by=request.user
+                project=project, data=request.data, created_by=request.user,
+                create_criteria=_BOOLEAN_WORDS[create_criteria],
             )
         except services.ValidatorImportError as exc:
             return Response(

@@ -170,11 +170,24 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("validator-list", slug=project.slug)
     try:
         data = json.load(form.cleaned_data["file"])
-        created = services.validators_import(project=project, data=data, created_by=request.user)
+        created = services.validators_import(
+            project=project, data=data, created_by=request.user,
+            create_criteria=form.cleaned_data["create_criteria"],
+        )
     except json.JSONDecodeError as exc:
         messages.error(request, f"Not valid JSON: {exc.msg} (line {exc.lineno}).")
     except services.ValidatorImportError as exc:
-        messages.error(request, f"Nothing was imported: {exc}")
+        if exc.unknown_criteria:
+            others = "; ".join(
+                f"validator {p.index}, {p.field}: {p.message}" for p in exc.other_problems
+            )
+            messages.error(request, (
+                "Nothing was imported: the file names criteria this project lacks: "
+                f"{', '.join(exc.unknown_criteria)}. Fix the names, or tick “Create missing "
+                "criteria” to create them." + (f" Other problems: {others}" if others else "")
+            ))
+        else:
+            messages.error(request, f"Nothing was imported: {exc}")
     else:
         messages.success(request, f"Imported {len(created)} validator(s).")
         for validator in created:
