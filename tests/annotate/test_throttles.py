@@ -1,7 +1,10 @@
 """Password guessing is slowed down on the token endpoint and the login form (annotate.throttles):
 10 attempts a minute per client address and per username, counted in Django's cache."""
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth import SESSION_KEY
@@ -134,3 +137,15 @@ class TestLoginForm:
         answer = log_in(client, "olivia", "pw-for-tests", ATTACKER)
 
         assert (answer.status_code, answer["Location"]) == (302, "/")
+
+
+def test_a_malformed_rate_stops_the_app_at_start_not_at_the_first_login():
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={**os.environ, "DEBUG": "1", "DJANGO_SETTINGS_MODULE": "config.settings",
+             "CONCORD_LOGIN_RATE": "ten a minute"},
+        capture_output=True, text=True, timeout=60,
+    )
+
+    assert started.returncode == 1
+    assert "ImproperlyConfigured: CONCORD_LOGIN_RATE='ten a minute': use e.g. 10/min or 100/hour." in started.stderr
