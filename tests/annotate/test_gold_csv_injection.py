@@ -57,6 +57,23 @@ def test_the_table_version_quotes_strings_only_and_keeps_nulls():
     }
 
 
+def test_the_table_version_handles_chunks_and_large_strings():
+    table = pa.table({
+        "text": pa.chunked_array([["ok", "@a"], [None, "+b", "c"]], pa.string()),
+        "big": pa.chunked_array([["-1", "x"], ["y", None, "\tz"]], pa.large_string()),
+        "calm": pa.chunked_array([["a", "b"], ["c", "d", None]], pa.string()),
+    })
+
+    result = neutralise_table(table)
+
+    assert result.schema == table.schema
+    assert result.to_pydict() == {
+        "text": ["ok", "'@a", None, "'+b", "c"],
+        "big": ["'-1", "x", "y", None, "'\tz"],
+        "calm": ["a", "b", "c", "d", None],
+    }
+
+
 @pytest.fixture
 def hostile_project(project, owner, annotator):
     """An item whose every text column a person or a model wrote starts a formula."""
