@@ -34,7 +34,7 @@ def neutralise_table(table):
             formula = pc.is_in(first, value_set=pa.array(FORMULA_TRIGGERS, column.type))
             if pc.any(formula).as_py():
                 quoted = pc.binary_join_element_wise(
-                    pa.scalar("'", column.type), pc.filter(column, formula), ""
+                    pa.scalar("'", column.type), pc.filter(column, formula), pa.scalar("", column.type)
                 )
                 column = pc.replace_with_mask(
                     column.combine_chunks(), formula.combine_chunks(), quoted.combine_chunks()
