@@ -33,6 +33,8 @@ File formats (`write_gold`):
   With the ``all_grades`` option a ``grades`` column holds every counted vote as a JSON list
   (annotator, verdict, criterion version, stale, submitted_at, note, score) rather than extra
   rows, so that each row stays one gold label and row counts stay comparable between exports.
+  In CSV only, text cells that a spreadsheet would evaluate get a leading ``'``
+  (`annotate.spreadsheet`); Parquet keeps the exact text.
 * JSON Lines: one line per output in the importer's per-output format (`item_id`, `input`,
   `reference`, `context`, `system`, `output`, `metadata`, `human: {label, criteria}`), so that
   ``import_outputs NEW FILE --with-labels`` reproduces every decided (pass/fail) gold label.
@@ -70,6 +72,7 @@ from annotate.models import (
     Project,
     Sample,
 )
+from annotate.spreadsheet import neutralise_table
 
 FORMATS = ("csv", "jsonl", "parquet")
 OPTIONS = ("all_grades", "include_stale", "labelled_only")
@@ -682,7 +685,8 @@ def write_gold(
         try:
             for chunk in chunks:
                 table = chunk_table(chunk, options, schema)
-                writer.write_table(table)
+                # CSV is opened in spreadsheets; Parquet keeps the exact text.
+                writer.write_table(neutralise_table(table) if fmt == "csv" else table)
                 rows += table.num_rows
         finally:
             writer.close()

@@ -1,6 +1,7 @@
 """Concord settings. Everything that differs between machines comes from the environment."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -140,6 +141,21 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Login throttles (annotate.throttles) count attempts here; with several gunicorn workers set
+# CACHE_URL to a shared cache (redis://...), or each worker keeps its own count.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    if os.environ.get("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# Password attempts per client address and per username, on the login form and the token API.
+CONCORD_LOGIN_RATE = os.environ.get("CONCORD_LOGIN_RATE", "10/min")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", CONCORD_LOGIN_RATE):
+    # DRF would only fail at the first login, with a 500.
+    raise ImproperlyConfigured(f"CONCORD_LOGIN_RATE={CONCORD_LOGIN_RATE!r}: use e.g. 10/min or 100/hour.")
+# Anonymous visitors may read /api/schema/ and /api/docs/ only when this is on.
+CONCORD_PUBLIC_API_SCHEMA = env_bool("CONCORD_PUBLIC_API_SCHEMA", False)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -151,6 +167,9 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
+    # Proxies in front of the app that append to X-Forwarded-For; 0 trusts only REMOTE_ADDR, so
+    # a client cannot pick its own address for the login throttles.
+    "NUM_PROXIES": int(os.environ.get("CONCORD_NUM_PROXIES", "0")),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Concord API",

@@ -25,6 +25,16 @@ def fresh_array_caches():
 
 
 @pytest.fixture(autouse=True)
+def empty_cache():
+    """The login throttles count attempts in Django's cache; no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

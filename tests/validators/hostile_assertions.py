@@ -223,7 +223,7 @@ HOSTILE_ASSERTIONS: tuple[HostileAssertion, ...] = (
     ),
     HostileAssertion(
         "memory_bomb_doubling",
-        _check("text = 'x'\nwhile True:\n    text = text + text"),
+        _check("text = 'x' * 2 ** 20\nwhile True:\n    text = text + text"),
         "memory limit exceeded (256 MB)",
     ),
     HostileAssertion(
