@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Q
 
-from validators.models import Run, Validator, VerdictRecord
+from config.workers import WorkerStatus, job_worker_status
+from validators.models import Run, RunStatus, Validator, VerdictHistory, VerdictRecord
 
 
 def validators_with_counts(project):
@@ -49,4 +50,21 @@ def run_summary(run: Run) -> dict:
         "errors": grouped_errors(run),
         "percent": min(percent, 100.0),
         "finished": run.status in ("done", "failed", "cancelled"),
+        "worker": run_worker_status(run),
+        "retried": VerdictHistory.objects.filter(replaced_by=run).count(),
     }
+
+
+def run_worker_status(run: Run) -> WorkerStatus:
+    return job_worker_status(
+        pending=run.pending, running=run.status == RunStatus.RUNNING, heartbeat_at=run.heartbeat_at,
+    )
+
+
+def verdict_history(validator: Validator, limit: int = 20) -> list[VerdictHistory]:
+    """The latest replaced verdicts of a validator, with what replaced them."""
+    return list(
+        VerdictHistory.objects.filter(verdict__validator=validator)
+        .select_related("verdict", "verdict__output", "verdict__output__sample")
+        .order_by("-replaced_at", "-id")[:limit]
+    )
