@@ -97,7 +97,6 @@ class VerdictRecord(models.Model):
     latency_ms = models.FloatField(null=True, blank=True)
     tokens = models.PositiveIntegerField(null=True, blank=True)
     run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    # When the current outcome was stored: a retried error gets the time of its retry.
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -113,9 +112,12 @@ class VerdictRecord(models.Model):
 
 class VerdictHistory(models.Model):
     """An `error` verdict that a later run replaced: kept so that a provider outage, and what
-    the grader answered during it, stays visible after the retry succeeded."""
+    the grader answered during it, stays visible after the retry succeeded. Keyed by validator
+    and output rather than by verdict row, because the retry stores a new row (verdict rows are
+    write-once, which the in-memory verdict matrix relies on)."""
 
-    verdict = models.ForeignKey(VerdictRecord, on_delete=models.CASCADE, related_name="history")
+    validator = models.ForeignKey(Validator, on_delete=models.CASCADE, related_name="verdict_history")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
     outcome = models.CharField(max_length=5, choices=Outcome.choices)
     score = models.FloatField(null=True, blank=True)
     detail = models.TextField(blank=True)
@@ -129,11 +131,12 @@ class VerdictHistory(models.Model):
     replaced_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-stored_at", "-id"]
+        ordering = ["-replaced_at", "-id"]
         verbose_name_plural = "verdict history"
+        indexes = [models.Index(fields=["validator", "output"], name="verdict_history_cell")]
 
     def __str__(self) -> str:
-        return f"{self.verdict_id} was {self.outcome} until {self.replaced_at:%Y-%m-%d %H:%M}"
+        return f"{self.validator_id} on {self.output_id} was {self.outcome}"
 
 
 class RunStatus(models.TextChoices):

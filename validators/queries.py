@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 
 from config.workers import WorkerStatus, job_worker_status
 from validators.models import Run, RunStatus, Validator, VerdictHistory, VerdictRecord
@@ -62,9 +62,19 @@ def run_worker_status(run: Run) -> WorkerStatus:
 
 
 def verdict_history(validator: Validator, limit: int = 20) -> list[VerdictHistory]:
-    """The latest replaced verdicts of a validator, with what replaced them."""
+    """The latest replaced verdicts of a validator, each with the outcome that replaced it."""
+    current = VerdictRecord.objects.filter(validator=validator, output=OuterRef("output")).values("outcome")[:1]
     return list(
-        VerdictHistory.objects.filter(verdict__validator=validator)
-        .select_related("verdict", "verdict__output", "verdict__output__sample")
+        VerdictHistory.objects.filter(validator=validator)
+        .select_related("output", "output__sample")
+        .annotate(now=Subquery(current))
         .order_by("-replaced_at", "-id")[:limit]
     )
+
+
+def history_by_cell(output_ids, validator_ids) -> dict[tuple[int, int], list[VerdictHistory]]:
+    """Replaced verdicts per (output, validator) cell, newest first, for the verdict matrix."""
+    cells: dict[tuple[int, int], list[VerdictHistory]] = {}
+    for entry in VerdictHistory.objects.filter(output_id__in=output_ids, validator_id__in=validator_ids):
+        cells.setdefault((entry.output_id, entry.validator_id), []).append(entry)
+    return cells

@@ -405,16 +405,12 @@ def run_execute(*, run_id: int) -> Run:
     return Run.objects.get(pk=run.pk)
 
 
-RETRIED_FIELDS = ["outcome", "score", "detail", "latency_ms", "tokens", "run", "created_at"]
-
-
 def _run_batch(run: Run, validator: Validator, output_ids: list[int]) -> None:
     # Progress before the (possibly long) evaluation too, so a slow but live batch is not
     # mistaken for a dead one as soon as it outlasts the stale limit.
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
     outputs = list(Output.objects.filter(pk__in=output_ids).select_related("sample").order_by("id"))
-    evaluations = {e.output_id: e for e in evaluate(validator, outputs)}
-    now = timezone.now()
+    evaluations = evaluate(validator, outputs)
     with transaction.atomic():
         # Locked and filtered again inside the transaction: another run may have retried the
         # same errors since this batch was chosen, and its result must not be overwritten.
@@ -425,31 +421,28 @@ def _run_batch(run: Run, validator: Validator, output_ids: list[int]) -> None:
         )
         VerdictHistory.objects.bulk_create([
             VerdictHistory(
-                verdict=old, outcome=old.outcome, score=old.score, detail=old.detail,
-                latency_ms=old.latency_ms, tokens=old.tokens, run_id=old.run_id,
+                validator=validator, output_id=old.output_id, outcome=old.outcome, score=old.score,
+                detail=old.detail, latency_ms=old.latency_ms, tokens=old.tokens, run_id=old.run_id,
                 stored_at=old.created_at, replaced_by=run,
             )
             for old in retried
         ])
-        for verdict in retried:
-            e = evaluations[verdict.output_id]
-            verdict.outcome, verdict.score, verdict.detail = e.outcome, e.score, e.detail
-            verdict.latency_ms, verdict.tokens, verdict.run, verdict.created_at = e.latency_ms, e.tokens, run, now
-        VerdictRecord.objects.bulk_update(retried, RETRIED_FIELDS)
-        replaced = {v.output_id for v in retried}
+        # Replaced by a new row, not updated: verdict rows are write-once, so the in-memory
+        # verdict matrix (validators.matrix) sees the retry as a newer id.
+        VerdictRecord.objects.filter(pk__in=[old.pk for old in retried]).delete()
         VerdictRecord.objects.bulk_create(
             [
                 VerdictRecord(
                     validator=validator, output_id=e.output_id, outcome=e.outcome, score=e.score,
                     detail=e.detail, latency_ms=e.latency_ms, tokens=e.tokens, run=run,
                 )
-                for e in evaluations.values() if e.output_id not in replaced
+                for e in evaluations
             ],
             ignore_conflicts=True,
         )
-        n_errors = sum(1 for e in evaluations.values() if e.outcome == Outcome.ERROR)
+        n_errors = sum(1 for e in evaluations if e.outcome == Outcome.ERROR)
         Run.objects.filter(pk=run.pk).update(
-            done=F("done") + len(evaluations), failed=F("failed") + n_errors, heartbeat_at=now,
+            done=F("done") + len(evaluations), failed=F("failed") + n_errors, heartbeat_at=timezone.now(),
         )
 
 

@@ -72,9 +72,9 @@ def test_finished_run_shows_no_warning_and_validator_page_shows_retried_errors(p
     later = Run.objects.create(project=project, total=1, status="done", done=1)
     for run in (earlier, later):
         run.validators.set([check])
-    verdict = VerdictRecord.objects.create(validator=check, output=outputs[0], outcome="pass", run=later)
+    VerdictRecord.objects.create(validator=check, output=outputs[0], outcome="pass", run=later)
     VerdictHistory.objects.create(
-        verdict=verdict, outcome="error", detail="Provider answered 502 Bad Gateway", latency_ms=812.0,
+        validator=check, output=outputs[0], outcome="error", detail="Provider answered 502 Bad Gateway", latency_ms=812.0,
         run=earlier, stored_at=timezone.now(), replaced_by=later,
     )
     log_in(page, live_server, "olivia")

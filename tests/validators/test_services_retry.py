@@ -61,19 +61,23 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
         "alpha answers 1.": second.pk, "beta answers 1.": second.pk,
         "alpha answers 2.": first.pk, "beta answers 2.": first.pk,
     }
-    # The same rows were updated: one verdict per output, ids unchanged.
-    assert {text: v.pk for text, v in after.items()} == {text: v.pk for text, v in before.items()}
+    # Kept verdicts keep their rows; retried ones are new rows (verdict rows are write-once, so
+    # the in-memory verdict matrix sees them), still one verdict per output.
+    kept = {"alpha answers 2.", "beta answers 2."}
+    assert {text for text, v in after.items() if v.pk == before[text].pk} == kept
+    assert all(after[text].pk > max(v.pk for v in before.values()) for text in set(after) - kept)
     assert VerdictRecord.objects.filter(validator=grader).count() == 6
 
-    history = list(VerdictHistory.objects.select_related("verdict__output").order_by("verdict__output__text"))
-    assert [(h.verdict.output.text, h.outcome, h.run_id, h.replaced_by_id) for h in history] == [
+    history = list(VerdictHistory.objects.select_related("output").order_by("output__text"))
+    assert [(h.output.text, h.outcome, h.run_id, h.replaced_by_id) for h in history] == [
         ("alpha answers 0.", "error", first.pk, second.pk),
         ("alpha answers 1.", "error", first.pk, second.pk),
         ("beta answers 0.", "error", first.pk, second.pk),
         ("beta answers 1.", "error", first.pk, second.pk),
     ]
     assert all(GARBAGE in h.detail for h in history)
-    assert [h.stored_at for h in history] == [before[h.verdict.output.text].created_at for h in history]
+    assert [h.stored_at for h in history] == [before[h.output.text].created_at for h in history]
+    assert {h.validator_id for h in history} == {grader.pk}
     assert all(h.latency_ms is not None and h.latency_ms >= 0 for h in history)
 
     client.force_login(owner)
@@ -81,6 +85,12 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
     assert page.count('<span class="verdict error">error</span>') == 4
     assert "502 upstream says hello" in page.replace("&lt;", "<").replace("&gt;", ">")
     assert f"run #{first.pk}" in page and f"run #{second.pk}" in page
+    # The report card's in-memory matrix sees the retried verdicts, not the old errors.
+    from validators.matrix import verdict_matrix
+
+    matrix = verdict_matrix(project)
+    column = matrix.codes[:, matrix.column(grader.pk)]
+    assert sorted(column.tolist()) == [0, 0, 0, 1, 1, 1]
 
 
 @pytest.mark.django_db

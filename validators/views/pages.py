@@ -227,8 +227,10 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     cells = {
         (v.output_id, v.validator_id): v
         for v in VerdictRecord.objects.filter(output__in=list(page.object_list), validator__in=validators)
-        .prefetch_related("history")
     }
+    replaced = queries.history_by_cell([o.pk for o in page.object_list], [v.pk for v in validators])
+    for key, cell in cells.items():
+        cell.replaced = replaced.get(key, [])
     rows = [(o, [cells.get((o.pk, v.pk)) for v in validators]) for o in page.object_list]
     systems = Output.objects.filter(project=project).values_list("system", flat=True).distinct().order_by("system")
     return render(request, "validators/matrix.html", {
