@@ -317,6 +317,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--name", default="load", help="the throw-away database is concord_bench_<name>")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         print("note: DATABASE_URL is not PostgreSQL; the figures in the README are for PostgreSQL", file=sys.stderr)
     # One key for this process (which signs the sessions) and the server (which reads them).
