@@ -1,11 +1,15 @@
 """Re-running a validator retries its `error` verdicts against a real stub provider, keeps pass
 and fail ones, and keeps the replaced errors in each verdict's history."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from concord_testing.llm_stub import LLMStubServer, keyword_responder
 from validators import services
+from validators.matrix import ERROR, FAIL, PASS, verdict_matrix
 from validators.models import Run, VerdictHistory, VerdictRecord
 
 GRADER = "Answer: {output}\nIs it good? Answer YES or NO."
@@ -35,6 +39,11 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
         grader = services.validator_create(project=project, kind="llm", name="good", source=GRADER, provider=provider)
 
         first = run_now(project, [grader], django_capture_on_commit_callbacks)
+        # The first run happened a while ago, and the report card has read its verdicts since:
+        # its in-memory matrix counts them as settled and will not read those ids again.
+        VerdictRecord.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+        matrix = verdict_matrix(project)
+        codes_before = sorted(matrix.codes[:, matrix.column(grader.pk)].tolist())
         before = {v.output.text: v for v in VerdictRecord.objects.filter(validator=grader).select_related("output")}
         # The provider is fixed, and now (to prove what was recomputed) passes beta, not alpha.
         stub.set_responder(keyword_responder("beta"))
@@ -86,11 +95,9 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
     assert "502 upstream says hello" in page.replace("&lt;", "<").replace("&gt;", ">")
     assert f"run #{first.pk}" in page and f"run #{second.pk}" in page
     # The report card's in-memory matrix sees the retried verdicts, not the old errors.
-    from validators.matrix import verdict_matrix
-
     matrix = verdict_matrix(project)
-    column = matrix.codes[:, matrix.column(grader.pk)]
-    assert sorted(column.tolist()) == [0, 0, 0, 1, 1, 1]
+    assert codes_before == [ERROR, ERROR, ERROR, ERROR, FAIL, PASS]
+    assert sorted(matrix.codes[:, matrix.column(grader.pk)].tolist()) == [FAIL, FAIL, FAIL, PASS, PASS, PASS]
 
 
 @pytest.mark.django_db
