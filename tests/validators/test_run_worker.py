@@ -141,7 +141,9 @@ def test_run_of_a_killed_worker_finishes_by_itself(project, owner, make_outputs,
     run = Run.objects.create(project=project, total=len(outputs) * len(checks), heartbeat_at=timezone.now())
     run.validators.set(checks)
     queue = f"concord-test-{uuid.uuid4().hex[:8]}"
-    stale_seconds = 5
+    # Well above one batch (160 outputs × a few ms), so a slow but live batch on a busy CI
+    # machine is not re-queued a second time.
+    stale_seconds = 8
     reaper = {
         "CELERY_TASK_DEFAULT_QUEUE": queue, "CONCORD_STALE_RUN_SECONDS": str(stale_seconds),
         "CONCORD_REAPER_INTERVAL_SECONDS": "1",
