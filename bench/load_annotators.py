@@ -276,13 +276,17 @@ def check(project, tally: Tally) -> dict:
     told = collections.Counter({k: n for k, n in told.items() if k[1] not in unknown})
     stored_known = collections.Counter({k: n for k, n in stored.items() if k[1] not in unknown})
     lost = sum((told - stored_known).values())
-    duplicated = sum((stored_known - told).values()) + sum(n - 1 for n in stored.values() if n > 1)
+    # Nobody undoes in this run, so one annotator holding two grades of one output is a duplicate.
+    duplicated = sum(n - 1 for n in stored.values() if n > 1)
+    # Stored although the client was answered with an error.
+    unreported = sum(1 for pair in stored_known if pair not in told)
     over = (
         grades.values("output_id").annotate(n=Count("annotator_id", distinct=True))
         .filter(n__gt=project.overlap).count()
     )
     return {
         "grades": grades.count(), "lost": lost, "duplicated": duplicated, "over_overlap": over,
+        "unreported": unreported,
         "unknown": len(unknown),
         "fivexx": sum(n for (kind, status), n in tally.statuses.items() if isinstance(status, int) and status >= 500),
     }
@@ -356,8 +360,12 @@ def main() -> int:
             print(f"  {'all':<11} {len(everything):>6} {percentile(everything, 50):>8.0f} {percentile(everything, 95):>8.0f} {percentile(everything, 99):>8.0f}")
             print("  answers: " + ", ".join(f"{kind} {status}: {n}" for (kind, status), n in sorted(tally.statuses.items(), key=str)))
             print(f"  checks: 5xx {result['fivexx']}, outputs over overlap {result['over_overlap']}, "
-                  f"lost {result['lost']}, duplicated {result['duplicated']}, unanswered requests {tally.unanswered}")
-            failed |= bool(result["fivexx"] or result["over_overlap"] or result["lost"] or result["duplicated"])
+                  f"lost {result['lost']}, duplicated {result['duplicated']}, saved despite an error answer "
+                  f"{result['unreported']}, unanswered requests {tally.unanswered}")
+            failed |= bool(
+                result["fivexx"] or result["over_overlap"] or result["lost"] or result["duplicated"]
+                or result["unreported"]
+            )
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
