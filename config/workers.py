@@ -70,22 +70,24 @@ def worker_status_forget() -> None:
 
 
 def _ping() -> WorkerStatus:
-    from kombu import Connection
+    from celery import Celery
 
-    from config.celery import app
-
+    # A throw-away app on the broker the settings name now: the project's app publishes control
+    # messages through the producer pool it built from the settings it first saw.
+    pinger = Celery("concord-ping", broker=settings.CELERY_BROKER_URL, set_as_current=False)
+    pinger.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    pinger.conf.broker_connection_timeout = settings.CONCORD_WORKER_PING_TIMEOUT
     try:
-        with Connection(
-            settings.CELERY_BROKER_URL, connect_timeout=settings.CONCORD_WORKER_PING_TIMEOUT,
-            transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-        ) as connection:
+        with pinger.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
-            replies = app.control.inspect(
+            replies = pinger.control.inspect(
                 timeout=settings.CONCORD_WORKER_PING_TIMEOUT, connection=connection,
             ).ping()
     except Exception as exc:  # a broker that is down, or a transport without broadcast
         logger.warning("Could not ping the Celery workers: %s: %s", type(exc).__name__, exc)
         return WorkerStatus(None, UNKNOWN.format(reason=f"the broker did not answer: {type(exc).__name__}"))
+    finally:
+        pinger.close()
     if replies:
         return ALIVE
     return WorkerStatus(False, NO_WORKER)
