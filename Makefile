@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Serves the demo on http://127.0.0.1:8000 with an embedded Celery worker (filesystem broker,
+# Serves the demo on http://127.0.0.1:8000 with an embedded Celery worker and beat (filesystem broker,
 # DESIGN §5). Ctrl+C stops both.
 run: install
 	@mkdir -p var
@@ -24,7 +24,7 @@ run: install
 	$(MANAGE) load_demo
 	@echo "Concord is starting on http://127.0.0.1:8000/ (Ctrl+C stops the web server and the worker)"
 	@bash -c 'trap "kill 0" EXIT INT TERM; \
-		$(BIN)/celery -A config worker --pool=solo --loglevel=warning --without-heartbeat --without-gossip --without-mingle & \
+		$(BIN)/celery -A config worker --pool=solo -B --schedule var/celerybeat-schedule --loglevel=warning --without-heartbeat --without-gossip --without-mingle & \
 		$(MANAGE) runserver 127.0.0.1:8000'
 
 # Browser tests drive Debian's Chromium; `playwright install` cannot download browsers here.

@@ -471,12 +471,20 @@ class Export(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved forward when the export is queued and while it writes; the reaper re-queues a
+    # queued or running export whose heartbeat is older than CONCORD_STALE_RUN_SECONDS.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} #{self.pk}"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
 
 
 

@@ -33,3 +33,8 @@ def assignments_expire_task() -> int:
     from annotate.services.assignments import assignments_expire
 
     return assignments_expire()
+
+
+@shared_task
+def exports_requeue_stale_task() -> list[int]:
+    return exports.exports_requeue_stale()

@@ -202,9 +202,31 @@ CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died goes back to the queue instead of being lost. A whole worker
+# killed with SIGKILL acknowledges nothing either, but Redis only redelivers its task after the
+# visibility timeout (an hour): the reaper below re-queues such runs and exports much sooner.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Several deployments (or test sessions) can share one Redis by using different queues.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE") or "celery"
+# A queued or running validator run or export whose progress has not moved for this long is
+# re-queued; runs and exports are idempotent, so a duplicate only costs time.
+CONCORD_STALE_RUN_SECONDS = int(os.environ.get("CONCORD_STALE_RUN_SECONDS", "300"))
+CONCORD_REAPER_INTERVAL_SECONDS = float(os.environ.get("CONCORD_REAPER_INTERVAL_SECONDS", "60"))
+# A job that stalls this many times (say, one that kills its worker) is marked failed instead.
+CONCORD_MAX_REQUEUES = int(os.environ.get("CONCORD_MAX_REQUEUES", "5"))
+# Pages ask the workers whether anyone is listening (a broadcast ping) and keep the answer
+# this long, so a page polled every second does not ping every second.
+CONCORD_WORKER_PING_TIMEOUT = float(os.environ.get("CONCORD_WORKER_PING_TIMEOUT", "1.0"))
+CONCORD_WORKER_STATUS_CACHE_SECONDS = float(os.environ.get("CONCORD_WORKER_STATUS_CACHE_SECONDS", "10"))
 CELERY_BEAT_SCHEDULE = {
     "release-expired-claims": {"task": "annotate.tasks.assignments_expire_task", "schedule": 60.0},
+    "requeue-stale-runs": {
+        "task": "validators.tasks.runs_requeue_stale_task", "schedule": CONCORD_REAPER_INTERVAL_SECONDS,
+    },
+    "requeue-stale-exports": {
+        "task": "annotate.tasks.exports_requeue_stale_task", "schedule": CONCORD_REAPER_INTERVAL_SECONDS,
+    },
 }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

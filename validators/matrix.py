@@ -1,7 +1,8 @@
 """The verdict matrix (outputs × validators) kept in memory as arrays and updated incrementally.
 
-Verdicts are write-once (unique per validator and output, never updated), so after the first
-build only rows with a higher id need fetching. Ids from concurrent transactions can commit out
+Verdicts are write-once (unique per validator and output, never updated; a retried error is
+deleted and stored again as a new row), so after the first build only rows with a higher id
+need fetching. Ids from concurrent transactions can commit out
 of order, so the refresh starts from a *settled* id: the highest id created more than
 SETTLE_SECONDS ago. Verdict batches are inserted and committed within milliseconds, so no
 transaction can still add a lower id by then; rows above it are re-read, which is idempotent.

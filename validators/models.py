@@ -110,6 +110,35 @@ class VerdictRecord(models.Model):
         return f"{self.validator_id} on {self.output_id}: {self.outcome}"
 
 
+class VerdictHistory(models.Model):
+    """An `error` verdict that a later run replaced: kept so that a provider outage, and what
+    the grader answered during it, stays visible after the retry succeeded. Keyed by validator
+    and output rather than by verdict row, because the retry stores a new row (verdict rows are
+    write-once, which the in-memory verdict matrix relies on)."""
+
+    validator = models.ForeignKey(Validator, on_delete=models.CASCADE, related_name="verdict_history")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
+    outcome = models.CharField(max_length=5, choices=Outcome.choices)
+    score = models.FloatField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    stored_at = models.DateTimeField()
+    replaced_by = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-replaced_at", "-id"]
+        verbose_name_plural = "verdict history"
+        indexes = [models.Index(fields=["validator", "output"], name="verdict_history_cell")]
+
+    def __str__(self) -> str:
+        return f"{self.validator_id} on {self.output_id} was {self.outcome}"
+
+
 class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -132,12 +161,21 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Moved forward when the run is queued and each time it stores verdicts; a queued or running
+    # run whose heartbeat is older than CONCORD_STALE_RUN_SECONDS is re-queued by the reaper.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat")]
 
     def __str__(self) -> str:
         return f"run #{self.pk} ({self.status})"
+
+    @property
+    def pending(self) -> bool:
+        return self.status in (RunStatus.QUEUED, RunStatus.RUNNING)
 
 
 class CriterionSetting(models.Model):

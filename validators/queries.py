@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 
-from validators.models import Run, Validator, VerdictRecord
+from config.workers import WorkerStatus, job_worker_status
+from validators.models import Run, RunStatus, Validator, VerdictHistory, VerdictRecord
 
 
 def validators_with_counts(project):
@@ -49,6 +50,8 @@ def run_summary(run: Run) -> dict:
         "errors": grouped_errors(run),
         "percent": min(percent, 100.0),
         "finished": run.status in ("done", "failed", "cancelled"),
+        "worker": run_worker_status(run),
+        "retried": VerdictHistory.objects.filter(replaced_by=run).count(),
     }
 
 
@@ -88,3 +91,28 @@ def sandbox_summary() -> dict:
 def forget_sandbox_summary() -> None:
     global _sandbox_summary
     _sandbox_summary = None
+
+
+def run_worker_status(run: Run) -> WorkerStatus:
+    return job_worker_status(
+        pending=run.pending, running=run.status == RunStatus.RUNNING, heartbeat_at=run.heartbeat_at,
+    )
+
+
+def verdict_history(validator: Validator, limit: int = 20) -> list[VerdictHistory]:
+    """The latest replaced verdicts of a validator, each with the outcome that replaced it."""
+    current = VerdictRecord.objects.filter(validator=validator, output=OuterRef("output")).values("outcome")[:1]
+    return list(
+        VerdictHistory.objects.filter(validator=validator)
+        .select_related("output", "output__sample")
+        .annotate(now=Subquery(current))
+        .order_by("-replaced_at", "-id")[:limit]
+    )
+
+
+def history_by_cell(output_ids, validator_ids) -> dict[tuple[int, int], list[VerdictHistory]]:
+    """Replaced verdicts per (output, validator) cell, newest first, for the verdict matrix."""
+    cells: dict[tuple[int, int], list[VerdictHistory]] = {}
+    for entry in VerdictHistory.objects.filter(output_id__in=output_ids, validator_id__in=validator_ids):
+        cells.setdefault((entry.output_id, entry.validator_id), []).append(entry)
+    return cells

@@ -9,3 +9,8 @@ from validators import services
 @shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def run_execute_task(self, run_id: int) -> int:
     return services.run_execute(run_id=run_id).done
+
+
+@shared_task
+def runs_requeue_stale_task() -> list[int]:
+    return services.runs_requeue_stale()

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +16,12 @@ from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, invalid
 from annotate.models import Export, ExportStatus, Role
 from annotate.review_queries import agreement_tables
-from annotate.services.exports import ExportError, export_file_name, export_start
+from annotate.services.exports import (
+    ExportError,
+    export_file_name,
+    export_start,
+    export_worker_status,
+)
 
 REFUSED = {400: ErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer, 404: ErrorsSerializer}
 
@@ -29,11 +34,26 @@ class ExportRequestSerializer(serializers.Serializer):
 
 class ExportSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
+    worker_alive = serializers.SerializerMethodField(
+        help_text="Whether a Celery worker will write a queued or running export; null when the "
+                  "broker could not be asked. Always true for finished exports.",
+    )
+    worker_message = serializers.SerializerMethodField(
+        help_text="What to do when no worker is alive; empty otherwise.",
+    )
 
     class Meta:
         model = Export
         fields = ["id", "kind", "format", "options", "status", "rows", "error", "created_at",
-                  "finished_at", "file_url"]
+                  "finished_at", "file_url", "heartbeat_at", "requeues", "worker_alive",
+                  "worker_message"]
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_worker_alive(self, export: Export) -> bool | None:
+        return export_worker_status(export).alive
+
+    def get_worker_message(self, export: Export) -> str:
+        return export_worker_status(export).message
 
     def get_file_url(self, export: Export) -> str | None:
         if export.status != ExportStatus.DONE or not export.file:

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from datetime import datetime, timedelta
+from functools import partial
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import OperationalError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.gold import FORMATS, GoldOptions, write_gold
 from annotate.models import Export, ExportStatus, Project
+from config.workers import WorkerStatus, job_worker_status
 
 logger = logging.getLogger(__name__)
 KIND_GOLD_LABELS = "gold_labels"
@@ -44,12 +49,19 @@ def export_start(
     with transaction.atomic():
         export = Export.objects.create(
             project=project, kind=KIND_GOLD_LABELS, format=fmt, options=cleaned.to_dict(),
-            requested_by=requested_by,
+            requested_by=requested_by, heartbeat_at=timezone.now(),
         )
         from annotate.tasks import export_gold_task
 
         transaction.on_commit(lambda: export_gold_task.delay(export.pk))
     return export
+
+
+def export_worker_status(export: Export) -> WorkerStatus:
+    return job_worker_status(
+        pending=export.pending, running=export.status == ExportStatus.RUNNING,
+        heartbeat_at=export.heartbeat_at,
+    )
 
 
 def export_file_name(export: Export) -> str:
@@ -65,7 +77,8 @@ def export_run(*, export_id: int) -> Export:
             return export
         export.status = ExportStatus.RUNNING
         export.error = ""
-        export.save(update_fields=["status", "error"])
+        export.heartbeat_at = timezone.now()
+        export.save(update_fields=["status", "error", "heartbeat_at"])
     # Short and unique: the FileField holds at most 100 characters, slugs up to 80.
     name = f"exports/{export.project_id}/gold-{export.pk}.{export.format}"
     try:
@@ -92,3 +105,36 @@ def export_run(*, export_id: int) -> Export:
     )
     export.refresh_from_db()
     return export
+
+
+def exports_requeue_stale(*, now: datetime | None = None) -> list[int]:
+    """The reaper (celery beat): re-queue queued or running exports whose heartbeat is older
+    than CONCORD_STALE_RUN_SECONDS, typically because their worker was killed. An export's
+    heartbeat moves when it is queued and when it starts (the file is written inside one
+    database snapshot, which cannot report progress to other connections), so an export
+    writing for longer than the limit is started a second time; both write complete files
+    under their own names and the last to finish is the one kept."""
+    from annotate.tasks import export_gold_task
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CONCORD_STALE_RUN_SECONDS)
+    requeued: list[int] = []
+    with transaction.atomic():
+        stale = list(
+            Export.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
+            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
+            .order_by("id")
+        )
+        for export in stale:
+            if export.status == ExportStatus.RUNNING and export.requeues >= settings.CONCORD_MAX_REQUEUES:
+                Export.objects.filter(pk=export.pk).update(
+                    status=ExportStatus.FAILED, finished_at=now,
+                    error=f"Stopped making progress {export.requeues + 1} times (its worker died "
+                          "or hung); not re-queued again.",
+                )
+                continue
+            Export.objects.filter(pk=export.pk).update(requeues=F("requeues") + 1, heartbeat_at=now)
+            transaction.on_commit(partial(export_gold_task.delay, export.pk))
+            requeued.append(export.pk)
+    return requeued

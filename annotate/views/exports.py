@@ -12,7 +12,13 @@ from django.views.decorators.http import require_http_methods
 from annotate.access import project_for
 from annotate.gold import FORMATS, OPTIONS
 from annotate.models import Export, ExportStatus, Role
-from annotate.services.exports import ExportError, export_file_name, export_start
+from annotate.services.exports import (
+    ExportError,
+    export_file_name,
+    export_start,
+    export_worker_status,
+)
+from config.workers import ALIVE
 
 PAGE = "annotate/exports.html"
 OPTION_LABELS = {
@@ -24,10 +30,13 @@ OPTION_LABELS = {
 
 def _context(project, role, **extra) -> dict:
     exports = list(Export.objects.filter(project=project).select_related("requested_by")[:50])
+    pending = [e for e in exports if e.pending]
     return {
         "project": project, "role": role, "exports": exports, "formats": FORMATS,
         "options": [(name, OPTION_LABELS[name]) for name in OPTIONS],
-        "pending": any(e.status in (ExportStatus.QUEUED, ExportStatus.RUNNING) for e in exports),
+        "pending": bool(pending),
+        # The oldest pending export decides: if even it is moving, a worker is there.
+        "worker": export_worker_status(pending[-1]) if pending else ALIVE,
         **extra,
     }
 

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from annotate.models import Criterion, Project
 from validators.models import Provider, Run, RunStatus, Suite, Validator, ValidatorKind
+from validators.queries import run_worker_status
 from validators.selection import STATUSES
 
 
@@ -154,13 +155,28 @@ class RunSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     status = serializers.ChoiceField(choices=RunStatus.choices)
     validators = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    worker_alive = serializers.SerializerMethodField(
+        help_text="Whether a Celery worker will move a queued or running run forward; null when "
+                  "the broker could not be asked. Always true for finished runs.",
+    )
+    worker_message = serializers.SerializerMethodField(
+        help_text="What to do when no worker is alive; empty otherwise.",
+    )
 
     class Meta:
         model = Run
         fields = [
             "id", "project", "status", "total", "done", "failed", "error", "validators",
-            "created_at", "started_at", "finished_at",
+            "created_at", "started_at", "finished_at", "heartbeat_at", "requeues",
+            "worker_alive", "worker_message",
         ]
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_worker_alive(self, run: Run) -> bool | None:
+        return run_worker_status(run).alive
+
+    def get_worker_message(self, run: Run) -> str:
+        return run_worker_status(run).message
 
 
 # -- alignment (schema of validators.report_card.ReportCard.to_dict) ------------------------

@@ -131,6 +131,7 @@ def validator_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     return render(request, "validators/detail.html", {
         "project": project, "role": role, "validator": validator, "form": form,
         "counts": queries.outcome_counts(validator), "errors": queries.grouped_errors(validator),
+        "history": queries.verdict_history(validator),
     })
 
 
@@ -248,6 +249,9 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
         (v.output_id, v.validator_id): v
         for v in VerdictRecord.objects.filter(output__in=list(page.object_list), validator__in=validators)
     }
+    replaced = queries.history_by_cell([o.pk for o in page.object_list], [v.pk for v in validators])
+    for key, cell in cells.items():
+        cell.replaced = replaced.get(key, [])
     rows = [(o, [cells.get((o.pk, v.pk)) for v in validators]) for o in page.object_list]
     systems = Output.objects.filter(project=project).values_list("system", flat=True).distinct().order_by("system")
     return render(request, "validators/matrix.html", {

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0005_selection_pool_size'),
+        ('annotate', '0006_stale_job_reaper'),
     ]
 
     operations = [
