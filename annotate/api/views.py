@@ -7,7 +7,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from annotate.access import visible_projects
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, LineErrorsSerializer, invalid
 from annotate.api.filters import OutputFilter
+from annotate.api.parsers import BoundedJSONParser
 from annotate.api.serializers import (
     RANKING_ESTIMATORS,
     ComparisonSerializer,
@@ -192,7 +193,7 @@ def _import_refused(problems: list[ImportProblem]) -> Response:
 
 @extend_schema(tags=["import"])
 class ImportView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         summary="Import samples and outputs from a file or a list of records (owners)",
