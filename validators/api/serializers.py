@@ -32,8 +32,9 @@ VERDICT_COUNTS = inline_serializer("VerdictCounts", fields={
 
 
 class ValidatorSerializer(serializers.ModelSerializer):
-    criterion = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    provider = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # null: the holistic verdict; a code validator has no provider.
+    criterion = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
+    provider = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     verdicts = serializers.SerializerMethodField()
 
     class Meta:
