@@ -7,3 +7,6 @@ urlpatterns = [
     path("", include("validators.urls")),
     path("", include("annotate.urls")),
 ]
+
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.server_error"

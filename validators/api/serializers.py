@@ -104,9 +104,13 @@ class ValidatorImportResultSerializer(serializers.Serializer):
     validators = ValidatorSerializer(many=True)
 
 
+# Ids are 64-bit: a larger number would reach the database and fail there.
+MAX_ID = 2**63 - 1
+
+
 @extend_schema_field({
     "oneOf": [
-        {"type": "array", "items": {"type": "integer"}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         {"type": "string", "enum": ["all"]},
     ],
     "description": 'Validator ids, or "all" for every validator not archived.',
@@ -118,7 +122,7 @@ class ValidatorChoiceField(serializers.Field):
         if data == "all":
             return "all"
         if not isinstance(data, list) or any(
-            isinstance(i, bool) or not isinstance(i, int) for i in data
+            isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= MAX_ID for i in data
         ):
             self.fail("invalid")
         return data
