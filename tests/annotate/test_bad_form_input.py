@@ -1,0 +1,204 @@
+"""What the hand fuzzing of issue 12 sent to the HTML forms: each is a 400 naming the field,
+never a 500, and nothing is written."""
+
+import html
+
+import pytest
+from django.urls import reverse
+
+from annotate.models import (
+    Adjudication,
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    Criterion,
+    CriterionVersion,
+    Decision,
+    Grade,
+    RegradeRequest,
+    ReviewMeeting,
+)
+from annotate.services.assignments import assignment_claim_next
+from annotate.services.criteria import criterion_create
+from annotate.services.review import meeting_notes_save, meeting_start
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def url(name, project, *args):
+    return reverse(name, args=[project.slug, *args])
+
+
+def text_of(response) -> str:
+    """The page as a person reads it (entities decoded)."""
+    return html.unescape(response.content.decode())
+
+
+@pytest.fixture
+def grader(client, annotator):
+    client.force_login(annotator)
+    return client
+
+
+@pytest.mark.django_db
+class TestAssignmentField:
+    @pytest.mark.parametrize("value", ["abc", "1.5", "x", "", "-3", "99999999999999999999"])
+    @pytest.mark.parametrize("name", ["grade-submit", "grade-skip"])
+    def test_single_refuses_an_assignment_that_is_no_id(
+        self, grader, project, annotator, make_outputs, name, value,
+    ):
+        make_outputs(n_samples=2)
+        claim = assignment_claim_next(project=project, annotator=annotator)
+
+        response = grader.post(url(name, project), {"assignment": value, "verdict": "pass"}, **HTMX)
+
+        assert response.status_code == 400
+        assert (f"The assignment field must be the id of your current item, not {value!r}. "
+                "Reload the page.") in text_of(response)
+        # The page still shows the annotator's item, which stays claimed and ungraded.
+        assert response.context["assignment"] == claim
+        assert Grade.objects.count() == 0
+        claim.refresh_from_db()
+        assert claim.status == AssignmentStatus.ACTIVE
+
+    @pytest.mark.parametrize("value", ["abc", "1.5", "x"])
+    @pytest.mark.parametrize("name", ["pairwise-submit", "pairwise-skip"])
+    def test_pairwise_refuses_an_assignment_that_is_no_id(
+        self, grader, project, annotator, make_outputs, name, value,
+    ):
+        make_outputs(n_samples=2)
+        claim = assignment_claim_next(project=project, annotator=annotator, mode="pair")
+
+        response = grader.post(url(name, project), {"assignment": value, "choice": "a"})
+
+        assert response.status_code == 400
+        assert (f"The assignment field must be the id of your current item, not {value!r}. "
+                "Reload the page.") in text_of(response)
+        assert Comparison.objects.count() == 0
+        assert Assignment.objects.get().pk == claim.pk
+        claim.refresh_from_db()
+        assert claim.status == AssignmentStatus.ACTIVE
+
+
+@pytest.mark.django_db
+class TestUnstorableTextInGradingForms:
+    def test_nul_in_the_grade_note(self, grader, project, annotator, make_outputs):
+        make_outputs(n_samples=1)
+        claim = assignment_claim_next(project=project, annotator=annotator)
+
+        response = grader.post(url("grade-submit", project), {
+            "assignment": claim.pk, "verdict": "fail", "note": "see\x00this",
+        }, **HTMX)
+
+        assert response.status_code == 400
+        assert ("The note field contains a NUL character (at character 4)."
+                in text_of(response))
+        assert Grade.objects.count() == 0
+
+    def test_nul_in_the_pairwise_note(self, grader, project, annotator, make_outputs):
+        make_outputs(n_samples=1)
+        claim = assignment_claim_next(project=project, annotator=annotator, mode="pair")
+
+        response = grader.post(url("pairwise-submit", project), {
+            "assignment": claim.pk, "choice": "a", "note": "\x00",
+        }, **HTMX)
+
+        assert response.status_code == 400
+        assert "The note field contains a NUL character (at character 1)." in text_of(response)
+        assert Comparison.objects.count() == 0
+
+    def test_nul_in_a_new_criterion_without_htmx(self, client, owner, project, make_outputs):
+        make_outputs(n_samples=1)
+        client.force_login(owner)
+
+        response = client.post(url("grade-criterion-add", project), {
+            "new_name": "Tone\x00", "new_definition": "Polite.", "new_reason": "users complain",
+        })
+
+        assert response.status_code == 400
+        assert "The name field contains a NUL character (at character 5)." in text_of(response)
+        assert Criterion.objects.count() == 0
+
+    def test_nul_in_a_refined_definition(self, client, owner, project, make_outputs):
+        make_outputs(n_samples=1)
+        criterion_create(project=project, key="tone", name="Tone", definition="Polite.",
+                         author=owner)
+        client.force_login(owner)
+
+        response = client.post(url("grade-criterion-refine", project, "tone"), {
+            "definition": "Polite\x00 and brief.", "reason": "stricter",
+        }, **HTMX)
+
+        assert response.status_code == 400
+        assert "The definition field contains a NUL character (at character 7)." in text_of(response)
+        assert CriterionVersion.objects.count() == 1
+
+
+@pytest.fixture
+def meeting(project, reviewer, make_outputs):
+    outputs = make_outputs(n_samples=2)
+    criterion_create(project=project, key="tone", name="Tone", definition="Polite.",
+                     author=reviewer)
+    meeting = meeting_start(project=project, started_by=reviewer, title="Tuesday")
+    meeting_notes_save(meeting=meeting, notes="kept", author=reviewer)
+    meeting.test_outputs = outputs
+    return meeting
+
+
+def meeting_url(name, project, meeting):
+    return reverse(name, args=[project.slug, meeting.pk])
+
+
+@pytest.mark.django_db
+class TestUnstorableTextInMeetings:
+    @pytest.fixture(autouse=True)
+    def as_reviewer(self, client, reviewer):
+        client.force_login(reviewer)
+
+    def writes(self):
+        return (Adjudication.objects.count(), Decision.objects.count(),
+                RegradeRequest.objects.count(), CriterionVersion.objects.count(),
+                Criterion.objects.count())
+
+    @pytest.mark.parametrize(("name", "form", "message"), [
+        ("review-adjudicate", {"verdict": "fail", "reason": "made up\x00"},
+         "The reason field contains a NUL character (at character 8)."),
+        ("review-publish", {"criterion": "tone", "definition": "Kind.", "reason": "\x00"},
+         "The reason field contains a NUL character (at character 1)."),
+        ("review-create-criterion", {"name": "Pri\x00vacy", "definition": "d", "reason": "r"},
+         "The name field contains a NUL character (at character 4)."),
+        ("review-send-back", {"reason": "look\x00again"},
+         "The reason field contains a NUL character (at character 5)."),
+        ("review-decision", {"text": "Quotes\x00 count."},
+         "The decision field contains a NUL character (at character 7)."),
+    ])
+    @pytest.mark.parametrize("htmx", [True, False])
+    def test_meeting_forms(self, client, project, meeting, name, form, message, htmx):
+        form = {**form, "output": meeting.test_outputs[0].pk}
+        before = self.writes()
+
+        response = client.post(meeting_url(name, project, meeting), form,
+                               **(HTMX if htmx else {}))
+
+        assert response.status_code == 400
+        assert message in text_of(response)
+        assert self.writes() == before == (0, 0, 0, 1, 1)
+
+    def test_notes_autosave(self, client, project, meeting):
+        response = client.post(meeting_url("review-meeting-notes", project, meeting),
+                               {"notes": "agenda\x00"})
+
+        assert response.status_code == 400
+        assert text_of(response) == "The notes field contains a NUL character (at character 7)."
+        meeting.refresh_from_db()
+        assert meeting.notes == "kept"
+
+    def test_end_with_notes(self, client, project, meeting):
+        response = client.post(meeting_url("review-meeting-end", project, meeting),
+                               {"notes": "\x00 final"})
+
+        assert response.status_code == 400
+        assert "The notes field contains a NUL character (at character 1)." in text_of(response)
+        meeting.refresh_from_db()
+        assert (meeting.notes, meeting.ended_at) == ("kept", None)
+        assert ReviewMeeting.objects.filter(ended_at__isnull=False).count() == 0
