@@ -89,14 +89,22 @@ def _context_text(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _row_id(value: str) -> int | None:
+    """A database id from a form field, or None: ids are positive 64-bit integers, and
+    anything else ("abc", "1.5", 10**30) would reach the database as a 500."""
+    if value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+        return int(value)
+    return None
+
+
 def _shown_versions(data, criteria: list[queries.CriterionRow]) -> dict:
     """criterion key -> the version the annotator saw: the row's own object when it is still
     the latest (no query needed to store it), else the id from the form."""
     shown = {}
     for row in criteria:
-        value = data.get(f"v_{row.key}", "")
-        if value.isdigit():
-            shown[row.key] = row.version if int(value) == row.version.pk else int(value)
+        version_id = _row_id(data.get(f"v_{row.key}", ""))
+        if version_id is not None:
+            shown[row.key] = row.version if version_id == row.version.pk else version_id
     return shown
 
 
@@ -211,15 +219,15 @@ def _done(
 def _own_assignment(request: HttpRequest, project: Project, *, pair: bool) -> Assignment:
     """The annotator's claim named by the form; GradeError when the field is no claim id."""
     raw = request.POST.get("assignment", "")
-    # Ids are positive 64-bit integers; anything else would reach the database as a 500.
-    if not (raw.isascii() and raw.isdigit() and 0 < int(raw) < 2**63):
+    assignment_id = _row_id(raw)
+    if assignment_id is None:
         raise GradeError(
             f"The assignment field must be the id of your current item, not {raw[:20]!r}. "
             "Reload the page.", "assignment",
         )
     assignment = get_object_or_404(
         Assignment.objects.select_related("output", "output_b"),
-        pk=int(raw), project=project, annotator=request.user, output_b__isnull=not pair,
+        pk=assignment_id, project=project, annotator=request.user, output_b__isnull=not pair,
     )
     assignment.output.project = project
     return assignment

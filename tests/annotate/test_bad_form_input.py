@@ -202,3 +202,44 @@ class TestUnstorableTextInMeetings:
         meeting.refresh_from_db()
         assert (meeting.notes, meeting.ended_at) == ("kept", None)
         assert ReviewMeeting.objects.filter(ended_at__isnull=False).count() == 0
+
+
+@pytest.mark.django_db
+class TestValidatorsPage:
+    @pytest.fixture(autouse=True)
+    def as_owner(self, client, owner):
+        client.force_login(owner)
+
+    @pytest.mark.parametrize(("content", "message"), [
+        (b"[" * 100_000 + b"]" * 100_000, "Not valid JSON: nested too deeply."),
+        (b'[{"name": "x", "threshold": ' + b"9" * 5000 + b"}]",
+         "Not a readable validators file: Exceeds the limit (4300 digits) for integer string "
+         "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the "
+         "limit."),
+        (b'{"validators": [{"name": "x", "kind": "llm", "provider": ["a"], "source": "s"}]}',
+         "Nothing was imported: validator 1, provider: must be a provider name or null"),
+    ])
+    def test_import_file_that_is_no_validators_file(self, client, project, content, message):
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        from validators.models import Validator
+
+        response = client.post(
+            reverse("validators-import", args=[project.slug]),
+            {"file": SimpleUploadedFile("validators.json", content)}, follow=True,
+        )
+
+        assert response.status_code == 200
+        assert [str(m) for m in response.context["messages"]] == [message]
+        assert Validator.objects.count() == 0
+
+    def test_run_start_ignores_ids_beyond_64_bits(self, client, project, make_outputs):
+        from validators.models import Run
+
+        make_outputs(n_samples=1)
+
+        response = client.post(reverse("run-start", args=[project.slug]),
+                               {"validators": ["99999999999999999999999"]}, follow=True)
+
+        assert response.status_code == 200
+        assert Run.objects.count() == 0
