@@ -4,6 +4,7 @@ never a 500, and nothing is written."""
 import html
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from annotate.models import (
@@ -21,6 +22,7 @@ from annotate.models import (
 from annotate.services.assignments import assignment_claim_next
 from annotate.services.criteria import criterion_create
 from annotate.services.review import meeting_notes_save, meeting_start
+from validators.models import Run, Validator
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -220,10 +222,6 @@ class TestValidatorsPage:
          "Nothing was imported: validator 1, provider: must be a provider name or null"),
     ])
     def test_import_file_that_is_no_validators_file(self, client, project, content, message):
-        from django.core.files.uploadedfile import SimpleUploadedFile
-
-        from validators.models import Validator
-
         response = client.post(
             reverse("validators-import", args=[project.slug]),
             {"file": SimpleUploadedFile("validators.json", content)}, follow=True,
@@ -234,8 +232,6 @@ class TestValidatorsPage:
         assert Validator.objects.count() == 0
 
     def test_run_start_ignores_ids_beyond_64_bits(self, client, project, make_outputs):
-        from validators.models import Run
-
         make_outputs(n_samples=1)
 
         response = client.post(reverse("run-start", args=[project.slug]),
