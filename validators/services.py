@@ -210,11 +210,11 @@ def validators_import(
         if not isinstance(source, str):
             problems.append(ValidatorImportProblem(index, "source", "is missing"))
             continue
-        if threshold is not None and (
-            isinstance(threshold, bool) or not isinstance(threshold, int | float)
-            or not math.isfinite(threshold)
-        ):
-            problems.append(ValidatorImportProblem(index, "threshold", "must be a finite number or null"))
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)):
+            problems.append(ValidatorImportProblem(index, "threshold", "must be a number or null"))
+            continue
+        if threshold is not None and not math.isfinite(threshold):
+            problems.append(ValidatorImportProblem(index, "threshold", "must be a finite number"))
             continue
         if not isinstance(kind, str) or kind not in ValidatorKind.values:
             problems.append(ValidatorImportProblem(

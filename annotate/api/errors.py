@@ -64,7 +64,12 @@ def exception_handler(exc: Exception, context: dict) -> Any:
         )
     response = drf_exception_handler(exc, context)
     if response is not None:
-        response.data = {"errors": list(flatten(response.data))}
+        errors = list(flatten(response.data))
+        if getattr(context.get("view"), "errors_have_lines", False):
+            # Import views answer {line, field, message}; a refusal of the whole request
+            # (a body that is no JSON, no permission) concerns no line: 0.
+            errors = [{"line": 0, **error} for error in errors]
+        response.data = {"errors": errors}
     return response
 
 

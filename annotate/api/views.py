@@ -193,6 +193,8 @@ def _import_refused(problems: list[ImportProblem]) -> Response:
 
 @extend_schema(tags=["import"])
 class ImportView(APIView):
+    # Refusals before the file is read (a body that is no JSON) carry line 0, like the rest.
+    errors_have_lines = True
     parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
@@ -217,6 +219,8 @@ class ImportView(APIView):
             200: OpenApiResponse(ImportResultSerializer, description="Nothing new."),
             400: LineErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer,
             404: ErrorsSerializer,
+            413: OpenApiResponse(ErrorsSerializer, description="A JSON body over "
+                                 "DATA_UPLOAD_MAX_MEMORY_SIZE; send a file instead."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -259,7 +263,8 @@ class OutputListView(generics.ListAPIView):
         )
 
     @extend_schema(summary="The project's outputs with their inputs", responses={
-        200: OutputSerializer(many=True), **READ_REFUSED,
+        # 400: a filter value that is no value (a NUL, an unknown choice).
+        200: OutputSerializer(many=True), 400: ErrorsSerializer, **READ_REFUSED,
     })
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -121,7 +121,7 @@ class TestValidatorsImport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [
-            {"line": 1, "field": "threshold", "message": "must be a finite number or null"},
+            {"line": 1, "field": "threshold", "message": "must be a finite number"},
         ]}
         assert Validator.objects.count() == 0
 

@@ -283,7 +283,7 @@ class TestJsonBody:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [
-            {"field": "", "message": "JSON parse error - nested too deeply"},
+            {"line": 0, "field": "", "message": "JSON parse error - nested too deeply"},
         ]}
         assert_nothing_written()
 
