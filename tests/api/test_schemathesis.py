@@ -22,9 +22,10 @@ from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode, checks
 
 from annotate.services.criteria import criterion_create
+from annotate.services.exports import export_start
 from annotate.services.grades import grade_submit
 from annotate.services.imports import outputs_import
-from validators.services import validators_import
+from validators.services import run_start, suite_save, validators_import
 
 SEED = int(os.environ.get("CONCORD_SCHEMATHESIS_SEED", "20261207"))
 EXAMPLES = int(os.environ.get("CONCORD_SCHEMATHESIS_EXAMPLES", "12"))
@@ -54,8 +55,11 @@ class DjangoTestApp:
 
 
 @pytest.fixture
-def data_in_place(project, owner, annotator):
-    """What an owner's project holds after a day's work: outputs, criteria, validators, grades."""
+def data_in_place(project, owner, annotator, settings):
+    """What an owner's project holds after a day's work: outputs, a criterion, a validator
+    that ran, grades, a saved report card and a gold export. Returns the ids the {id} paths
+    are aimed at."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     records = [
         {"item_id": f"q{i}", "input": f"Question {i}?", "reference": f"Answer {i}",
          "system": system, "output": f"{system} says {i}"}
@@ -66,19 +70,22 @@ def data_in_place(project, owner, annotator):
         project=project, key="accuracy", name="Accuracy", definition="True.", author=owner,
     )
     validators_import(project=project, created_by=owner, data={"validators": [
-        {"name": "short", "criterion": "accuracy", "kind": "code", "threshold": None,
-         "source": "def check(output, input, reference, meta):\n    return len(output) < 20"},
+        {"name": "mentions alpha", "criterion": "accuracy", "kind": "code", "threshold": None,
+         "source": "def check(output, input, reference, meta):\n    return 'alpha' in output"},
     ]})
-    for output in project.outputs.order_by("id")[:3]:
-        grade_submit(output=output, annotator=annotator, verdict="pass",
-                     criteria={accuracy.key: "pass"})
-    return project
+    run = run_start(project=project, requested_by=owner)
+    for output in project.outputs.order_by("id"):
+        verdict = "pass" if output.system == "alpha" else "fail"
+        grade_submit(output=output, annotator=annotator, verdict=verdict,
+                     criteria={accuracy.key: verdict})
+    suite = suite_save(project=project, name="baseline", created_by=owner)
+    export = export_start(project=project, fmt="csv", requested_by=owner)
+    return {"/api/runs/{id}/": run.pk, "/api/suites/{id}/export/": suite.pk,
+            "/api/exports/{id}/": export.pk, "/api/exports/{id}/file/": export.pk}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_5xx_and_every_answer_matches_the_schema(data_in_place, owner, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    project = data_in_place
+def test_no_5xx_and_every_answer_matches_the_schema(data_in_place, project, owner):
     token = Token.objects.create(user=owner)
     headers = {"Authorization": f"Token {token.key}"}
     app = DjangoTestApp()
@@ -92,16 +99,25 @@ def test_no_5xx_and_every_answer_matches_the_schema(data_in_place, owner, settin
 
     got_request_exception.connect(remember_crash)
     failures: list[str] = []
+    calls: dict[str, int] = {}
     try:
         for result in schema.get_all_operations():
             operation = result.ok()
-            failures.extend(_exercise(operation, project=project, headers=headers))
+            failures.extend(_exercise(
+                operation, project=project, headers=headers, calls=calls,
+                known_id=data_in_place.get(operation.path),
+            ))
     finally:
         got_request_exception.disconnect(remember_crash)
     assert failures == [], "\n\n".join(failures + crashes)
+    # Every operation of the schema was exercised, each with several requests.
+    assert len(calls) >= 33
+    assert min(calls.values()) >= min(EXAMPLES, 5), calls
 
 
-def _exercise(operation, *, project, headers) -> list[str]:
+def _exercise(
+    operation, *, project, headers, calls: dict[str, int], known_id: int | None,
+) -> list[str]:
     failures: list[str] = []
     # Aim at the project that has data (a random slug only ever meets a 404); both valid
     # requests and invalid ones (schemathesis' negative mode) are sent.
@@ -109,10 +125,16 @@ def _exercise(operation, *, project, headers) -> list[str]:
         name: value for name, value in (("slug", project.slug), ("key", "accuracy"))
         if name in {p.name for p in operation.path_parameters}
     }
-    strategy = st.one_of(
+    strategies = [
         operation.as_strategy(GenerationMode.POSITIVE, path_parameters=fixed),
         operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=fixed),
-    )
+    ]
+    if known_id is not None:
+        # A random id meets a 404; the object in place gets the query parameters' variety.
+        strategies.append(operation.as_strategy(
+            GenerationMode.POSITIVE, path_parameters={**fixed, "id": known_id},
+        ))
+    strategy = st.one_of(*strategies)
 
     @seed(SEED)
     @hypothesis_settings(
@@ -123,6 +145,7 @@ def _exercise(operation, *, project, headers) -> list[str]:
     @given(case=strategy)
     def run(case):
         response = case.call(headers=headers)
+        calls[operation.label] = calls.get(operation.label, 0) + 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except (Exception, BaseExceptionGroup) as exc:  # every failure is reported at the end
