@@ -15,11 +15,3 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return JsonResponse({"errors": [{"field": "", "message": "Not found."}]}, status=404)
     return defaults.page_not_found(request, exception)
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    if _is_api(request):
-        return JsonResponse(
-            {"errors": [{"field": "", "message": "Server error; it has been logged."}]}, status=500,
-        )
-    return defaults.server_error(request)

@@ -9,4 +9,3 @@ urlpatterns = [
 ]
 
 handler404 = "config.errors.not_found"
-handler500 = "config.errors.server_error"

@@ -187,3 +187,22 @@ class TestNamesStorageCannotHold:
             "message": "Surrogate characters are not allowed: U+D800.",
         }]}
         assert output.grades.count() == 0
+
+
+@pytest.mark.django_db
+class TestUnknownRoutes:
+    @pytest.mark.parametrize("path", ["/api/runs/-1/", "/api/suites/abc/export/", "/api/nothing/"])
+    def test_api_answers_json(self, owner_api, path):
+        answer = owner_api.get(path)
+
+        assert answer.status_code == 404
+        assert answer["Content-Type"] == "application/json"
+        assert answer.json() == {"errors": [{"field": "", "message": "Not found."}]}
+
+    def test_pages_keep_the_html_page(self, client, owner):
+        client.force_login(owner)
+
+        answer = client.get("/p/support-bot/nothing/")
+
+        assert answer.status_code == 404
+        assert answer["Content-Type"] == "text/html; charset=utf-8"
