@@ -325,10 +325,8 @@ def select_validator(
     """
     if not 0.0 <= ffr_ceiling <= 1.0:
         raise ValueError(f"ffr_ceiling must lie in [0, 1], got {ffr_ceiling}")
-    # An FFR needs one passing grade to be defined, so fewer than one of each class cannot
-    # qualify anything; a 0 stored before the settings refused it reads as 1 instead of
-    # breaking every report card of the project.
-    min_labels = max(1, min_labels)
+    if min_labels < 1:
+        raise ValueError(f"min_labels must be at least 1, got {min_labels}")
     ids = [c.validator_id for c in candidates]
     if len(set(ids)) != len(ids):
         raise ValueError("candidates must have distinct validator ids")
