@@ -16,8 +16,10 @@ from annotate.models import (
     CriterionVersion,
     Decision,
     Grade,
+    Output,
     RegradeRequest,
     ReviewMeeting,
+    Sample,
 )
 from annotate.services.assignments import assignment_claim_next
 from annotate.services.criteria import criterion_create
@@ -239,3 +241,19 @@ class TestValidatorsPage:
 
         assert response.status_code == 200
         assert Run.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_import_page_lists_line_and_field_of_a_nul(client, owner, project):
+    client.force_login(owner)
+    content = b"item_id,input,system,output\nq1,Capital?,alpha,Paris\nq2,Capital?,alpha,Par\x00is\n"
+
+    response = client.post(reverse("project-import", args=[project.slug]),
+                           {"file": SimpleUploadedFile("outputs.csv", content)})
+
+    assert response.status_code == 400
+    assert [(p.line, p.field, p.message) for p in response.context["result"].problems] == [
+        (3, "output", "contains a NUL character (at character 4)"),
+    ]
+    assert "contains a NUL character (at character 4)" in text_of(response)
+    assert (Sample.objects.count(), Output.objects.count()) == (0, 0)
