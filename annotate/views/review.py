@@ -48,6 +48,7 @@ from annotate.services.review import (
     meeting_send_back,
     meeting_start,
 )
+from annotate.untrusted_text import escape_unstorable_text, unstorable_text_problem
 
 MEETING = "annotate/review_meeting.html"
 COEFFICIENTS = ("cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "validator_kappa")
@@ -206,9 +207,12 @@ def _criterion(project: Project, key: str | None, *, required: bool) -> Criterio
         if required:
             raise ReviewError("Choose a criterion.")
         return None
-    criterion = Criterion.objects.filter(project=project, key=key).first()
+    # A NUL never names a criterion, and PostgreSQL would answer its lookup with an error.
+    criterion = None if unstorable_text_problem(key) else (
+        Criterion.objects.filter(project=project, key=key).first()
+    )
     if criterion is None:
-        raise ReviewError(f"There is no criterion '{key}'.")
+        raise ReviewError(f"There is no criterion '{escape_unstorable_text(key)}'.")
     return criterion
 
 

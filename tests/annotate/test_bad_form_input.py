@@ -257,3 +257,28 @@ def test_import_page_lists_line_and_field_of_a_nul(client, owner, project):
     ]
     assert "contains a NUL character (at character 4)" in text_of(response)
     assert (Sample.objects.count(), Output.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db
+def test_meeting_form_naming_a_criterion_with_a_nul(client, reviewer, project, meeting):
+    client.force_login(reviewer)
+
+    response = client.post(meeting_url("review-adjudicate", project, meeting), {
+        "output": meeting.test_outputs[0].pk, "target": "to\x00ne", "verdict": "fail",
+    }, **HTMX)
+
+    assert response.status_code == 400
+    assert "There is no criterion 'to\\x00ne'." in text_of(response)
+    assert Adjudication.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_criterion_key_in_a_page_url_with_a_nul(client, owner, project, make_outputs):
+    make_outputs(n_samples=1)
+    client.force_login(owner)
+
+    response = client.post(f"/p/{project.slug}/grade/criteria/to%00ne/",
+                           {"definition": "d", "reason": "r"})
+
+    assert response.status_code == 404
+    assert CriterionVersion.objects.count() == 0

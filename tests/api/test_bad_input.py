@@ -206,3 +206,17 @@ class TestUnknownRoutes:
 
         assert answer.status_code == 404
         assert answer["Content-Type"] == "text/html; charset=utf-8"
+
+
+@pytest.mark.django_db
+def test_validator_naming_a_criterion_with_a_nul(owner_api, project, accuracy):
+    answer = owner_api.post(url("validators/"), {
+        "kind": "code", "name": "x", "criterion": "accu\u0000racy",
+        "source": "def check(output, input, reference, meta):\n    return True",
+    }, format="json")
+
+    assert answer.status_code == 400
+    assert answer.json() == {"errors": [
+        {"field": "criterion", "message": "contains a NUL character (at character 5)"},
+    ]}
+    assert Validator.objects.count() == 0

@@ -121,18 +121,21 @@ def _exercise(
     failures: list[str] = []
     # Aim at the project that has data (a random slug only ever meets a 404); both valid
     # requests and invalid ones (schemathesis' negative mode) are sent.
-    fixed = {
-        name: value for name, value in (("slug", project.slug), ("key", "accuracy"))
-        if name in {p.name for p in operation.path_parameters}
-    }
+    names = {p.name for p in operation.path_parameters}
+    fixed = {"slug": project.slug} if "slug" in names else {}
     strategies = [
         operation.as_strategy(GenerationMode.POSITIVE, path_parameters=fixed),
         operation.as_strategy(GenerationMode.NEGATIVE, path_parameters=fixed),
     ]
+    # A random id or criterion key meets a 404; the object in place gets the variety of the
+    # body and query parameters.
     if known_id is not None:
-        # A random id meets a 404; the object in place gets the query parameters' variety.
         strategies.append(operation.as_strategy(
             GenerationMode.POSITIVE, path_parameters={**fixed, "id": known_id},
+        ))
+    if "key" in names:
+        strategies.append(operation.as_strategy(
+            GenerationMode.POSITIVE, path_parameters={**fixed, "key": "accuracy"},
         ))
     strategy = st.one_of(*strategies)
 

@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from annotate.api.fields import StorableSlugRelatedField
 from annotate.models import Criterion, Project
 from validators.models import Provider, Run, RunStatus, Suite, Validator, ValidatorKind
 from validators.selection import STATUSES
@@ -61,7 +62,7 @@ class ProjectScopedSerializer(serializers.Serializer):
 
 
 class ValidatorCreateSerializer(ProjectScopedSerializer):
-    criterion = serializers.SlugRelatedField(
+    criterion = StorableSlugRelatedField(
         slug_field="key", queryset=Criterion.objects.none(), required=False, allow_null=True,
         default=None, help_text="A criterion key; null (or left out) for the holistic verdict.",
         error_messages={"does_not_exist": "No criterion '{value}' in this project."},
@@ -76,7 +77,7 @@ class ValidatorCreateSerializer(ProjectScopedSerializer):
         required=False, allow_null=True, default=None,
         help_text="A numeric return passes when it is at least this.",
     )
-    provider = serializers.SlugRelatedField(
+    provider = StorableSlugRelatedField(
         slug_field="name", queryset=Provider.objects.none(), required=False, allow_null=True,
         default=None, help_text="Provider name, for llm graders (default: the project's first).",
         error_messages={"does_not_exist": "No provider '{value}' in this project."},
