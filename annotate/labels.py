@@ -24,8 +24,18 @@ from django.utils import timezone
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
 from annotate.sampling_weights import importance_ratios, lure_weights
 
-LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, NO_LABEL = 0, 1, 2, -1
-VERDICT_CODES = {"fail": LABEL_FAIL, "pass": LABEL_PASS, "unsure": LABEL_UNSURE}
+# LABEL_FAIL, LABEL_UNSURE and majority: annotate/review_queries.py imports them from here. It
+# is being moved in parallel (issue 16 item 3); after the merge it takes them from
+# annotate.statistics and these three names go.
+from annotate.statistics import (
+    LABEL_FAIL,  # noqa: F401
+    LABEL_PASS,
+    LABEL_UNSURE,  # noqa: F401
+    NO_LABEL,
+    VERDICT_CODES,
+    majority,  # noqa: F401
+    target_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -222,15 +232,6 @@ def mean_scores(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
     return mean_per_output(target_output_ids, votes.output_ids[scored], votes.scores[scored])
 
 
-def target_rows(target_output_ids: np.ndarray, vote_output_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each vote's row in the ascending `target_output_ids`, and whether its output is there."""
-    n = target_output_ids.size
-    if not n:
-        return np.zeros(vote_output_ids.size, dtype=np.int64), np.zeros(vote_output_ids.size, bool)
-    rows = np.clip(np.searchsorted(target_output_ids, vote_output_ids), 0, n - 1)
-    return rows, target_output_ids[rows] == vote_output_ids
-
-
 def mean_per_output(
     target_output_ids: np.ndarray, vote_output_ids: np.ndarray, values: np.ndarray
 ) -> np.ndarray:
@@ -241,18 +242,4 @@ def mean_per_output(
     sums = np.bincount(rows[known], weights=np.asarray(values, dtype=np.float64)[known], minlength=n)
     result = np.full(n, np.nan)
     np.divide(sums, counts, out=result, where=counts > 0)
-    return result
-
-
-def majority(target_output_ids: np.ndarray, vote_output_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Majority of pass/fail votes per target output (ascending ids); ties, `unsure` and
-    outputs without votes give NO_LABEL."""
-    n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, vote_output_ids)
-    rows, codes = rows[known], codes[known]
-    passes = np.bincount(rows[codes == LABEL_PASS], minlength=n)
-    fails = np.bincount(rows[codes == LABEL_FAIL], minlength=n)
-    result = np.full(n, NO_LABEL, dtype=np.int8)
-    result[passes > fails] = LABEL_PASS
-    result[fails > passes] = LABEL_FAIL
     return result

@@ -21,6 +21,7 @@ from annotate.models import (
     Role,
     Sample,
 )
+from annotate.statistics import rows_of
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,6 @@ class GradeHeads:
         rows, found = rows_of(ids, outputs)
         self.counts[rows[found]] = values[found]
         return self.counts
-
-
-def rows_of(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of `wanted` in the ascending `ids`, and which of them are there at all."""
-    rows = np.searchsorted(ids, wanted)
-    found = rows < ids.size
-    found[found] = ids[rows[found]] == wanted[found]
-    return rows, found
 
 
 _grade_heads: dict[int, GradeHeads] = {}

@@ -30,9 +30,10 @@ import numpy as np
 
 from annotate import rankings
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority, mean_per_output
+from annotate.labels import mean_per_output
 from annotate.models import Choice, Comparison, Grade, Output, Project, Scale
 from annotate.sampling_weights import importance_ratios, lure_weights
+from annotate.statistics import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority
 
 ESTIMATORS = {
     "naive": "All labels (naive)",

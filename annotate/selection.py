@@ -16,10 +16,11 @@ from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, mean_scores
+from annotate.labels import load_votes, mean_scores
 from annotate.models import Comparison, Criterion, Output, Project, Scale
 from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
 from annotate.services.assignments import RankedItem
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, majority
 
 EMBEDDING_SELECTORS = {"diversity", "mad_systems"}
 

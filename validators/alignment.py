@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from annotate.statistics import Interval, wilson_interval, wilson_interval_float
+
 HUMAN_PASS = 1
 HUMAN_FAIL = 0
 NO_LABEL = -1
@@ -47,53 +49,6 @@ VERDICT_PASS = 1
 VERDICT_FAIL = 0
 VERDICT_ERROR = -1
 VERDICT_MISSING = -2
-
-# Two-sided 95%: scipy.stats.norm.isf(0.025) (as in statsmodels' proportion_confint) to 16 digits.
-Z_95 = 1.959963984540054
-
-Interval = tuple[float, float]
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> Interval | None:
-    """Wilson score interval for a binomial proportion (Wilson 1927; Brown, Cai & DasGupta
-    2001 recommend it over the Wald interval for small n and proportions near 0 or 1).
-
-    `None` when n == 0: a proportion of nothing has no interval.
-    """
-    if n < 0 or successes < 0 or successes > n:
-        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
-    if n == 0:
-        return None
-    return _wilson(successes / n, n, z)
-
-
-def wilson_interval_float(proportion: float, n: float, z: float = Z_95) -> Interval | None:
-    """`wilson_interval` at a proportion with a real-valued sample size, for weighted data:
-    `proportion` is a weighted proportion and `n` its Kish effective size.
-
-    At an integer n and proportion successes/n it is exactly `wilson_interval(successes, n)`.
-    `None` when n == 0.
-    """
-    proportion, n = float(proportion), float(n)
-    if not (math.isfinite(n) and n >= 0.0):
-        raise ValueError(f"need a finite n >= 0, got n={n}")
-    if not 0.0 <= proportion <= 1.0:
-        raise ValueError(f"need 0 <= proportion <= 1, got proportion={proportion}")
-    if n == 0.0:
-        return None
-    return _wilson(proportion, n, z)
-
-
-def _wilson(p: float, n: float, z: float) -> Interval:
-    z2 = z * z
-    denominator = 1.0 + z2 / n
-    centre = (p + z2 / (2.0 * n)) / denominator
-    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
-    # At 0 and 1 the bound is exactly 0 or 1; the subtraction leaves a rounding residue.
-    low = 0.0 if p == 0.0 else max(0.0, centre - half_width)
-    high = 1.0 if p == 1.0 else min(1.0, centre + half_width)
-    return (low, high)
-
 
 def majority_labels(output_index: np.ndarray, labels: np.ndarray, n_outputs: int) -> np.ndarray:
     """One label per output from several annotators' grades (DESIGN §4.1).

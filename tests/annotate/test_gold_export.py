@@ -23,12 +23,13 @@ from annotate.gold import (
     status_codes,
     write_gold,
 )
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
+from annotate.labels import load_votes
 from annotate.models import Adjudication, Criterion, Export, ExportStatus, Grade, Output, Role
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.exports import ExportError, export_run, export_start
 from annotate.services.grades import grade_retract, grade_submit
 from annotate.services.projects import membership_set, project_create
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, majority
 from tests.factories import UserFactory
 
 # -- a chosen-validator provider for tests (annotate.evidence's interface, no validators app) --

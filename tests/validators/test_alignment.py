@@ -16,15 +16,14 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
+from annotate.statistics import Z_95, wilson_interval
 from validators.alignment import (
-    Z_95,
     AlignmentMetrics,
     alignment_metrics,
     alignment_table,
     confusion_counts,
     majority_labels,
     metrics_from_counts,
-    wilson_interval,
 )
 
 TIGHT = {"rel": 1e-12, "abs": 1e-12}

@@ -18,6 +18,7 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
+from annotate.statistics import wilson_interval, wilson_interval_float
 from validators.alignment import (
     HUMAN_FAIL,
     HUMAN_PASS,
@@ -33,8 +34,6 @@ from validators.alignment import (
     metrics_from_counts,
     metrics_from_weighted_counts,
     weighted_confusion_counts,
-    wilson_interval,
-    wilson_interval_float,
 )
 
 TIGHT = {"rel": 1e-12, "abs": 1e-12}
