@@ -34,7 +34,7 @@ from annotate.statistics import (
     NO_LABEL,
     VERDICT_CODES,
     majority,  # noqa: F401
-    target_rows,
+    rows_of,
 )
 
 
@@ -180,8 +180,7 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
         has_verdict[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
     per_criterion = log.verdicts
     if per_criterion.size and grade_ids.size:
-        rows = np.clip(np.searchsorted(grade_ids, per_criterion[:, 0]), 0, grade_ids.size - 1)
-        found = grade_ids[rows] == per_criterion[:, 0]
+        rows, found = rows_of(grade_ids, per_criterion[:, 0])
         for criterion_id, current_version in versions.items():
             mine = found & (per_criterion[:, 1] == criterion_id)
             is_stale = per_criterion[mine, 2] != current_version
@@ -217,7 +216,7 @@ def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarr
     current votes; 1 where it has none. With several annotators each claim had its own
     chance; their mean is the output's weight."""
     n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, votes.output_ids)
+    rows, known = rows_of(target_output_ids, votes.output_ids)
     counts = np.bincount(rows[known], minlength=n)
     n_labelled = int(np.count_nonzero(counts))
     weights = lure_weights(votes.weights[known], votes.pool_sizes[known], n, n_labelled)
@@ -237,7 +236,7 @@ def mean_per_output(
 ) -> np.ndarray:
     """Per target output (ascending ids), the mean of its votes' `values`; NaN where none."""
     n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, vote_output_ids)
+    rows, known = rows_of(target_output_ids, vote_output_ids)
     counts = np.bincount(rows[known], minlength=n)
     sums = np.bincount(rows[known], weights=np.asarray(values, dtype=np.float64)[known], minlength=n)
     result = np.full(n, np.nan)

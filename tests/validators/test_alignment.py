@@ -16,13 +16,12 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
-from annotate.statistics import Z_95, wilson_interval
+from annotate.statistics import Z_95, majority_labels, wilson_interval
 from validators.alignment import (
     AlignmentMetrics,
     alignment_metrics,
     alignment_table,
     confusion_counts,
-    majority_labels,
     metrics_from_counts,
 )
 
