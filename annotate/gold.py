@@ -62,6 +62,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from annotate.evidence import load_chosen_verdicts
+from annotate.labels import criterion_votes, current_mask, current_versions
 from annotate.models import (
     Adjudication,
     Criterion,
@@ -86,6 +87,7 @@ from annotate.statistics import (
     majority_codes,
     rows_of,
     sql_case,
+    vote_counts,
 )
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -160,12 +162,7 @@ def targets_for(project: Project) -> list[Target]:
     criteria = list(
         Criterion.objects.filter(project=project, archived=False).values_list("id", "key")
     )
-    current: dict[int, tuple[int, int]] = {}
-    for criterion_id, number, version_id in CriterionVersion.objects.filter(
-        criterion__project=project
-    ).values_list("criterion_id", "number", "id"):
-        if criterion_id not in current or number > current[criterion_id][0]:
-            current[criterion_id] = (number, version_id)
+    current = current_versions(project)
     targets = [Target(None, None, None, None)]
     for criterion_id, key in criteria:
         if criterion_id in current:
@@ -321,8 +318,7 @@ def iter_gold(
 
         grade_rows = _grades(project.pk, low, high, all_grades)
         grades = np.array([r[:6] for r in grade_rows], dtype=np.int64).reshape(-1, 6)
-        superseded = grades[:, 5][grades[:, 5] > 0]
-        current = ~np.isin(grades[:, 0], superseded) & (grades[:, 4] == 0)
+        current = current_mask(grades[:, 0], grades[:, 5], grades[:, 4] != 0)
         current_rows = np.flatnonzero(current)
         grade_ids = grades[current, 0]
         output_rows = np.searchsorted(output_ids, grades[current, 1])
@@ -330,40 +326,29 @@ def iter_gold(
 
         verdicts = _criterion_verdicts(project.pk, low, high)
         # Verdicts of current grades only, located by their grade's row.
-        position = np.clip(np.searchsorted(grade_ids, verdicts[:, 0]), 0, max(grade_ids.size - 1, 0))
-        counted = np.zeros(len(verdicts), bool)
-        if grade_ids.size:
-            counted = grade_ids[position] == verdicts[:, 0]
+        position, counted = rows_of(grade_ids, verdicts[:, 0])
 
         shape = (n, n_targets)
         n_pass, n_fail, n_unsure, n_stale = (np.zeros(shape, np.int32) for _ in range(4))
         inferred = np.zeros(shape, bool)
         per_target_grades: list[list[list[dict]]] | None = [] if all_grades else None
         for t, target in enumerate(targets):
-            codes = holistic.copy()
-            version_of = np.zeros(grade_ids.size, np.int64)
-            stale = np.zeros(grade_ids.size, bool)
-            inferred_vote = np.zeros(grade_ids.size, bool)
-            if target.criterion_id is not None:
-                codes[:] = NO_LABEL
-                mine = counted & (verdicts[:, 1] == target.criterion_id)
-                where = position[mine]
-                version_of[where] = verdicts[mine, 2]
-                stale[where] = verdicts[mine, 2] != target.version_id
-                codes[where] = verdicts[mine, 3]
+            if target.criterion_id is None:
+                codes = holistic
+                version_of = np.zeros(grade_ids.size, np.int64)
+                stale = inferred_vote = np.zeros(grade_ids.size, bool)
+            else:
+                votes = criterion_votes(
+                    output_ids=output_rows, holistic=holistic, verdicts=verdicts, rows=position,
+                    found=counted, criterion_id=target.criterion_id,
+                    current_version_id=target.version_id, include_stale=include_stale,
+                    infer=infer,
+                )
+                codes, version_of = votes.codes, votes.version_ids
+                stale, inferred_vote = votes.stale, votes.inferred
                 n_stale[:, t] = np.bincount(output_rows[stale], minlength=n)
-                if not include_stale:
-                    codes[stale] = NO_LABEL
-                if infer:
-                    has_verdict = np.zeros(grade_ids.size, bool)
-                    has_verdict[where] = True
-                    given_on = np.bincount(output_rows[codes != NO_LABEL], minlength=n) > 0
-                    inferred_vote = ~has_verdict & (holistic == LABEL_PASS) & ~given_on[output_rows]
-                    codes[inferred_vote] = LABEL_PASS
-                    inferred[:, t] = np.bincount(output_rows[inferred_vote], minlength=n) > 0
-            n_pass[:, t] = np.bincount(output_rows[codes == LABEL_PASS], minlength=n)
-            n_fail[:, t] = np.bincount(output_rows[codes == LABEL_FAIL], minlength=n)
-            n_unsure[:, t] = np.bincount(output_rows[codes == LABEL_UNSURE], minlength=n)
+                inferred[:, t] = np.bincount(output_rows[inferred_vote], minlength=n) > 0
+            n_pass[:, t], n_fail[:, t], n_unsure[:, t] = vote_counts(output_rows, codes, n)
             if per_target_grades is not None:
                 lists: list[list[dict]] = [[] for _ in range(n)]
                 for j in np.flatnonzero(codes != NO_LABEL):

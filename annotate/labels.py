@@ -75,14 +75,71 @@ class LabelVotes:
         return np.where(self.inferred_votes(criterion_id), NO_LABEL, codes).astype(np.int8)
 
 
-def current_version_ids(project: Project) -> dict[int, int]:
+def current_versions(project: Project) -> dict[int, tuple[int, int]]:
+    """Per criterion of the project, its current version as (number, version id)."""
     latest: dict[int, tuple[int, int]] = {}
     for criterion_id, number, version_id in CriterionVersion.objects.filter(
         criterion__project=project
     ).values_list("criterion_id", "number", "id"):
         if criterion_id not in latest or number > latest[criterion_id][0]:
             latest[criterion_id] = (number, version_id)
-    return {c: v for c, (_, v) in latest.items()}
+    return latest
+
+
+def current_version_ids(project: Project) -> dict[int, int]:
+    return {c: v for c, (_, v) in current_versions(project).items()}
+
+
+# -- the rules over arrays (load_votes here, and annotate.gold chunk by chunk) ---------------
+def current_mask(grade_ids: np.ndarray, supersedes: np.ndarray, retracted: np.ndarray) -> np.ndarray:
+    """Which grades are current: the head of their chain (no grade supersedes them; 0 in
+    `supersedes` means none) and not retracted."""
+    return ~np.isin(grade_ids, supersedes[supersedes > 0]) & ~retracted
+
+
+@dataclass(frozen=True)
+class CriterionVotes:
+    """One criterion's votes, one per current grade (the rules of the module docstring)."""
+
+    codes: np.ndarray        # int8: the vote, NO_LABEL for none (stale ones unless included)
+    stale: np.ndarray        # bool: the verdict was given under an older version
+    inferred: np.ndarray     # bool: the vote is inferred from a holistic pass
+    version_ids: np.ndarray  # int64: the version the verdict was given under, 0 for none
+
+
+def criterion_votes(
+    *, output_ids: np.ndarray, holistic: np.ndarray, verdicts: np.ndarray, rows: np.ndarray,
+    found: np.ndarray, criterion_id: int, current_version_id: int, include_stale: bool,
+    infer: bool,
+) -> CriterionVotes:
+    """The criterion's vote of each current grade.
+
+    `output_ids` and `holistic` are per current grade; `verdicts` holds the per-criterion
+    verdicts as rows (grade id, criterion id, version id, code), and `rows`, `found` where
+    each one's grade is among the current grades (`rows_of`). `infer`: the project's
+    "a holistic pass means every criterion passed" option.
+    """
+    n = output_ids.size
+    codes = np.full(n, NO_LABEL, dtype=np.int8)
+    stale = np.zeros(n, bool)
+    version_ids = np.zeros(n, np.int64)
+    mine = found & (verdicts[:, 1] == criterion_id)
+    where = rows[mine]
+    version_ids[where] = verdicts[mine, 2]
+    stale[where] = verdicts[mine, 2] != current_version_id
+    codes[where] = verdicts[mine, 3]
+    if not include_stale:
+        codes[stale] = NO_LABEL
+    inferred = np.zeros(n, bool)
+    if infer:
+        has_verdict = np.zeros(n, bool)
+        has_verdict[where] = True
+        given_outputs = output_ids[codes != NO_LABEL]
+        inferred = (
+            ~has_verdict & (holistic == LABEL_PASS) & ~np.isin(output_ids, given_outputs)
+        )
+        codes[inferred] = LABEL_PASS
+    return CriterionVotes(codes, stale, inferred, version_ids)
 
 
 SETTLE_SECONDS = 10
@@ -161,8 +218,7 @@ def forget_votes() -> None:
 def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> LabelVotes:
     log = _refresh(project)
     grades = log.grades
-    superseded = np.isin(grades[:, 0], grades[:, 4])
-    keep = ~superseded & (grades[:, 3] != _RETRACTED)
+    keep = current_mask(grades[:, 0], grades[:, 4], grades[:, 3] == _RETRACTED)
     current = grades[keep]
     grade_ids = current[:, 0]
     holistic = current[:, 3].astype(np.int8)
@@ -171,35 +227,20 @@ def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> L
         holistic=holistic, weights=log.weights[keep], scores=log.scores[keep],
         pool_sizes=log.pool_sizes[keep],
     )
-    versions = current_version_ids(project)
-    has_verdict: dict[int, np.ndarray] = {}
-    for criterion_id in versions:
-        votes.criteria[criterion_id] = np.full(grade_ids.size, NO_LABEL, dtype=np.int8)
-        votes.stale[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-        votes.inferred[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-        has_verdict[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
     per_criterion = log.verdicts
-    if per_criterion.size and grade_ids.size:
-        rows, found = rows_of(grade_ids, per_criterion[:, 0])
-        for criterion_id, current_version in versions.items():
-            mine = found & (per_criterion[:, 1] == criterion_id)
-            is_stale = per_criterion[mine, 2] != current_version
-            votes.stale[criterion_id][rows[mine]] = is_stale
-            has_verdict[criterion_id][rows[mine]] = True
-            keep = ~is_stale
-            if include_stale is True or (isinstance(include_stale, set) and criterion_id in include_stale):
-                keep[:] = True
-            codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
-            votes.criteria[criterion_id][rows[mine]] = codes
-    if project.holistic_pass_implies_criteria:
-        for criterion_id, codes in votes.criteria.items():
-            given_outputs = votes.output_ids[codes != NO_LABEL]
-            inferred = (
-                ~has_verdict[criterion_id] & (holistic == LABEL_PASS)
-                & ~np.isin(votes.output_ids, given_outputs)
-            )
-            codes[inferred] = LABEL_PASS
-            votes.inferred[criterion_id] = inferred
+    rows, found = rows_of(grade_ids, per_criterion[:, 0])
+    for criterion_id, current_version in current_version_ids(project).items():
+        found_votes = criterion_votes(
+            output_ids=votes.output_ids, holistic=holistic, verdicts=per_criterion, rows=rows,
+            found=found, criterion_id=criterion_id, current_version_id=current_version,
+            include_stale=include_stale is True or (
+                isinstance(include_stale, set) and criterion_id in include_stale
+            ),
+            infer=project.holistic_pass_implies_criteria,
+        )
+        votes.criteria[criterion_id] = found_votes.codes
+        votes.stale[criterion_id] = found_votes.stale
+        votes.inferred[criterion_id] = found_votes.inferred
     return votes
 
 
