@@ -14,7 +14,11 @@ implies nothing: a failing output may fail for one criterion and pass the others
 
 from __future__ import annotations
 
+import math
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -145,12 +149,71 @@ def criterion_votes(
 SETTLE_SECONDS = 10
 
 
+class GradeHeads:
+    """The current grade of every (output, annotator), patched as grade rows arrive: a chain's
+    head is its highest id. Counts the annotators whose current grade has a verdict (not
+    retracted) per output, for claiming and progress (annotate.queries)."""
+
+    def __init__(self) -> None:
+        self.heads: dict[tuple[int, int], tuple[int, bool]] = {}
+        self.graders: dict[int, set[int]] = {}        # output -> annotators with a verdict
+        self.by_annotator: dict[int, set[int]] = {}   # annotator -> outputs with a verdict
+        # len(graders) laid out along one output-id array, patched where grades changed.
+        self.aligned_ids: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+        self.changed: set[int] = set()
+
+    def apply(self, rows) -> None:
+        """Take in (id, output, annotator, retracted) rows; rows seen before change nothing."""
+        for pk, output_id, annotator_id, retracted in rows:
+            pair = (output_id, annotator_id)
+            previous = self.heads.get(pair)
+            if previous is not None and previous[0] >= pk:
+                continue
+            self.heads[pair] = (pk, retracted)
+            counted = previous is not None and not previous[1]
+            if counted == (not retracted):
+                continue
+            self.changed.add(output_id)
+            if counted and retracted:
+                graders = self.graders[output_id]
+                graders.discard(annotator_id)
+                if not graders:
+                    del self.graders[output_id]
+                self.by_annotator[annotator_id].discard(output_id)
+            elif not counted and not retracted:
+                self.graders.setdefault(output_id, set()).add(annotator_id)
+                self.by_annotator.setdefault(annotator_id, set()).add(output_id)
+
+    def counts_along(self, ids: np.ndarray) -> np.ndarray:
+        """Number of annotators with a verdict, per output of `ids` (ascending)."""
+        if self.aligned_ids is not ids:
+            outputs = np.fromiter(self.graders.keys(), dtype=np.int64, count=len(self.graders))
+            values = np.fromiter(
+                (len(g) for g in self.graders.values()), dtype=np.int32, count=len(self.graders)
+            )
+            self.aligned_ids, self.counts = ids, np.zeros(ids.size, dtype=np.int32)
+        elif self.changed:
+            outputs = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
+            values = np.array([len(self.graders.get(int(o), ())) for o in outputs], dtype=np.int32)
+        else:
+            return self.counts
+        self.changed.clear()
+        rows, found = rows_of(ids, outputs)
+        self.counts[rows[found]] = values[found]
+        return self.counts
+
+
 @dataclass
 class _GradeLog:
-    """Every grade row of a project (grades are append-only), refreshed incrementally.
+    """Every grade row of a project (grades are append-only), refreshed incrementally, and the
+    chain heads of those rows.
 
     Rows created within SETTLE_SECONDS are re-read on the next refresh, because ids from
-    concurrent transactions may commit out of order; re-reading is idempotent."""
+    concurrent transactions may commit out of order; re-reading is idempotent. The window is
+    one of time, not of ids: how late a row commits depends on how long its transaction stays
+    open, while how many ids pass meanwhile depends on the load of the whole table (every
+    project's grades share one id sequence)."""
 
     grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -158,6 +221,8 @@ class _GradeLog:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
     settled_grade_id: int = 0
+    heads: GradeHeads = field(default_factory=GradeHeads)
+    refreshed_at: float = -math.inf  # time.monotonic() of the last read
 
 
 # Keyed by (pk, created_at) so that a deleted project's log never serves a new project that
@@ -167,47 +232,53 @@ _logs_lock = threading.Lock()
 _RETRACTED = 3
 
 
-def _refresh(project: Project) -> _GradeLog:
-    with _logs_lock:
-        log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
-        since = log.settled_grade_id
-        rows = list(
-            Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
-                "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
-                "selector_probability", "selector_pool_size", "score",
-            )
-        )
-        if rows:
-            settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
-            fresh = np.array([
-                (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
-                for g, o, a, v, retracted, s, *_ in rows
-            ], dtype=np.int64)
-            # None becomes NaN in a float array.
-            probabilities, fresh_pools, fresh_scores = (
-                np.array([row[column] for row in rows], dtype=np.float64) for column in (7, 8, 9)
-            )
-            ratios = importance_ratios(probabilities, fresh_pools)
-            fresh_weights = np.where(np.isnan(ratios), 1.0, ratios)
-            verdicts = np.array(list(
-                GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
-                    "grade_id", "criterion_id", "criterion_version_id", "verdict"
-                )
-            ), dtype=object).reshape(-1, 4)
-            if verdicts.size:
-                verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
-            kept = log.grades[:, 0] <= since
-            log.grades = np.vstack([log.grades[kept], fresh])
-            log.weights = np.concatenate([log.weights[kept], fresh_weights])
-            log.scores = np.concatenate([log.scores[kept], fresh_scores])
-            log.pool_sizes = np.concatenate([log.pool_sizes[kept], fresh_pools])
-            log.verdicts = np.vstack([
-                log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
-            ])
-            settled = [row[0] for row in rows if row[6] < settle_before]
-            if settled:
-                log.settled_grade_id = max(settled)
+def _refresh(project: Project, max_age: float = 0.0) -> _GradeLog:
+    """The project's log with the rows committed since the last read, unless that read is less
+    than `max_age` seconds old. Call with `_logs_lock` held."""
+    log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
+    now = time.monotonic()
+    if now - log.refreshed_at <= max_age:
         return log
+    since = log.settled_grade_id
+    rows = list(
+        Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
+            "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
+            "selector_probability", "selector_pool_size", "score",
+        )
+    )
+    log.refreshed_at = now
+    if rows:
+        log.heads.apply((g, o, a, retracted) for g, o, a, _, retracted, *_ in rows)
+        settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
+        fresh = np.array([
+            (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
+            for g, o, a, v, retracted, s, *_ in rows
+        ], dtype=np.int64)
+        # None becomes NaN in a float array.
+        probabilities, fresh_pools, fresh_scores = (
+            np.array([row[column] for row in rows], dtype=np.float64) for column in (7, 8, 9)
+        )
+        ratios = importance_ratios(probabilities, fresh_pools)
+        fresh_weights = np.where(np.isnan(ratios), 1.0, ratios)
+        verdicts = np.array(list(
+            GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
+                "grade_id", "criterion_id", "criterion_version_id", "verdict"
+            )
+        ), dtype=object).reshape(-1, 4)
+        if verdicts.size:
+            verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
+        kept = log.grades[:, 0] <= since
+        log.grades = np.vstack([log.grades[kept], fresh])
+        log.weights = np.concatenate([log.weights[kept], fresh_weights])
+        log.scores = np.concatenate([log.scores[kept], fresh_scores])
+        log.pool_sizes = np.concatenate([log.pool_sizes[kept], fresh_pools])
+        log.verdicts = np.vstack([
+            log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
+        ])
+        settled = [row[0] for row in rows if row[6] < settle_before]
+        if settled:
+            log.settled_grade_id = max(settled)
+    return log
 
 
 def forget_votes() -> None:
@@ -215,19 +286,28 @@ def forget_votes() -> None:
         _logs.clear()
 
 
+@contextmanager
+def grade_heads(project: Project, *, max_age: float = 0.0) -> Iterator[GradeHeads]:
+    """The project's chain heads, held locked while in use. `max_age` seconds: how old the
+    last read of new grades may be (0: read them now)."""
+    with _logs_lock:
+        yield _refresh(project, max_age).heads
+
+
 def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> LabelVotes:
-    log = _refresh(project)
-    grades = log.grades
+    with _logs_lock:
+        log = _refresh(project)
+        # A later refresh replaces these arrays; it never changes them in place.
+        grades, weights, scores = log.grades, log.weights, log.scores
+        pool_sizes, per_criterion = log.pool_sizes, log.verdicts
     keep = current_mask(grades[:, 0], grades[:, 4], grades[:, 3] == _RETRACTED)
     current = grades[keep]
     grade_ids = current[:, 0]
     holistic = current[:, 3].astype(np.int8)
     votes = LabelVotes(
         grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
-        holistic=holistic, weights=log.weights[keep], scores=log.scores[keep],
-        pool_sizes=log.pool_sizes[keep],
+        holistic=holistic, weights=weights[keep], scores=scores[keep], pool_sizes=pool_sizes[keep],
     )
-    per_criterion = log.verdicts
     rows, found = rows_of(grade_ids, per_criterion[:, 0])
     for criterion_id, current_version in current_version_ids(project).items():
         found_votes = criterion_votes(
