@@ -10,15 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-    inferred_outputs,
-    load_votes,
-    majority,
-    output_weights,
-)
+from annotate.labels import inferred_outputs, load_votes, output_weights
 from annotate.models import Criterion, Project
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, majority
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
 from validators.models import CriterionSetting, Validator
