@@ -47,7 +47,7 @@ def test_large_projects_are_embedded_by_the_celery_task(project, make_outputs, m
 
 @pytest.mark.django_db
 def test_provider_embeddings_from_the_stub(project, make_outputs, settings):
-    from validators.services import provider_save
+    from validators.services.providers import provider_save
 
     outputs = make_outputs(n_samples=2, systems=("alpha", "beta"))
     with LLMStubServer(embedding_dimensions=16) as stub:

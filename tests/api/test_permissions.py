@@ -31,8 +31,10 @@ from annotate.services.exports import export_run, export_start
 from annotate.services.grades import grade_submit
 from annotate.services.projects import membership_set
 from tests.factories import UserFactory
-from validators import services
 from validators.models import Provider, Run, Suite, Validator, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.runs import run_start
+from validators.services.suites import suite_save
 
 ROLES = ("owner", "annotator", "reviewer", "outsider", "anonymous")
 READ = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404, "anonymous": 401}
@@ -159,14 +161,14 @@ def world(project, owner, make_outputs, accuracy) -> World:
     for output in outputs[:8]:
         grade_submit(output=output, annotator=grader,
                      verdict="pass" if output.system == "alpha" else "fail")
-    validator = services.validator_create(project=project, kind="code", name="mentions alpha",
+    validator = validator_create(project=project, kind="code", name="mentions alpha",
                                           source=MENTIONS_ALPHA)
     VerdictRecord.objects.bulk_create([
         VerdictRecord(validator=validator, output=o, outcome="pass" if o.system == "alpha" else "fail")
         for o in outputs
     ])
-    run = services.run_start(project=project, validators=[validator], requested_by=owner)
-    suite = services.suite_save(project=project, name="Baseline", created_by=owner)
+    run = run_start(project=project, validators=[validator], requested_by=owner)
+    suite = suite_save(project=project, name="Baseline", created_by=owner)
     export = export_start(project=project, fmt="csv", requested_by=owner)
     export = export_run(export_id=export.pk)
     return World(outputs=outputs, run=run, suite=suite, export=export)
