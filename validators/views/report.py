@@ -76,7 +76,8 @@ def suite_save_view(request: HttpRequest, slug: str) -> HttpResponse:
 def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
     suite = get_object_or_404(Suite, project=project, pk=pk)
-    today = {c.key: c for c in report_card(project).criteria}
+    card_today = report_card(project)
+    today = {c.key: c for c in card_today.criteria}
     rows = []
     for saved in suite.snapshot.get("criteria", []):
         now = today.get(saved["key"])
@@ -88,7 +89,7 @@ def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         rows.append({"saved": saved, "saved_chosen": saved_chosen, "now": now, "now_metrics": now_metrics})
     return render(request, "validators/suite.html", {
         "project": project, "role": role, "suite": suite, "rows": rows,
-        "card_today": report_card(project),
+        "card_today": card_today,
     })
 
 
