@@ -18,12 +18,6 @@ class ProjectSettingsForm(forms.ModelForm):
             "guidelines": forms.Textarea(attrs={"rows": 6}),
         }
 
-    def clean(self):
-        data = super().clean()
-        if data.get("scale") == "rating" and data.get("pass_threshold") is None:
-            self.add_error("pass_threshold", "A rating scale needs a pass threshold.")
-        return data
-
 
 class ProjectCreateForm(forms.Form):
     name = forms.CharField(max_length=200)

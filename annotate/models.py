@@ -5,6 +5,7 @@ previous one. The current grade of (output, annotator) is the row nobody superse
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -97,6 +98,12 @@ class Project(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # The one home of the settings rules: forms, the API's serializers and the services all
+        # reach it through full_clean(). The check constraint above is the database's own guard.
+        if self.scale == Scale.RATING and self.pass_threshold is None:
+            raise ValidationError({"pass_threshold": "A rating scale needs a pass threshold."})
 
 
 class Membership(models.Model):

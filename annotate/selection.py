@@ -17,7 +17,7 @@ from django.db.models import Count, Max
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
 from annotate.labels import load_votes, mean_scores
-from annotate.models import Comparison, Criterion, Output, Project, Scale
+from annotate.models import Criterion, Output, Project, Scale
 from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
 from annotate.services.assignments import RankedItem
 from annotate.statistics import as_outcomes, majority
@@ -215,12 +215,3 @@ def _random_pairs(arrays: _ProjectArrays, exclude, rng, limit) -> list[RankedIte
         if len(ranked) >= limit:
             break
     return ranked
-
-
-def compared_pairs_of(project: Project, annotator: AbstractBaseUser) -> set[tuple[int, int]]:
-    return {
-        (min(a, b), max(a, b))
-        for a, b in Comparison.objects.filter(
-            project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
-        ).values_list("output_a_id", "output_b_id")
-    }

@@ -64,11 +64,6 @@ def job_worker_status(*, pending: bool, running: bool, heartbeat_at: datetime | 
     return worker_status()
 
 
-def worker_status_forget() -> None:
-    key = "concord:worker-status:" + hashlib.sha256(settings.CELERY_BROKER_URL.encode()).hexdigest()[:16]
-    cache.delete(key)
-
-
 def _ping() -> WorkerStatus:
     from celery import Celery
 

@@ -116,7 +116,8 @@ DEMO_VALIDATORS = [
 def _add_validators(project: Project, owner) -> None:
     """Candidates the report card chooses between, run at once so the demo shows verdicts."""
     from annotate.models import Criterion
-    from validators.services import run_execute, run_start, validator_create
+    from validators.services.authoring import validator_create
+    from validators.services.runs import run_execute, run_start
 
     criteria = {c.key: c for c in Criterion.objects.filter(project=project)}
     validators = [

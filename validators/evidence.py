@@ -51,7 +51,7 @@ def embed_with_provider(project: Project, texts: list[str]) -> np.ndarray:
     """Embeddings from the project's first OpenAI-compatible provider (its embeddings endpoint)."""
     from validators import llm
     from validators.models import Provider
-    from validators.services import provider_config
+    from validators.services.providers import provider_config
 
     provider = Provider.objects.filter(project=project).order_by("id").first()
     if provider is None:

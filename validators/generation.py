@@ -15,7 +15,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from annotate.models import Criterion, Grade, Output, Project
 from validators import llm
 from validators.models import Origin, Provider, Validator, ValidatorKind
-from validators.services import ValidatorError, provider_config, validator_create
+from validators.services.authoring import validator_create
+from validators.services.errors import ValidatorError
+from validators.services.providers import provider_config
 
 SAMPLE_OUTPUTS = 8
 MAX_TEXT = 600

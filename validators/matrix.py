@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 from django.db import connection
 from django.db.models import Count, Max
 from django.utils import timezone
+from pyarrow import csv as pa_csv
 
 from annotate.models import Output, Project
 from annotate.statistics import OUTCOME_CODES, VERDICT_ERROR, VERDICT_MISSING, sql_case
@@ -74,10 +75,15 @@ _EPOCH = {
     "sqlite": "(julianday(created_at) - 2440587.5) * 86400.0",
 }
 
+_COPY_COLUMNS = ["output", "validator", "code", "score", "id", "created"]
+_COPY_READ = pa_csv.ReadOptions(column_names=_COPY_COLUMNS)
+_COPY_CONVERT = pa_csv.ConvertOptions(column_types=dict.fromkeys(_COPY_COLUMNS, pa.float64()))
+
 
 def _fetch(validator_ids: np.ndarray, since: int) -> np.ndarray:
     """Verdicts above `since` as rows of (output, validator, code, score, id, created epoch).
-    On PostgreSQL through COPY into pandas: a full build of millions of rows in seconds."""
+    On PostgreSQL through COPY into pyarrow's CSV reader: a full build of millions of rows in
+    seconds."""
     if validator_ids.size == 0:
         return np.zeros((0, 6))
     query = _VERDICT_QUERY.format(
@@ -94,7 +100,9 @@ def _fetch(validator_ids: np.ndarray, since: int) -> np.ndarray:
         if buffer.getbuffer().nbytes == 0:
             return np.zeros((0, 6))
         buffer.seek(0)
-        return pd.read_csv(buffer, header=None).to_numpy(dtype=np.float64)
+        table = pa_csv.read_csv(buffer, read_options=_COPY_READ, convert_options=_COPY_CONVERT)
+        # An empty field is a NULL score: NaN, as the SQLite branch below gives.
+        return np.column_stack([column.to_numpy(zero_copy_only=False) for column in table.columns])
     with connection.cursor() as cursor:
         cursor.execute(query, [since])
         rows = cursor.fetchall()

@@ -1,7 +1,7 @@
 """The report card: per criterion, the validator that agrees best with the human labels.
 
 Reads the cached verdict matrix and the current human labels, then hands arrays to the pure
-alignment and selection modules. Nothing here writes; `services.suite_save` snapshots it.
+alignment and selection modules. Nothing here writes; `services.suites.suite_save` snapshots it.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ from annotate.simulation import S2E_METHODS, S2E_PREFIX, s2e_items, s2e_utilitie
 from validators import matrix as matrix_cache
 from validators.models import Run, RunStatus, Validator, VerdictRecord
 from validators.report_card import HOLISTIC, report_card
-from validators.services import run_execute, validators_import
+from validators.services.runs import run_execute
+from validators.services.validator_files import validators_import
 
 PAIR_SELECTORS = ("random", "mad_systems")
 # A pairwise oracle can only answer pairs the file compared; it skips the others. This many

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -41,18 +44,17 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
         fields = SETTINGS_FIELDS
 
     def validate(self, attrs: dict) -> dict:
-        # On PATCH the other half of the pair may be the stored value.
+        # A ModelSerializer does not run the model's clean(), where the rules between settings
+        # live; run it here so the answer names the field under "settings". On PATCH the other
+        # half of a pair may be the stored value.
         current = self.parent.instance if self.parent is not None else None
-
-        def value(name: str):
-            if name in attrs:
-                return attrs[name]
-            return getattr(current, name) if current is not None else None
-
-        if value("scale") == Scale.RATING and value("pass_threshold") is None:
-            raise serializers.ValidationError(
-                {"pass_threshold": "A rating scale needs a pass threshold."}
-            )
+        probe = copy.copy(current) if current is not None else Project()
+        for name, value in attrs.items():
+            setattr(probe, name, value)
+        try:
+            probe.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
 
 

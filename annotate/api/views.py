@@ -3,7 +3,6 @@ the answer. Refusals: 401 anonymous, 404 non-member, 403 wrong role, 400 {"error
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -51,24 +50,18 @@ from annotate.services.criteria import (
 )
 from annotate.services.grades import GradeError, comparison_submit, grade_submit
 from annotate.services.imports import outputs_import
-from annotate.services.projects import ProjectError, membership_set, project_create
+from annotate.services.projects import (
+    ProjectError,
+    membership_set,
+    project_create,
+    project_settings_update,
+)
 
 REFUSED = {
     400: ErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer, 404: ErrorsSerializer,
 }
 READ_REFUSED = {401: ErrorsSerializer, 404: ErrorsSerializer}
 TRUE_WORDS = {"1", "true", "yes", "on"}
-
-
-@transaction.atomic
-def project_settings_update(*, project: Project, **changes) -> Project:
-    """Plain attribute changes (name, texts, settings) checked by the model and saved."""
-    project = Project.objects.select_for_update().get(pk=project.pk)
-    for name, value in changes.items():
-        setattr(project, name, value)
-    project.full_clean()
-    project.save(update_fields=list(changes))
-    return project
 
 
 def _detail(request: Request, project: Project, role: str) -> dict:

@@ -34,13 +34,6 @@ class GradeError(ValueError):
         self.field = field
 
 
-def current_grade(*, output: Output, annotator: AbstractBaseUser) -> Grade | None:
-    return (
-        Grade.objects.filter(output=output, annotator=annotator, superseded_by__isnull=True)
-        .first()
-    )
-
-
 def _clean_criteria(
     project, criteria: dict[str, str] | None, shown: dict[str, int | CriterionVersion] | None
 ) -> list[tuple[CriterionVersion, str]]:

@@ -33,6 +33,17 @@ def project_create(
 
 
 @transaction.atomic
+def project_settings_update(*, project: Project, **changes) -> Project:
+    """Plain attribute changes (name, texts, settings) checked by the model and saved."""
+    project = Project.objects.select_for_update().get(pk=project.pk)
+    for name, value in changes.items():
+        setattr(project, name, value)
+    project.full_clean()
+    project.save(update_fields=list(changes))
+    return project
+
+
+@transaction.atomic
 def membership_set(*, project: Project, user: AbstractBaseUser, role: str) -> Membership:
     if role not in Role.values:
         raise ProjectError(f"Unknown role '{role}'; use one of {', '.join(Role.values)}.")

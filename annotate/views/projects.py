@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -11,7 +12,12 @@ from annotate.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSet
 from annotate.models import Membership, Role
 from annotate.services.criteria import current_versions
 from annotate.services.imports import outputs_import
-from annotate.services.projects import ProjectError, membership_set, project_create
+from annotate.services.projects import (
+    ProjectError,
+    membership_set,
+    project_create,
+    project_settings_update,
+)
 
 
 @login_required
@@ -63,9 +69,15 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=(Role.OWNER,))
     form = ProjectSettingsForm(request.POST or None, instance=project)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, "Settings saved.")
-        return redirect("project-settings", slug=project.slug)
+        try:
+            project_settings_update(
+                project=project, **{name: form.cleaned_data[name] for name in form.fields}
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Settings saved.")
+            return redirect("project-settings", slug=project.slug)
     members = Membership.objects.filter(project=project).select_related("user").order_by("role", "user__username")
     return render(request, "annotate/settings.html", {
         "project": project, "role": role, "form": form, "members": members,

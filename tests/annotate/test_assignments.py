@@ -134,11 +134,22 @@ class TestClaimNext:
     def test_same_seed_same_order(self, project, annotator, owner, make_outputs):
         make_outputs(n_samples=5)
 
-        mine = assignment_claim_next(project=project, annotator=annotator, rng=np.random.default_rng(3))
-        assignment_release(assignment=mine)
-        again = assignment_claim_next(project=project, annotator=annotator, rng=np.random.default_rng(3))
+        def claimed_with(seed: int) -> int:
+            claim = assignment_claim_next(
+                project=project, annotator=annotator, rng=np.random.default_rng(seed)
+            )
+            assignment_release(assignment=claim)
+            return claim.output_id
 
-        assert again.output_id == mine.output_id
+        first = [claimed_with(seed) for seed in range(8)]
+        again = [claimed_with(seed) for seed in range(8)]
+
+        assert again == first
+        # The seed decides: eight seeds over ten outputs do not all pick the same one, as a
+        # chooser that ignored its rng (and always took, say, the lowest id) would.
+        assert len(set(first)) > 1
+        assert set(first) <= set(project.outputs.values_list("pk", flat=True))
+        assert Assignment.objects.filter(status=AssignmentStatus.ACTIVE).count() == 0
 
 
 @pytest.mark.django_db

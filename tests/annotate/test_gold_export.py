@@ -566,12 +566,21 @@ class TestExportPages:
         assert client.get(reverse("export-download", args=[project.slug, export.pk])).status_code == status
         assert Export.objects.count() == 1
 
-    def test_staff_may_download(self, client, project, owner, media):
+    def test_staff_may_download(self, client, project, owner, graded, media):
         export = export_start(project=project, fmt="csv", requested_by=owner)
-        export_run(export_id=export.pk)
+        export = export_run(export_id=export.pk)
         client.force_login(UserFactory(username="admin", is_staff=True))
 
-        assert client.get(reverse("export-download", args=[project.slug, export.pk])).status_code == 200
+        response = client.get(reverse("export-download", args=[project.slug, export.pk]))
+
+        assert response.status_code == 200
+        assert response["Content-Disposition"] == (
+            f'attachment; filename="support-bot-gold-{export.pk}.csv"'
+        )
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        assert rows == export_csv(project)
+        # One row per output and criterion: 8 outputs x (holistic, grounded, helpful).
+        assert (len(rows), export.rows) == (24, 24)
 
     def test_an_export_of_another_project_is_not_found(self, client, project, owner, media):
         other = project_create(name="Other", slug="other", owner=owner)

@@ -54,12 +54,22 @@ def graded_and_compared(make_outputs, annotator):
 class TestAccess:
     @pytest.mark.parametrize("role", ["owner", "annotator", "reviewer"])
     def test_members_see_the_page(self, client, request, project, role):
-        client.force_login(request.getfixturevalue(role))
+        user = request.getfixturevalue(role)
+        client.force_login(user)
 
         response = client.get(PAGE)
 
         assert response.status_code == 200
-        assert reverse("rankings", args=["support-bot"]) == PAGE
+        page = response.content.decode()
+        assert "<title>Rankings · Support bot · Concord</title>" in page
+        assert f"{user.username} · {role}" in page
+        assert f'<a href="{reverse("rankings", args=["support-bot"])}" aria-current="page">Rankings</a>' in page
+        assert re.findall(r'<h2 id="(\w+)-heading">(.*?)</h2>', page) == [
+            ("single", "Pass rate from single grades"), ("pairwise", "Strength from comparisons"),
+        ]
+        assert re.findall(r'<p class="muted" data-empty>([^.]*)\.', page) == [
+            "No output has a pass or fail label yet", "No comparisons yet",
+        ]
 
     def test_outsider_gets_404(self, client, project, outsider):
         client.force_login(outsider)

@@ -7,11 +7,14 @@ suites of the project), members with the wrong role 403, anonymous requests 401.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.test import override_settings
 
 from annotate.models import (
     Assignment,
@@ -27,12 +30,15 @@ from annotate.models import (
     Role,
     Sample,
 )
+from annotate.services.criteria import criterion_create
 from annotate.services.exports import export_run, export_start
 from annotate.services.grades import grade_submit
-from annotate.services.projects import membership_set
-from tests.factories import UserFactory
-from validators import services
+from annotate.services.projects import membership_set, project_create
+from tests.factories import OutputFactory, SampleFactory, UserFactory
 from validators.models import Provider, Run, Suite, Validator, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.runs import run_start
+from validators.services.suites import suite_save
 
 ROLES = ("owner", "annotator", "reviewer", "outsider", "anonymous")
 READ = {"owner": 200, "annotator": 200, "reviewer": 200, "outsider": 404, "anonymous": 401}
@@ -46,10 +52,12 @@ LENGTH = "def check(output, input, reference, meta):\n    return len(output) / 1
 
 @dataclass(frozen=True)
 class World:
+    users: dict[str, AbstractBaseUser]
     outputs: list[Output]
     run: Run
     suite: Suite
     export: Export
+    state: dict
 
     @property
     def ungraded(self) -> list[Output]:
@@ -148,35 +156,58 @@ def db_state() -> dict:
     }
 
 
-@pytest.fixture
-def world(project, owner, make_outputs, accuracy) -> World:
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
     """Ten outputs, eight graded (alpha pass, beta fail) by a fourth member, a validator with
-    verdicts that agree, a run and a saved suite; the last input's two outputs are ungraded."""
-    UserFactory(username="nina")
-    grader = UserFactory(username="gus")
-    membership_set(project=project, user=grader, role=Role.ANNOTATOR)
-    outputs = make_outputs(n_samples=5, systems=("alpha", "beta"))
-    for output in outputs[:8]:
-        grade_submit(output=output, annotator=grader,
-                     verdict="pass" if output.system == "alpha" else "fail")
-    validator = services.validator_create(project=project, kind="code", name="mentions alpha",
-                                          source=MENTIONS_ALPHA)
-    VerdictRecord.objects.bulk_create([
-        VerdictRecord(validator=validator, output=o, outcome="pass" if o.system == "alpha" else "fail")
-        for o in outputs
-    ])
-    run = services.run_start(project=project, validators=[validator], requested_by=owner)
-    suite = services.suite_save(project=project, name="Baseline", created_by=owner)
-    export = export_start(project=project, fmt="csv", requested_by=owner)
-    export = export_run(export_id=export.pk)
-    return World(outputs=outputs, run=run, suite=suite, export=export)
+    verdicts that agree, a run and a saved suite; the last input's two outputs are ungraded.
+
+    Built once for the 180 cases, as Django's setUpTestData does: inside a transaction rolled
+    back when the module ends, while each test's own changes roll back to a savepoint, so every
+    case starts from this same world. The verdicts are rows, not a run through the sandbox."""
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
+        transaction.atomic(),
+    ):
+        users = {role: UserFactory(username=name) for role, name in (
+            ("owner", "olivia"), ("annotator", "arjun"), ("reviewer", "rita"), ("outsider", "mallory"),
+        )}
+        owner = users["owner"]
+        project = project_create(name="Support bot", slug="support-bot", owner=owner)
+        membership_set(project=project, user=users["annotator"], role=Role.ANNOTATOR)
+        membership_set(project=project, user=users["reviewer"], role=Role.REVIEWER)
+        criterion_create(project=project, key="accuracy", name="Accuracy",
+                         definition="Says only true things.", author=owner)
+        UserFactory(username="nina")
+        grader = UserFactory(username="gus")
+        membership_set(project=project, user=grader, role=Role.ANNOTATOR)
+        samples = [SampleFactory(project=project, external_id=f"q{i}", input_text=f"Question {i}?")
+                   for i in range(5)]
+        outputs = [
+            OutputFactory(sample=sample, project=project, system=system, text=f"{system} answers {i}.")
+            for i, sample in enumerate(samples) for system in ("alpha", "beta")
+        ]
+        for output in outputs[:8]:
+            grade_submit(output=output, annotator=grader,
+                         verdict="pass" if output.system == "alpha" else "fail")
+        validator = validator_create(project=project, kind="code", name="mentions alpha",
+                                     source=MENTIONS_ALPHA)
+        VerdictRecord.objects.bulk_create([
+            VerdictRecord(validator=validator, output=o, outcome="pass" if o.system == "alpha" else "fail")
+            for o in outputs
+        ])
+        run = run_start(project=project, validators=[validator], requested_by=owner)
+        suite = suite_save(project=project, name="Baseline", created_by=owner)
+        export = export_start(project=project, fmt="csv", requested_by=owner)
+        export = export_run(export_id=export.pk)
+        yield World(users=users, outputs=outputs, run=run, suite=suite, export=export,
+                    state=db_state())
+        transaction.set_rollback(True)
 
 
 @pytest.fixture
-def client_as(api_for, owner, annotator, reviewer, outsider):
-    users = {"owner": owner, "annotator": annotator, "reviewer": reviewer, "outsider": outsider,
-             "anonymous": None}
-    return lambda role: api_for(users[role])
+def client_as(api_for, world: World):
+    return lambda role: api_for(world.users.get(role))
 
 
 @pytest.mark.django_db
@@ -188,6 +219,7 @@ def test_permission_matrix(case: Case, role: str, world: World, client_as):
     expected = case.expected[role]
     client = client_as(role)
     before = db_state()
+    assert before == world.state
 
     answer = getattr(client, case.method)(case.url(world), case.body(world), format="json")
 

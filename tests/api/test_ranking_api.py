@@ -19,8 +19,8 @@ from annotate.services.grades import comparison_retract, comparison_submit, grad
 from annotate.services.projects import membership_set
 from tests.api.conftest import url
 from tests.factories import UserFactory
-from validators import services
 from validators.models import VerdictRecord
+from validators.services.authoring import validator_create
 
 # statsmodels turns alpha into z = norm.isf(alpha / 2); this alpha gives exactly the z = 1.96
 # that annotate.rankings.wilson_interval uses.
@@ -250,7 +250,7 @@ class TestControlVariate:
         outputs = alpha_beta["alpha"] + alpha_beta["beta"]
         for output in outputs[:4] + outputs[5:9]:
             grade(output, annotator, "pass" if output.system == "alpha" else "fail")
-        validator = services.validator_create(
+        validator = validator_create(
             project=project, kind="code", name="mentions alpha",
             source="def check(output, input, reference, meta):\n    return 'alpha' in output\n",
         )

@@ -25,7 +25,9 @@ from annotate.services.criteria import criterion_create
 from annotate.services.exports import export_start
 from annotate.services.grades import grade_submit
 from annotate.services.imports import outputs_import
-from validators.services import run_start, suite_save, validators_import
+from validators.services.runs import run_start
+from validators.services.suites import suite_save
+from validators.services.validator_files import validators_import
 
 SEED = int(os.environ.get("CONCORD_SCHEMATHESIS_SEED", "20261207"))
 EXAMPLES = int(os.environ.get("CONCORD_SCHEMATHESIS_EXAMPLES", "12"))

@@ -231,7 +231,7 @@ class TestImportExport:
 
 @pytest.fixture
 def two_validators(project, accuracy):
-    from validators.services import validator_create
+    from validators.services.authoring import validator_create
 
     return (
         validator_create(project=project, kind="code", name="mentions alpha",
@@ -278,7 +278,7 @@ class TestRuns:
     def test_unknown_validator_ids_are_refused(self, owner_api, owner, make_outputs,
                                                two_validators):
         from annotate.services.projects import project_create
-        from validators.services import validator_create
+        from validators.services.authoring import validator_create
 
         other = project_create(name="Other", slug="other", owner=owner)
         foreign = validator_create(project=other, kind="code", name="f", source=LENGTH,

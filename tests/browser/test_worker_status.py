@@ -7,8 +7,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from annotate.models import Export
-from validators import services
 from validators.models import Run, VerdictHistory, VerdictRecord
+from validators.services.authoring import validator_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +43,7 @@ def log_in(page: Page, live_server, username: str) -> None:
 
 def test_run_and_export_pages_say_no_worker_is_running(page: Page, live_server, project, owner, make_outputs, broker_without_worker):
     make_outputs(n_samples=2)
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     run = Run.objects.create(project=project, total=4, heartbeat_at=timezone.now())
     run.validators.set([check])
     Export.objects.create(project=project, format="csv", requested_by=owner, heartbeat_at=timezone.now())
@@ -67,7 +67,7 @@ def test_run_and_export_pages_say_no_worker_is_running(page: Page, live_server, 
 
 def test_finished_run_shows_no_warning_and_validator_page_shows_retried_errors(page: Page, live_server, project, owner, make_outputs, broker_without_worker):
     outputs = make_outputs(n_samples=1, systems=("alpha",))
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     earlier = Run.objects.create(project=project, total=1, status="done")
     later = Run.objects.create(project=project, total=1, status="done", done=1)
     for run in (earlier, later):

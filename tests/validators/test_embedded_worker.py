@@ -22,8 +22,8 @@ from tests.validators.test_run_worker import (
     wait_until,
     worker_database_url,
 )
-from validators import services
 from validators.models import Run, VerdictRecord
+from validators.services.authoring import validator_create
 
 STALE_SECONDS = 8
 
@@ -58,7 +58,7 @@ def start_embedded_worker(var_dir, log, *options: str) -> subprocess.Popen:
 def test_embedded_worker_killed_mid_run_is_recovered_by_beat(project, owner, make_outputs, settings, tmp_path):
     outputs = make_outputs(n_samples=60, systems=("alpha", "beta"))
     checks = [
-        services.validator_create(project=project, kind="code", name=f"slow {i}", source=SLOW_CHECK)
+        validator_create(project=project, kind="code", name=f"slow {i}", source=SLOW_CHECK)
         for i in range(3)
     ]
     run = Run.objects.create(project=project, total=len(outputs) * len(checks), heartbeat_at=timezone.now())

@@ -8,9 +8,9 @@ from django.urls import reverse
 from annotate.models import Criterion
 from annotate.services.criteria import criterion_create
 from concord_testing.llm_stub import LLMStubServer
-from validators import services
 from validators.generation import GenerationError, propose_candidates, suggest_criteria
 from validators.models import Validator
+from validators.services.providers import provider_save
 
 CANDIDATES = {
     "assertions": [
@@ -32,7 +32,7 @@ def stub():
 
 @pytest.fixture
 def provider(project, stub):
-    return services.provider_save(project=project, base_url=stub.base_url, model="m")
+    return provider_save(project=project, base_url=stub.base_url, model="m")
 
 
 @pytest.mark.django_db

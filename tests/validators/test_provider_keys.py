@@ -13,8 +13,11 @@ from rest_framework.test import APIClient
 
 from annotate.services import exports as export_services
 from concord_testing.llm_stub import LLMStubServer
-from validators import provider_rules, services
+from validators import provider_rules
 from validators.models import Provider, Run, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.providers import provider_save
+from validators.services.runs import run_start
 
 SECRET = "sk-live-CONCORD-TEST-0123456789abcdef"
 KEY_NAME = "CONCORD_LLM_KEY_TEAM"
@@ -140,10 +143,10 @@ def test_a_provider_saved_before_the_rule_is_not_used_and_nothing_is_sent(
         # As if written before the rule existed: straight into the table.
         provider = Provider.objects.create(project=project, name="old", base_url=stub.base_url,
                                            model="m", api_key_env="SECRET_KEY")
-        grader = services.validator_create(project=project, kind="llm", name="g",
+        grader = validator_create(project=project, kind="llm", name="g",
                                            source=GROUNDED, provider=provider)
         with django_capture_on_commit_callbacks(execute=True):
-            run = services.run_start(project=project, validators=[grader])
+            run = run_start(project=project, validators=[grader])
 
         assert stub.requests == []
     verdicts = VerdictRecord.objects.filter(validator=grader)
@@ -168,18 +171,18 @@ def test_a_key_echoed_by_the_provider_appears_in_no_page_answer_export_or_log(
     make_outputs(n_samples=3, systems=("alpha", "beta"))
     with LLMStubServer(echo_authorization=True) as echoing, \
             LLMStubServer(api_key="the-right-key", echo_authorization=True) as refusing:
-        answering = services.provider_save(project=project, name="echo", base_url=echoing.base_url,
+        answering = provider_save(project=project, name="echo", base_url=echoing.base_url,
                                            model="m", api_key_env=KEY_NAME)
-        rejecting = services.provider_save(project=project, name="refuse",
+        rejecting = provider_save(project=project, name="refuse",
                                            base_url=refusing.base_url, model="m",
                                            api_key_env=KEY_NAME)
         graders = [
-            services.validator_create(project=project, kind="llm", name=name, source=GROUNDED,
+            validator_create(project=project, kind="llm", name=name, source=GROUNDED,
                                       provider=provider)
             for name, provider in (("echoed", answering), ("rejected", rejecting))
         ]
         with django_capture_on_commit_callbacks(execute=True):
-            services.run_start(project=project, validators=graders)
+            run_start(project=project, validators=graders)
 
         # The key did go where it belonged, and came back in the answers and errors.
         assert echoing.requests[0].authorization == f"Bearer {SECRET}"

@@ -12,8 +12,9 @@ from rest_framework.test import APIClient
 from annotate.models import Export
 from annotate.services.exports import export_start, exports_requeue_stale
 from config.workers import NO_WORKER
-from validators import services
 from validators.models import Run, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.runs import run_start, runs_requeue_stale
 
 NO_EMAIL = "import re\ndef check(output, input, reference, meta):\n    return not re.search(r'@', output)\n"
 
@@ -30,7 +31,7 @@ def stalled_run(project, make_outputs, settings):
     """A run whose worker died after storing 3 of 8 verdicts, 10 minutes ago."""
     settings.CONCORD_STALE_RUN_SECONDS = 120
     outputs = make_outputs(n_samples=4, systems=("alpha", "beta"))
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     long_ago = timezone.now() - timedelta(minutes=10)
     run = Run.objects.create(
         project=project, total=8, done=3, status="running", started_at=long_ago, heartbeat_at=long_ago,
@@ -45,7 +46,7 @@ def stalled_run(project, make_outputs, settings):
 @pytest.mark.django_db
 def test_stalled_run_is_requeued_and_finishes_with_each_verdict_once(stalled_run, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        requeued = services.runs_requeue_stale()
+        requeued = runs_requeue_stale()
 
     run = Run.objects.get(pk=stalled_run.pk)
     assert requeued == [run.pk]
@@ -59,7 +60,7 @@ def test_moving_run_is_left_alone(stalled_run, django_capture_on_commit_callback
     Run.objects.filter(pk=stalled_run.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        requeued = services.runs_requeue_stale()
+        requeued = runs_requeue_stale()
 
     run = Run.objects.get(pk=stalled_run.pk)
     assert (requeued, len(callbacks)) == ([], 0)
@@ -72,7 +73,7 @@ def test_finished_runs_are_never_requeued(stalled_run, django_capture_on_commit_
     Run.objects.filter(pk=stalled_run.pk).update(status="done")
 
     with django_capture_on_commit_callbacks(execute=True):
-        requeued = services.runs_requeue_stale()
+        requeued = runs_requeue_stale()
 
     assert requeued == [] and Run.objects.get(pk=stalled_run.pk).requeues == 0
 
@@ -83,7 +84,7 @@ def test_run_that_keeps_stalling_is_failed_not_requeued_forever(stalled_run, set
     Run.objects.filter(pk=stalled_run.pk).update(requeues=2)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        requeued = services.runs_requeue_stale()
+        requeued = runs_requeue_stale()
 
     run = Run.objects.get(pk=stalled_run.pk)
     assert (requeued, len(callbacks), run.status, run.requeues) == ([], 0, "failed", 2)
@@ -137,8 +138,8 @@ def run_status(user, run) -> dict:
 @pytest.mark.django_db
 def test_queued_run_says_no_worker_is_running(project, owner, make_outputs, real_broker_without_worker):
     make_outputs(n_samples=1)
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
-    run = services.run_start(project=project, validators=[check])
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    run = run_start(project=project, validators=[check])
 
     answer = run_status(owner, run)
 
@@ -153,7 +154,7 @@ def test_broker_that_cannot_be_asked_gives_unknown_not_a_guess(project, owner, m
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     settings.CONCORD_WORKER_PING_TIMEOUT = 0.3
     make_outputs(n_samples=1)
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     run = Run.objects.create(project=project, total=2)
     run.validators.set([check])
 
@@ -166,7 +167,7 @@ def test_broker_that_cannot_be_asked_gives_unknown_not_a_guess(project, owner, m
 @pytest.mark.django_db
 def test_a_run_that_moves_proves_its_worker_and_finished_runs_need_none(project, owner, make_outputs, real_broker_without_worker):
     make_outputs(n_samples=1)
-    check = services.validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
+    check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     moving = Run.objects.create(project=project, total=2, status="running", heartbeat_at=timezone.now())
     finished = Run.objects.create(project=project, total=2, status="done", heartbeat_at=timezone.now() - timedelta(days=1))
     for run in (moving, finished):

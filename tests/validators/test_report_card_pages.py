@@ -8,6 +8,7 @@ from django.urls import reverse
 from annotate.services.grades import grade_submit
 from validators.matrix import forget
 from validators.models import CriterionSetting, Suite, Validator, VerdictRecord
+from validators.report_card import report_card
 
 CHECK_SHORT = "def check(output, input, reference, meta):\n    return len(output) < 20\n"
 CHECK_MENTIONS = "import re\ndef check(output, input, reference, meta):\n    return not re.search(r'beta', output)\n"
@@ -96,6 +97,28 @@ def test_save_suite_and_compare_with_today(client, card_project, owner):
     assert list(suite.validators.values_list("pk", flat=True)) == [mentions.pk]
     page = client.get(response["Location"]).content.decode()
     assert "Before launch" in page and "1.00 → 1.00" in page
+
+
+@pytest.mark.django_db
+def test_suite_page_builds_todays_card_once(client, card_project, owner, monkeypatch):
+    from validators.views import report
+
+    project, _, mentions, _ = card_project
+    client.force_login(owner)
+    client.post(reverse("suite-save", args=[project.slug]), {"name": "Before launch"})
+    built = []
+
+    def counted(target):
+        built.append(target.pk)
+        return report_card(target)
+
+    monkeypatch.setattr(report, "report_card", counted)
+
+    response = client.get(reverse("suite-detail", args=[project.slug, Suite.objects.get().pk]))
+
+    assert response.status_code == 200
+    assert built == [project.pk]
+    assert response.context["card_today"].chosen_validator_ids == [mentions.pk]
 
 
 @pytest.mark.django_db

@@ -16,8 +16,9 @@ from django.utils import timezone
 
 from concord_testing.llm_stub import LLMStubServer, keyword_responder
 from config.workers import worker_status
-from validators import services
 from validators.models import Run, RunStatus, Validator, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.providers import provider_save
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("CONCORD_TEST_REDIS_URL", "")
@@ -81,7 +82,7 @@ def test_killed_worker_run_resumes_without_duplicates(project, make_outputs, tmp
     queue = f"concord-test-{uuid.uuid4().hex[:8]}"
     sender = Celery(broker=REDIS_URL)
     with LLMStubServer(responder=keyword_responder("alpha"), latency_s=0.05) as stub:
-        provider = services.provider_save(project=project, base_url=stub.base_url, model="m", concurrency=2)
+        provider = provider_save(project=project, base_url=stub.base_url, model="m", concurrency=2)
         grader = Validator.objects.create(
             project=project, kind="llm", name="g", provider=provider,
             source="Answer: {output}\nGood? Answer YES or NO.",
@@ -136,7 +137,7 @@ def test_run_of_a_killed_worker_finishes_by_itself(project, owner, make_outputs,
     run, every verdict stored exactly once, with nobody re-starting the run by hand."""
     outputs = make_outputs(n_samples=80, systems=("alpha", "beta"))
     checks = [
-        services.validator_create(project=project, kind="code", name=f"slow {i}", source=SLOW_CHECK)
+        validator_create(project=project, kind="code", name=f"slow {i}", source=SLOW_CHECK)
         for i in range(4)
     ]
     run = Run.objects.create(project=project, total=len(outputs) * len(checks), heartbeat_at=timezone.now())

@@ -13,10 +13,11 @@ import pytest
 
 from tests.validators.hostile_assertions import HOSTILE_ASSERTIONS
 from tests.validators.test_sandbox import _descendants
-from validators import services
 from validators.models import Run, VerdictRecord
 from validators.sandbox import CheckItem, SandboxPool, check_source
 from validators.sandbox.policy import ALLOWED_MODULES, assertion_globals, load_allowed_modules
+from validators.services.authoring import validator_create
+from validators.services.runs import run_start
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PLAIN = "def check(output, input, reference, meta):\n    return 'ok' in output\n"
@@ -60,14 +61,14 @@ def test_tampering_in_one_project_leaves_another_projects_verdicts_right(
     make_outputs(n_samples=3, systems=("alpha", "beta"))
     make_outputs(n_samples=3, systems=("alpha", "beta"), target=other)
     tampering = [
-        services.validator_create(project=project, kind="code", name=hostile.name,
+        validator_create(project=project, kind="code", name=hostile.name,
                                   source=hostile.source)
         for hostile in HOSTILE_ASSERTIONS
         if (hostile.name.startswith("tamper_") or hostile.name == "monkeypatch_shared_module")
         and not check_source(hostile.source)  # what compiles; the rest is refused at save
     ]
     # Runs as far as it can: it changes what it can reach, its own copies, on every call.
-    grafting = services.validator_create(project=project, kind="code", name="graft", source=(
+    grafting = validator_create(project=project, kind="code", name="graft", source=(
         "import json, collections\n"
         "SEEN = collections.Counter()\n"
         "def check(output, input, reference, meta):\n"
@@ -75,15 +76,15 @@ def test_tampering_in_one_project_leaves_another_projects_verdicts_right(
         "    json.loads = lambda text: True\n"
         "    return True\n"
     ))
-    always_false = services.validator_create(
+    always_false = validator_create(
         project=other, kind="code", name="never",
         source="import json\ndef check(output, input, reference, meta):\n"
                "    return json.loads('false')\n",
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_start(project=project, validators=[*tampering, grafting])
-        services.run_start(project=other, validators=[always_false])
+        run_start(project=project, validators=[*tampering, grafting])
+        run_start(project=other, validators=[always_false])
 
     assert len(tampering) >= 6
     assert set(VerdictRecord.objects.filter(validator__in=tampering)
@@ -100,14 +101,14 @@ def test_nul_and_surrogates_in_details_are_stored_escaped_and_the_run_goes_on(
     project, make_outputs, django_capture_on_commit_callbacks
 ):
     make_outputs(n_samples=2, systems=("alpha", "beta"))
-    nul = services.validator_create(project=project, kind="code", name="nul", source=(
+    nul = validator_create(project=project, kind="code", name="nul", source=(
         "def check(output, input, reference, meta):\n    raise ValueError('bad\\x00byte')\n"))
-    surrogate = services.validator_create(project=project, kind="code", name="surrogate", source=(
+    surrogate = validator_create(project=project, kind="code", name="surrogate", source=(
         "def check(output, input, reference, meta):\n    raise ValueError('half \\udc80 pair')\n"))
-    after = services.validator_create(project=project, kind="code", name="after", source=PLAIN)
+    after = validator_create(project=project, kind="code", name="after", source=PLAIN)
 
     with django_capture_on_commit_callbacks(execute=True):
-        run = services.run_start(project=project, validators=[nul, surrogate, after])
+        run = run_start(project=project, validators=[nul, surrogate, after])
 
     run = Run.objects.get(pk=run.pk)
     assert (run.status, run.done, run.failed) == ("done", 12, 8)

@@ -12,9 +12,11 @@ from django.conf import settings as django_settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from validators import queries, services
+from validators import queries
 from validators.models import Validator, VerdictRecord
 from validators.sandbox import pool as sandbox_pool
+from validators.services.authoring import validator_create
+from validators.services.runs import run_start
 
 BROKEN_FOR_THIS_DATA = (
     "def check(output, input, reference, meta):\n    return meta['rubric_score'] > 3\n"
@@ -119,12 +121,12 @@ def test_where_namespaces_are_refused_code_validators_are_off_and_say_why(
 ):
     make_outputs(n_samples=2, systems=("alpha",))
     client.force_login(owner)
-    validator = services.validator_create(project=project, kind="code", name="fine", source=FINE)
+    validator = validator_create(project=project, kind="code", name="fine", source=FINE)
 
     page = client.get(reverse("validator-list", args=[project.slug])).content.decode()
     status = client.get("/api/sandbox/").json()
     with django_capture_on_commit_callbacks(execute=True):
-        services.run_start(project=project, validators=[validator])
+        run_start(project=project, validators=[validator])
 
     assert "Code validators are off on this server." in page
     assert "CONCORD_SANDBOX_ALLOW_WEAK_ISOLATION=1" in page

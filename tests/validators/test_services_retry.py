@@ -9,9 +9,11 @@ from django.utils import timezone
 
 from annotate.statistics import VERDICT_ERROR, VERDICT_FAIL, VERDICT_PASS
 from concord_testing.llm_stub import LLMStubServer, keyword_responder
-from validators import services
 from validators.matrix import verdict_matrix
 from validators.models import Run, VerdictHistory, VerdictRecord
+from validators.services.authoring import validator_create
+from validators.services.providers import provider_save
+from validators.services.runs import run_execute, run_start
 
 GRADER = "Answer: {output}\nIs it good? Answer YES or NO."
 GARBAGE = "<html>502 upstream says hello</html>"
@@ -26,7 +28,7 @@ def broken_for_first_two_samples(prompt: str) -> str:
 
 def run_now(project, validators, capture) -> Run:
     with capture(execute=True):
-        run = services.run_start(project=project, validators=validators)
+        run = run_start(project=project, validators=validators)
     return Run.objects.get(pk=run.pk)
 
 
@@ -36,8 +38,8 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
 ):
     make_outputs(n_samples=3, systems=("alpha", "beta"))
     with LLMStubServer(responder=broken_for_first_two_samples) as stub:
-        provider = services.provider_save(project=project, base_url=stub.base_url, model="stub-model")
-        grader = services.validator_create(project=project, kind="llm", name="good", source=GRADER, provider=provider)
+        provider = provider_save(project=project, base_url=stub.base_url, model="stub-model")
+        grader = validator_create(project=project, kind="llm", name="good", source=GRADER, provider=provider)
 
         first = run_now(project, [grader], django_capture_on_commit_callbacks)
         # The first run happened a while ago, and the report card has read its verdicts since:
@@ -106,14 +108,14 @@ def test_resumed_run_does_not_retry_its_own_errors(project, make_outputs, django
     """A run re-queued after a crash must store every verdict once: errors it stored itself are
     kept, only errors from earlier runs are retried."""
     make_outputs(n_samples=2, systems=("alpha", "beta"))
-    broken = services.validator_create(
+    broken = validator_create(
         project=project, kind="code", name="broken",
         source="def check(output, input, reference, meta):\n    return 1 / 0\n",
     )
     run = run_now(project, [broken], django_capture_on_commit_callbacks)
 
     Run.objects.filter(pk=run.pk).update(status="running")
-    again = services.run_execute(run_id=run.pk)
+    again = run_execute(run_id=run.pk)
 
     assert (again.status, again.done, again.failed) == ("done", 4, 4)
     assert VerdictHistory.objects.count() == 0

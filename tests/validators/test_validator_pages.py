@@ -5,8 +5,8 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Criterion
-from validators import services
 from validators.models import Provider, Run, Validator, VerdictRecord
+from validators.services.authoring import validator_create
 
 NO_EMAIL = "import re\ndef check(output, input, reference, meta):\n    return not re.search(r'@', output)\n"
 
@@ -19,7 +19,7 @@ def form(**overrides):
 class TestValidatorPages:
     def test_list_shows_validators_and_counts(self, client, project, reviewer, make_outputs):
         outputs = make_outputs(n_samples=1, systems=("a", "b"))
-        v = services.validator_create(project=project, kind="code", name="no email", source=NO_EMAIL)
+        v = validator_create(project=project, kind="code", name="no email", source=NO_EMAIL)
         VerdictRecord.objects.create(validator=v, output=outputs[0], outcome="fail")
         client.force_login(reviewer)
 
@@ -54,7 +54,7 @@ class TestValidatorPages:
 
     def test_annotator_cannot_create_or_run(self, client, project, annotator, make_outputs):
         make_outputs(n_samples=1)
-        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
         client.force_login(annotator)
 
         assert client.post(reverse("validator-create", args=[project.slug]), form(name="y")).status_code == 403
@@ -72,7 +72,7 @@ class TestValidatorPages:
 
     def test_run_page_shows_progress_and_counts(self, client, project, owner, make_outputs, django_capture_on_commit_callbacks):
         make_outputs(n_samples=2, systems=("a", "b"))
-        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
         client.force_login(owner)
 
         with django_capture_on_commit_callbacks(execute=True):
@@ -87,7 +87,7 @@ class TestValidatorPages:
 
     def test_verdict_matrix_filters(self, client, project, owner, make_outputs):
         outputs = make_outputs(n_samples=2, systems=("a", "b"))
-        v = services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        v = validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
         VerdictRecord.objects.bulk_create([
             VerdictRecord(validator=v, output=o, outcome="fail" if o.system == "a" else "pass") for o in outputs
         ])
@@ -98,7 +98,7 @@ class TestValidatorPages:
         assert "2 outputs" in page and "a answers 0." in page and "b answers 0." not in page
 
     def test_export_then_import_into_another_project(self, client, project, owner):
-        services.validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
+        validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
         client.force_login(owner)
         exported = client.get(reverse("validators-export", args=[project.slug])).content
         client.post(reverse("project-create"), {"name": "Copy"})

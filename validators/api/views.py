@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, LineErrorsSerializer, invalid
 from annotate.services.criteria import CriterionError
-from validators import queries, services
+from validators import queries
 from validators.api.serializers import (
     AlignmentSerializer,
     ProviderSerializer,
@@ -31,6 +31,17 @@ from validators.api.serializers import (
 )
 from validators.models import Provider, Run, Suite, Validator
 from validators.report_card import report_card
+from validators.services.authoring import validator_create
+from validators.services.errors import ValidatorError
+from validators.services.evaluation import validator_first_outputs_problem
+from validators.services.providers import provider_save
+from validators.services.runs import run_start
+from validators.services.suites import suite_save
+from validators.services.validator_files import (
+    ValidatorImportError,
+    validators_export,
+    validators_import,
+)
 from validators.suite_export import suite_as_json, suite_as_module
 
 REFUSED = {
@@ -78,8 +89,8 @@ class ProviderListView(ProjectListMixin, generics.GenericAPIView):
         serializer = ProviderSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            provider = services.provider_save(project=project, **serializer.validated_data)
-        except services.ValidatorError as exc:
+            provider = provider_save(project=project, **serializer.validated_data)
+        except ValidatorError as exc:
             raise invalid(str(exc), exc.field) from exc
         return Response(ProviderSerializer(provider).data, status=status.HTTP_201_CREATED)
 
@@ -110,10 +121,10 @@ class ValidatorListView(ProjectListMixin, generics.GenericAPIView):
         serializer = ValidatorCreateSerializer(data=request.data, context={"project": project})
         serializer.is_valid(raise_exception=True)
         try:
-            validator = services.validator_create(
+            validator = validator_create(
                 project=project, created_by=request.user, **serializer.validated_data
             )
-        except services.ValidatorError as exc:
+        except ValidatorError as exc:
             raise invalid(str(exc), exc.field) from exc
         return Response(
             ValidatorSerializer(validator, context={"warnings": _warnings([validator])}).data,
@@ -122,7 +133,7 @@ class ValidatorListView(ProjectListMixin, generics.GenericAPIView):
 
 
 def _warnings(validators: list[Validator]) -> dict[int, list[str]]:
-    found = {v.pk: services.validator_first_outputs_problem(validator=v) for v in validators}
+    found = {v.pk: validator_first_outputs_problem(validator=v) for v in validators}
     return {pk: [problem] for pk, problem in found.items() if problem}
 
 
@@ -163,11 +174,11 @@ class ValidatorImportView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
-            created = services.validators_import(
+            created = validators_import(
                 project=project, data=request.data, created_by=request.user,
                 create_criteria=_BOOLEAN_WORDS[create_criteria],
             )
-        except services.ValidatorImportError as exc:
+        except ValidatorImportError as exc:
             return Response(
                 {"errors": [p.to_dict() for p in exc.problems]}, status=status.HTTP_400_BAD_REQUEST
             )
@@ -193,7 +204,7 @@ class ValidatorExportView(APIView):
     )
     def get(self, request: Request, slug: str) -> Response:
         project = permissions.member_project(request.user, slug)
-        return Response(services.validators_export(project))
+        return Response(validators_export(project))
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -225,11 +236,11 @@ class RunListView(ProjectListMixin, generics.GenericAPIView):
         serializer = RunStartSerializer(data=request.data, context={"project": project})
         serializer.is_valid(raise_exception=True)
         try:
-            run = services.run_start(
+            run = run_start(
                 project=project, validators=serializer.validated_data["validators"],
                 requested_by=request.user,
             )
-        except services.ValidatorError as exc:
+        except ValidatorError as exc:
             raise invalid(str(exc), exc.field) from exc
         # Read back: with an eager or fast worker the run may already have moved on.
         run = Run.objects.select_related("project").get(pk=run.pk)
@@ -314,10 +325,10 @@ class SuiteListView(ProjectListMixin, generics.GenericAPIView):
         serializer = SuiteCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            suite = services.suite_save(
+            suite = suite_save(
                 project=project, name=serializer.validated_data["name"], created_by=request.user
             )
-        except services.ValidatorError as exc:
+        except ValidatorError as exc:
             raise invalid(str(exc), exc.field) from exc
         return Response(SuiteSerializer(suite).data, status=status.HTTP_201_CREATED)
 

@@ -10,9 +10,24 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.access import ALL_ROLES, project_for
 from annotate.models import Output, Role
-from validators import queries, services
+from validators import queries
 from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
 from validators.models import Provider, Run, Validator, VerdictRecord
+from validators.services.authoring import (
+    source_problems,
+    validator_archive,
+    validator_create,
+    validator_revise,
+)
+from validators.services.errors import ValidatorError
+from validators.services.evaluation import validator_first_outputs_problem, validator_try
+from validators.services.providers import provider_save
+from validators.services.runs import run_start
+from validators.services.validator_files import (
+    ValidatorImportError,
+    validators_export,
+    validators_import,
+)
 
 OWNER = (Role.OWNER,)
 
@@ -46,16 +61,16 @@ def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         try:
-            validator = services.validator_create(
+            validator = validator_create(
                 project=project, kind=data["kind"], name=data["name"], source=data["source"],
                 criterion=data["criterion"], threshold=data["threshold"], provider=data["provider"],
                 created_by=request.user,
             )
-        except services.ValidatorError as exc:
+        except ValidatorError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             messages.success(request, f"Saved '{validator.name}'. Run it to see its verdicts.")
-            problem = services.validator_first_outputs_problem(validator=validator)
+            problem = validator_first_outputs_problem(validator=validator)
             if problem:
                 messages.warning(request, problem)
             return redirect("validator-list", slug=project.slug)
@@ -74,7 +89,7 @@ def validator_try_view(request: HttpRequest, slug: str) -> HttpResponse:
         context["problems"] = [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]
     else:
         data = form.cleaned_data
-        problems = services.source_problems(kind=data["kind"], source=data["source"])
+        problems = source_problems(kind=data["kind"], source=data["source"])
         provider = data["provider"] or Provider.objects.filter(project=project).first()
         if data["kind"] == "llm" and provider is None:
             problems.append("LLM graders need a provider: add one below first.")
@@ -85,7 +100,7 @@ def validator_try_view(request: HttpRequest, slug: str) -> HttpResponse:
                 project=project, kind=data["kind"], name=data["name"], source=data["source"],
                 threshold=data["threshold"], provider=provider,
             )
-            context["results"] = services.validator_try(validator=unsaved)
+            context["results"] = validator_try(validator=unsaved)
     return render(request, "validators/partials/_try_results.html", context)
 
 
@@ -96,10 +111,10 @@ def provider_save_view(request: HttpRequest, slug: str) -> HttpResponse:
     form = ProviderForm(request.POST)
     if form.is_valid():
         try:
-            services.provider_save(project=project, **form.cleaned_data)
+            provider_save(project=project, **form.cleaned_data)
             messages.success(request, f"Provider '{form.cleaned_data['name']}' saved.")
             return redirect("validator-list", slug=project.slug)
-        except services.ValidatorError as exc:
+        except ValidatorError as exc:
             form.add_error(exc.field or None, str(exc))
     return render(request, "validators/list.html", _page_context(
         project, role, form=ValidatorForm(project=project), provider_form=form,
@@ -112,7 +127,7 @@ def provider_save_view(request: HttpRequest, slug: str) -> HttpResponse:
 def validator_archive_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=OWNER)
     validator = get_object_or_404(Validator, project=project, pk=pk)
-    services.validator_archive(validator=validator)
+    validator_archive(validator=validator)
     messages.success(request, f"Archived '{validator.name}'.")
     return redirect("validator-list", slug=project.slug)
 
@@ -141,12 +156,12 @@ def validator_revise_view(request: HttpRequest, slug: str, pk: int) -> HttpRespo
     project, _ = project_for(request.user, slug, roles=OWNER)
     validator = get_object_or_404(Validator, project=project, pk=pk, archived=False)
     try:
-        revised = services.validator_revise(
+        revised = validator_revise(
             validator=validator, source=request.POST.get("source", ""), name=request.POST.get("name", ""),
             threshold=float(request.POST["threshold"]) if request.POST.get("threshold") else None,
             created_by=request.user,
         )
-    except (services.ValidatorError, ValueError) as exc:
+    except (ValidatorError, ValueError) as exc:
         messages.error(request, str(exc))
         return redirect("validator-detail", slug=project.slug, pk=validator.pk)
     messages.success(request, f"Saved a new version of '{revised.name}'; the old one is archived.")
@@ -156,7 +171,7 @@ def validator_revise_view(request: HttpRequest, slug: str, pk: int) -> HttpRespo
 @login_required
 def validators_export_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=ALL_ROLES)
-    response = JsonResponse(services.validators_export(project), json_dumps_params={"indent": 2})
+    response = JsonResponse(validators_export(project), json_dumps_params={"indent": 2})
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-validators.json"'
     return response
 
@@ -171,13 +186,13 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("validator-list", slug=project.slug)
     try:
         data = json.load(form.cleaned_data["file"])
-        created = services.validators_import(
+        created = validators_import(
             project=project, data=data, created_by=request.user,
             create_criteria=form.cleaned_data["create_criteria"],
         )
     except json.JSONDecodeError as exc:
         messages.error(request, f"Not valid JSON: {exc.msg} (line {exc.lineno}).")
-    except services.ValidatorImportError as exc:
+    except ValidatorImportError as exc:
         if exc.unknown_criteria:
             others = "; ".join(
                 f"validator {p.index}, {p.field}: {p.message}" for p in exc.other_problems
@@ -197,7 +212,7 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
     else:
         messages.success(request, f"Imported {len(created)} validator(s).")
         for validator in created:
-            problem = services.validator_first_outputs_problem(validator=validator)
+            problem = validator_first_outputs_problem(validator=validator)
             if problem:
                 messages.warning(request, problem)
     return redirect("validator-list", slug=project.slug)
@@ -215,8 +230,8 @@ def run_start_view(request: HttpRequest, slug: str) -> HttpResponse:
             pk__in=[int(i) for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
         )
     try:
-        run = services.run_start(project=project, validators=validators, requested_by=request.user)
-    except services.ValidatorError as exc:
+        run = run_start(project=project, validators=validators, requested_by=request.user)
+    except ValidatorError as exc:
         messages.error(request, str(exc))
         return redirect("validator-list", slug=project.slug)
     return redirect("run-detail", slug=project.slug, pk=run.pk)

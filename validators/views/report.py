@@ -6,9 +6,11 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.access import ALL_ROLES, project_for
 from annotate.models import Criterion, Role
-from validators import services
 from validators.models import CriterionSetting, Suite, Validator
 from validators.report_card import HOLISTIC, report_card
+from validators.services.criterion_settings import criterion_setting_save
+from validators.services.errors import ValidatorError
+from validators.services.suites import suite_save
 from validators.suite_export import suite_as_json, suite_as_module
 
 
@@ -44,7 +46,7 @@ def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpRes
     try:
         ceiling = request.POST.get("ffr_ceiling", "").strip()
         pinned_id = request.POST.get("pinned", "")
-        services.criterion_setting_save(
+        criterion_setting_save(
             project=project, criterion=criterion,
             ffr_ceiling=float(ceiling) if ceiling else None,
             pinned=candidates.get(pk=int(pinned_id)) if pinned_id.isdigit() else None,
@@ -52,7 +54,7 @@ def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpRes
             include_stale=request.POST.get("include_stale") == "on",
         )
         messages.success(request, f"Selection settings for '{key if criterion else 'holistic'}' saved.")
-    except (services.ValidatorError, ValueError, Validator.DoesNotExist) as exc:
+    except (ValidatorError, ValueError, Validator.DoesNotExist) as exc:
         messages.error(request, str(exc) or "Invalid settings.")
     return redirect("report-card", slug=project.slug)
 
@@ -62,8 +64,8 @@ def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpRes
 def suite_save_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
     try:
-        suite = services.suite_save(project=project, name=request.POST.get("name", ""), created_by=request.user)
-    except services.ValidatorError as exc:
+        suite = suite_save(project=project, name=request.POST.get("name", ""), created_by=request.user)
+    except ValidatorError as exc:
         messages.error(request, str(exc))
         return redirect("report-card", slug=project.slug)
     messages.success(request, f"Saved '{suite.name}'.")
@@ -74,7 +76,8 @@ def suite_save_view(request: HttpRequest, slug: str) -> HttpResponse:
 def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
     suite = get_object_or_404(Suite, project=project, pk=pk)
-    today = {c.key: c for c in report_card(project).criteria}
+    card_today = report_card(project)
+    today = {c.key: c for c in card_today.criteria}
     rows = []
     for saved in suite.snapshot.get("criteria", []):
         now = today.get(saved["key"])
@@ -86,7 +89,7 @@ def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         rows.append({"saved": saved, "saved_chosen": saved_chosen, "now": now, "now_metrics": now_metrics})
     return render(request, "validators/suite.html", {
         "project": project, "role": role, "suite": suite, "rows": rows,
-        "card_today": report_card(project),
+        "card_today": card_today,
     })
 
 

@@ -1,0 +1,118 @@
+"""Evaluation: one validator over outputs, code through the sandbox and LLM graders through
+their provider. Nothing here writes verdicts (runs do)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from annotate.models import Output
+from annotate.untrusted_text import escape_unstorable_text
+from validators import llm, provider_rules
+from validators.models import Validator, ValidatorKind
+from validators.services.answer_cache import DatabaseAnswerCache
+from validators.services.providers import provider_config
+
+DETAIL_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    output_id: int
+    outcome: str
+    score: float | None
+    detail: str
+    latency_ms: float | None
+    tokens: int | None = None
+
+
+def _meta(output: Output) -> dict:
+    return {**(output.sample.metadata or {}), **(output.metadata or {}), "system": output.system,
+            "context": output.sample.context}
+
+
+def evaluate(validator: Validator, outputs: Sequence[Output]) -> list[Evaluation]:
+    """Run one validator over outputs (with their samples loaded). Never raises for a bad
+    validator: every problem becomes an `error` verdict with a message."""
+    if not outputs:
+        return []
+    if validator.kind == ValidatorKind.CODE:
+        from validators.sandbox import CheckItem, get_pool
+
+        items = [
+            CheckItem(output=o.text, input=o.sample.input_text, reference=o.sample.reference, meta=_meta(o))
+            for o in outputs
+        ]
+        results = get_pool().run(validator.source, items, threshold=validator.threshold)
+        return [
+            Evaluation(o.pk, r.outcome, r.score, r.detail[:DETAIL_LIMIT], r.latency_ms)
+            for o, r in zip(outputs, results, strict=True)
+        ]
+    return _evaluate_llm(validator, outputs)
+
+
+def _evaluate_llm(validator: Validator, outputs: Sequence[Output]) -> list[Evaluation]:
+    evaluations: dict[int, Evaluation] = {}
+    prompts, prompt_outputs = [], []
+    for o in outputs:
+        try:
+            prompts.append(llm.render_prompt(
+                validator.source, output=o.text, input=o.sample.input_text,
+                reference=o.sample.reference, meta=_meta(o),
+            ))
+            prompt_outputs.append(o)
+        except llm.PromptTemplateError as exc:
+            evaluations[o.pk] = Evaluation(o.pk, "error", None, str(exc), None)
+    if prompts:
+        key = None
+        try:
+            config = provider_config(validator.provider)
+            key = config.api_key
+            results = llm.grade_prompts(config, prompts, cache=DatabaseAnswerCache(config.model))
+        except llm.LLMProviderError as exc:
+            results = None
+            for o in prompt_outputs:
+                evaluations[o.pk] = Evaluation(
+                    o.pk, "error", None, provider_rules.redact(str(exc), [key]), None
+                )
+        if results is not None:
+            for o, r in zip(prompt_outputs, results, strict=True):
+                detail = r.raw if r.outcome != "error" else f"{r.detail}\n{r.raw}".strip()
+                detail = provider_rules.redact(detail, [key])
+                evaluations[o.pk] = Evaluation(
+                    o.pk, r.outcome, None, detail[:DETAIL_LIMIT], r.latency_ms, r.tokens
+                )
+    return [evaluations[o.pk] for o in outputs]
+
+
+FIRST_OUTPUTS_CHECKED = 5
+
+
+def validator_first_outputs_problem(*, validator: Validator) -> str:
+    """'' unless a code validator answers `error` on every one of the project's first five
+    outputs (by id), which means it is broken for this data (a missing key in `meta`, a name
+    typo) even though it compiled; then why, with the first error. Told at creation and
+    import so nobody learns it from a whole run of errors. LLM graders are not tried here:
+    that would call the provider on every save."""
+    if validator.kind != ValidatorKind.CODE:
+        return ""
+    outputs = list(Output.objects.filter(project=validator.project)
+                   .select_related("sample").order_by("id")[:FIRST_OUTPUTS_CHECKED])
+    if not outputs:
+        return ""
+    try:
+        evaluations = evaluate(validator, outputs)
+    except Exception as exc:  # noqa: BLE001 - the sandbox being off is reported, not raised
+        return f"'{validator.name}' could not be tried: {exc}"
+    if any(e.outcome != "error" for e in evaluations):
+        return ""
+    return (f"'{validator.name}' answered error on every one of the project's first "
+            f"{len(outputs)} outputs; the first said: {escape_unstorable_text(evaluations[0].detail)}")
+
+
+def validator_try(*, validator: Validator, limit: int = 5) -> list[tuple[Output, Evaluation]]:
+    """Verdicts on a few outputs before the validator is saved (`validator` may be unsaved)."""
+    outputs = list(
+        Output.objects.filter(project=validator.project).select_related("sample").order_by("?")[:limit]
+    )
+    return list(zip(outputs, evaluate(validator, outputs), strict=True))
