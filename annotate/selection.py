@@ -19,9 +19,18 @@ from annotate.evidence import load_evidence
 from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, mean_scores
 from annotate.models import Comparison, Criterion, Output, Project, Scale
 from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
-from annotate.services.assignments import RankedItem
 
 EMBEDDING_SELECTORS = {"diversity", "mad_systems"}
+
+
+@dataclass(frozen=True)
+class RankedItem:
+    output_id: int
+    output_b_id: int | None
+    selector: str
+    why: str
+    probability: float | None
+    pool_size: int | None = None
 
 
 @dataclass
@@ -149,6 +158,31 @@ def _rating_scale(project: Project) -> tuple[float, float, float] | None:
     if project.scale_min is None or project.scale_max is None or project.scale_max <= project.scale_min:
         return None
     return float(project.scale_min), float(project.scale_max), float(project.pass_threshold)
+
+
+def rank_pool(
+    *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
+    rng: np.random.Generator, limit: int,
+) -> list[RankedItem]:
+    """Order the pool by the named selector."""
+    if selector == "random":
+        return _rank_uniform(pool, rng, limit)
+    return rank_with_selector(
+        project=project, annotator=annotator, pool=pool, selector=selector, rng=rng, limit=limit
+    )
+
+
+def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> list[RankedItem]:
+    """Uniform order, P = 1/|pool| as the random selector gives (DESIGN §4.3). Drawn here
+    because it needs none of the selection context (outputs, labels, evidence), which costs
+    far more than the draw on a project of 100,000 outputs."""
+    rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
+    # The same words as annotate.selectors.RandomSelector, which this stands in for.
+    why = f"chosen at random from {pool.size} item{'' if pool.size == 1 else 's'}"
+    return [
+        RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size, int(pool.size))
+        for row in rows
+    ]
 
 
 def rank_with_selector(
