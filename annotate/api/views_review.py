@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, invalid
 from annotate.models import Export, ExportStatus, Role
-from annotate.review_queries import agreement_tables
+from annotate.review.agreement_tables import agreement_tables
 from annotate.services.exports import (
     ExportError,
     export_file_name,

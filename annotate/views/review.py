@@ -25,17 +25,12 @@ from annotate.models import (
     ReviewMeeting,
     Verdict,
 )
-from annotate.review_queries import (
-    agreement_over_time,
-    agreement_tables,
-    criterion_timeline,
-    meeting_steps,
-    meeting_summary_markdown,
-    output_review,
-    previous_meeting,
-    review_agenda,
-    review_targets,
-)
+from annotate.review.agenda import previous_meeting, review_agenda
+from annotate.review.agreement_tables import agreement_over_time, agreement_tables
+from annotate.review.meetings import meeting_steps, meeting_summary_markdown
+from annotate.review.output_review import output_review
+from annotate.review.targets import review_targets
+from annotate.review.timeline import criterion_timeline
 from annotate.services.criteria import key_from_name
 from annotate.services.review import (
     ReviewError,

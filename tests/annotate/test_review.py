@@ -27,17 +27,11 @@ from annotate.models import (
     ReviewMeeting,
     Role,
 )
-from annotate.review_queries import (
-    NoteMention,
-    agreement_over_time,
-    agreement_tables,
-    block_size,
-    criterion_timeline,
-    meeting_steps,
-    meeting_summary_markdown,
-    proposed_criteria,
-    review_agenda,
-)
+from annotate.review.agenda import review_agenda
+from annotate.review.agreement_tables import agreement_over_time, agreement_tables, block_size
+from annotate.review.meetings import meeting_steps, meeting_summary_markdown
+from annotate.review.notes import NoteMention, proposed_criteria
+from annotate.review.timeline import criterion_timeline
 from annotate.services.assignments import assignment_claim_output
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import grade_submit
