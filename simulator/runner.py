@@ -4,7 +4,7 @@ An oracle annotator replays a labelled file through the real services: every lab
 `assignment_claim_next` (the selector under test chooses the item) followed by `grade_submit`
 (or `comparison_submit` for pairwise files). At each budget the simulator records how close the
 system ranking and the report card's validator choices are to what the full data says; the
-metric definitions live in `annotate.simulation_metrics`.
+metric definitions live in `simulator.metrics`.
 
 Projects. A *reference* project holds the file WITH its labels (imported by the ordinary
 import service) and the validators' verdicts (run synchronously with `run_execute`); its report
@@ -21,7 +21,7 @@ Efficient Human Evaluation of NLG Models?") are replayed through the same oracle
 selectors `s2e_metric_var`, `s2e_metric_avg` and `s2e_diversity`: an ordering of inputs, each
 input's outputs graded in turn (what their method hands to human raters), through
 `grade_submit` without a claim because no claim path knows a fixed order (the orderings
-themselves are computed in `annotate.simulation`).
+themselves are computed in `simulator.static_orderings`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotate import simulation_metrics as metrics
 from annotate.labels import forget_votes
 from annotate.models import (
     Comparison,
@@ -63,7 +62,14 @@ from annotate.services.criteria import criterion_ensure
 from annotate.services.grades import comparison_submit, grade_submit
 from annotate.services.imports import outputs_import
 from annotate.services.projects import membership_set, project_create
-from annotate.simulation import S2E_METHODS, S2E_PREFIX, s2e_items, s2e_utilities, static_order
+from simulator import metrics
+from simulator.static_orderings import (
+    S2E_METHODS,
+    S2E_PREFIX,
+    s2e_items,
+    s2e_utilities,
+    static_order,
+)
 from validators import matrix as matrix_cache
 from validators.models import Run, RunStatus, Validator, VerdictRecord
 from validators.report_card import HOLISTIC, report_card

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from validators.simulation import (
+from simulator.runner import (
     SimulationError,
     SimulationSettings,
     format_table,

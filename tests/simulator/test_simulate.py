@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from annotate import simulation_metrics as m
 from annotate.models import Project
-from validators import simulation
+from simulator import metrics as m
+from simulator import runner, static_orderings
 from validators.models import Validator
 
 SYSTEMS = {"alpha": 0.9, "beta": 0.5, "gamma": 0.2}
@@ -173,50 +173,50 @@ def test_budget_beyond_the_file_is_refused(data_files, tmp_path):
 
 def test_unknown_selector_and_missing_random_are_refused(data_files, tmp_path):
     data, _ = data_files
-    settings = simulation.SimulationSettings(
+    settings = runner.SimulationSettings(
         data=data, selectors=("variance",), budgets=(10,), seeds=1
     )
-    with pytest.raises(simulation.SimulationError, match="include it"):
-        simulation.check_settings(settings, 90, False)
-    settings = simulation.SimulationSettings(
+    with pytest.raises(runner.SimulationError, match="include it"):
+        runner.check_settings(settings, 90, False)
+    settings = runner.SimulationSettings(
         data=data, selectors=("random", "mad_systems"), budgets=(10,), seeds=1
     )
-    with pytest.raises(simulation.SimulationError, match="unknown selector"):
-        simulation.check_settings(settings, 90, False)
+    with pytest.raises(runner.SimulationError, match="unknown selector"):
+        runner.check_settings(settings, 90, False)
 
 
 def test_oracle_answers_follow_the_import_rules(tmp_path):
-    binary = simulation.SimulationSettings(data=tmp_path, selectors=("random",), budgets=(1,), seeds=1)
-    rating = simulation.SimulationSettings(
+    binary = runner.SimulationSettings(data=tmp_path, selectors=("random",), budgets=(1,), seeds=1)
+    rating = runner.SimulationSettings(
         data=tmp_path, selectors=("random",), budgets=(1,), seeds=1, scale="rating",
         pass_threshold=4.0,
     )
     record = {"item_id": "a", "human": {"label": 0, "score": 4.5, "criteria": {"x": 1},
                                         "criteria_scores": {"y": 3.0}}}
-    assert simulation.oracle_answer(record, binary) == simulation.Answer("fail", None, {"x": "pass"}, 0.0)
-    assert simulation.oracle_answer(record, rating) == simulation.Answer(
+    assert runner.oracle_answer(record, binary) == runner.Answer("fail", None, {"x": "pass"}, 0.0)
+    assert runner.oracle_answer(record, rating) == runner.Answer(
         "pass", 4.5, {"x": "pass", "y": "fail"}, 4.5
     )
     no_label = {"item_id": "b", "human": {"label": None, "criteria": {"x": 1, "z": 0}}}
-    assert simulation.oracle_answer(no_label, binary).verdict == "fail"
+    assert runner.oracle_answer(no_label, binary).verdict == "fail"
 
 
 def test_static_order_takes_whole_items_by_utility():
     records = [{"item_id": i, "system": s} for i in ("a", "b") for s in ("x", "y")]
     items = [{"i": 0}, {"i": 1}]
-    order = simulation.static_order(records, items, ["a", "b"], [0.1, 0.7], seed=0)
+    order = static_orderings.static_order(records, items, ["a", "b"], [0.1, 0.7], seed=0)
     assert sorted(order[:2]) == [2, 3] and sorted(order[2:]) == [0, 1]
 
 
 def test_s2e_transcription_matches_the_package_when_installed(monkeypatch):
-    items, _, _ = simulation.s2e_items(_records(6))
+    items, _, _ = static_orderings.s2e_items(_records(6))
     for method in ("metric_var", "metric_avg"):
         monkeypatch.setitem(sys.modules, "subset2evaluate", None)
-        own, source = simulation.s2e_utilities(items, method)
+        own, source = static_orderings.s2e_utilities(items, method)
         assert source == "own"
         monkeypatch.delitem(sys.modules, "subset2evaluate")
         pytest.importorskip("subset2evaluate")
-        package, source = simulation.s2e_utilities(items, method)
+        package, source = static_orderings.s2e_utilities(items, method)
         assert source.startswith("subset2evaluate")
         np.testing.assert_allclose(own, package)
 
@@ -284,6 +284,6 @@ def test_plot_draws_tau_and_validator_panels(tmp_path):
     }}
     path = tmp_path / "plot.png"
 
-    simulation.plot_result(result, path)
+    runner.plot_result(result, path)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
