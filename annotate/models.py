@@ -9,6 +9,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from annotate.selectors import selector_choices
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -27,27 +29,12 @@ class Scale(models.TextChoices):
     RATING = "rating", "Rating scale"
 
 
-SELECTOR_CHOICES = [
-    ("random", "Random"),
-    ("evalgen", "EvalGen priority"),
-    ("variance", "Validator disagreement"),
-    ("metric_var", "Metric variance across systems"),
-    ("mad_validators", "MAD between validators"),
-    ("mad_systems", "MAD between systems (pairwise)"),
-    ("uncertainty", "Uncertainty"),
-    ("diversity", "Diversity (k-center)"),
-    ("irt", "IRT (Fisher information)"),
-    ("ranking_uncertainty", "Ranking uncertainty"),
-    ("validator_choice", "Validator choice (sampled disagreement)"),
-]
-
-
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
-    default_selector = models.CharField(max_length=32, choices=SELECTOR_CHOICES, default="random")
+    default_selector = models.CharField(max_length=32, choices=selector_choices, default="random")
     overlap = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text="How many annotators grade each output.",

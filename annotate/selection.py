@@ -18,9 +18,14 @@ from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
 from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, mean_scores
 from annotate.models import Comparison, Criterion, Output, Project, Scale
-from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
-
-EMBEDDING_SELECTORS = {"diversity", "mad_systems"}
+from annotate.selectors import (
+    EMBEDDING_SELECTORS,
+    PAIRWISE_SELECTORS,
+    SELECTORS,
+    SelectionContext,
+    choose_many,
+    get_selector,
+)
 
 
 @dataclass(frozen=True)
@@ -208,7 +213,7 @@ def rank_pairs(
     """Pairs of outputs of the same input. MAD-systems chooses them when asked; any other
     selector draws a random pair not yet compared by this annotator."""
     arrays = _project_arrays(project)
-    if selector == "mad_systems":
+    if selector in PAIRWISE_SELECTORS:
         rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
         compared = np.array(
             [(rows[a], rows[b]) for a, b in exclude if a in rows and b in rows], dtype=np.int64
@@ -218,7 +223,7 @@ def rank_pairs(
             project=project, annotator=annotator, pool=arrays.output_ids, selector=selector,
             compared_pairs=compared, pool_mask=mask,
         )
-        choices = choose_many(get_selector("mad_systems"), context, k=limit, epsilon=project.random_mix, rng=rng)
+        choices = choose_many(get_selector(selector), context, k=limit, epsilon=project.random_mix, rng=rng)
         ranked = []
         for c in choices:
             if c.row_b is None:

@@ -56,7 +56,7 @@ from annotate.models import (
 )
 from annotate.rankings import bradley_terry
 from annotate.selection import forget_contexts
-from annotate.selectors import SELECTORS
+from annotate.selectors import EMBEDDING_SELECTORS, PAIRWISE_SELECTORS, SELECTORS
 from annotate.services.assignments import assignment_claim_next, assignment_skip
 from annotate.services.criteria import criterion_ensure
 from annotate.services.grades import comparison_submit, grade_submit
@@ -75,7 +75,8 @@ from validators.models import Run, RunStatus, Validator, VerdictRecord
 from validators.report_card import HOLISTIC, report_card
 from validators.services import run_execute, validators_import
 
-PAIR_SELECTORS = ("random", "mad_systems")
+# A pairwise file is answered by the pairwise selectors, and by random pairs as the baseline.
+PAIR_SELECTORS = ("random", *(name for name in SELECTORS if name in PAIRWISE_SELECTORS))
 # A pairwise oracle can only answer pairs the file compared; it skips the others. This many
 # skips in a row means the selector offers nothing the file can answer any more.
 MAX_SKIPS_IN_A_ROW = 500
@@ -533,7 +534,7 @@ def simulate_outputs(settings: SimulationSettings, records: list[dict], progress
     full_values = metrics.system_means(
         system_codes, np.array([a.value for a in answers]), len(systems)
     )
-    embedding_selectors = {"diversity", "mad_systems"} & set(settings.selectors)
+    embedding_selectors = EMBEDDING_SELECTORS & set(settings.selectors)
     reference = build_reference(
         settings, records, owner, with_embeddings=bool(embedding_selectors), progress=progress
     )
