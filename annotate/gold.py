@@ -62,6 +62,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from annotate.evidence import load_chosen_verdicts
+from annotate.export_formats import EXPORT_FORMATS, unknown_format_message
 from annotate.models import (
     Adjudication,
     Criterion,
@@ -74,7 +75,7 @@ from annotate.models import (
 )
 from annotate.spreadsheet import neutralise_table
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = tuple(EXPORT_FORMATS)
 OPTIONS = ("all_grades", "include_stale", "labelled_only")
 CHUNK_SIZE = 10_000
 
@@ -654,7 +655,7 @@ def write_gold(
     """Write the project's gold labels to a binary stream; returns the number of rows
     (lines for JSON Lines). Memory stays bounded by `chunk_size` outputs."""
     if fmt not in FORMATS:
-        raise ValueError(f"Unknown format '{fmt}'; use csv, jsonl or parquet.")
+        raise ValueError(unknown_format_message(fmt))
     options = options or GoldOptions()
     rows = 0
     with _snapshot():

@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from annotate.export_formats import EXPORT_FORMATS, export_format_choices
 from annotate.selectors import selector_choices
 
 
@@ -443,9 +444,7 @@ class ExportStatus(models.TextChoices):
 class Export(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     kind = models.CharField(max_length=32, default="gold_labels")
-    format = models.CharField(
-        max_length=8, choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("parquet", "Parquet")]
-    )
+    format = models.CharField(max_length=8, choices=export_format_choices)
     options = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
@@ -468,6 +467,11 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} #{self.pk}"
+
+    @property
+    def unit(self) -> str:
+        """What `rows` counts: rows, or lines for JSON Lines."""
+        return EXPORT_FORMATS[self.format].unit
 
     @property
     def pending(self) -> bool:

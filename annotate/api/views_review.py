@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, invalid
+from annotate.export_formats import EXPORT_FORMATS
+from annotate.gold import OPTIONS
 from annotate.models import Export, ExportStatus, Role
 from annotate.review.agreement_tables import agreement_tables
 from annotate.services.exports import (
@@ -27,9 +29,12 @@ REFUSED = {400: ErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer, 
 
 
 class ExportRequestSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["csv", "jsonl", "parquet"])
+    format = serializers.ChoiceField(choices=list(EXPORT_FORMATS))
     all_grades = serializers.BooleanField(default=False)
     include_stale = serializers.BooleanField(default=False)
+    labelled_only = serializers.BooleanField(
+        default=False, help_text="Leave out outputs without any vote."
+    )
 
 
 class ExportSerializer(serializers.ModelSerializer):
@@ -77,7 +82,7 @@ class ExportCreateView(APIView):
         project = permissions.member_project(request.user, slug, roles=permissions.OWNERS)
         data = ExportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        options = {k: data.validated_data[k] for k in ("all_grades", "include_stale")}
+        options = {name: data.validated_data[name] for name in OPTIONS}
         try:
             export = export_start(
                 project=project, fmt=data.validated_data["format"], options=options,
