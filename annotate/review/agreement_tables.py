@@ -11,7 +11,7 @@ people said, and inferred votes would agree with each other by construction.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,42 @@ from annotate.review.targets import chosen_for, pass_fail_codes, ratings_matrix,
 
 # -- agreement tables -----------------------------------------------------------------------
 @dataclass(frozen=True)
+class AgreementStatistic:
+    """One column of the agreement table, declared once: the table, the API, the review page's
+    columns and its colour bands all read AGREEMENT_STATISTICS."""
+
+    key: str  # the name on a table row and in the API
+    heading: str
+    # "annotators": read from annotate.agreement.AgreementSummary; "validator": from its
+    # ReferenceAgreement with the chosen validator.
+    group: str
+    source: str  # the attribute there
+    # "percent" is shown as a percentage; "coefficient" as a number in a Landis & Koch band.
+    kind: str
+    title: str = ""
+
+
+ANNOTATORS, VALIDATOR = "annotators", "validator"
+AGREEMENT_STATISTICS = (
+    AgreementStatistic("percent_agreement", "% agree", ANNOTATORS, "percent_agreement", "percent"),
+    AgreementStatistic(
+        "cohen_kappa", "Cohen κ", ANNOTATORS, "mean_cohen_kappa", "coefficient",
+        title="mean over pairs of annotators (Light)",
+    ),
+    AgreementStatistic("fleiss_kappa", "Fleiss κ", ANNOTATORS, "fleiss_kappa", "coefficient"),
+    AgreementStatistic(
+        "krippendorff_alpha", "Kripp. α", ANNOTATORS, "krippendorff_alpha", "coefficient"
+    ),
+    AgreementStatistic("gwet_ac1", "Gwet AC1", ANNOTATORS, "gwet_ac1", "coefficient"),
+    AgreementStatistic(
+        "validator_percent_agreement", "% agree", VALIDATOR, "percent_agreement", "percent"
+    ),
+    AgreementStatistic("validator_kappa", "κ", VALIDATOR, "kappa", "coefficient"),
+)
+STATISTICS_BY_KEY = {stat.key: stat for stat in AGREEMENT_STATISTICS}
+
+
+@dataclass(frozen=True)
 class CriterionAgreement:
     key: str | None
     name: str
@@ -40,18 +76,27 @@ class CriterionAgreement:
     n_items_multiply_rated: int
     n_annotators: int
     n_ratings: int
-    percent_agreement: float | None
-    cohen_kappa: float | None
-    fleiss_kappa: float | None
-    krippendorff_alpha: float | None
-    gwet_ac1: float | None
     validator: str
     validator_n: int
-    validator_percent_agreement: float | None
-    validator_kappa: float | None
+    # Keyed by AgreementStatistic.key; None where undefined. Also read as attributes
+    # (row.cohen_kappa).
+    statistics: dict[str, float | None] = field(default_factory=dict)
+
+    def __getattr__(self, name: str):
+        if name in STATISTICS_BY_KEY:
+            return self.statistics[name]
+        raise AttributeError(name)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        def group(name: str) -> dict:
+            return {s.key: self.statistics[s.key] for s in AGREEMENT_STATISTICS if s.group == name}
+
+        return {
+            "key": self.key, "name": self.name, "version": self.version, "n_items": self.n_items,
+            "n_items_multiply_rated": self.n_items_multiply_rated,
+            "n_annotators": self.n_annotators, "n_ratings": self.n_ratings, **group(ANNOTATORS),
+            "validator": self.validator, "validator_n": self.validator_n, **group(VALIDATOR),
+        }
 
 
 def agreement_tables(project: Project, *, votes: LabelVotes | None = None, chosen=None) -> list[CriterionAgreement]:
@@ -65,16 +110,17 @@ def agreement_tables(project: Project, *, votes: LabelVotes | None = None, chose
         summary = agreement_summary(matrix, n_categories=2)
         name, reference = chosen_for(chosen, target.key, output_ids)
         versus = agreement_with_reference(matrix, reference) if matrix.size else None
+        sources = {ANNOTATORS: summary, VALIDATOR: versus}
         table.append(CriterionAgreement(
             key=target.key, name=target.name, version=target.version, n_items=summary.n_items,
             n_items_multiply_rated=summary.n_items_multiply_rated,
-            n_annotators=summary.n_raters, n_ratings=summary.n_ratings,
-            percent_agreement=summary.percent_agreement, cohen_kappa=summary.mean_cohen_kappa,
-            fleiss_kappa=summary.fleiss_kappa, krippendorff_alpha=summary.krippendorff_alpha,
-            gwet_ac1=summary.gwet_ac1, validator=name,
+            n_annotators=summary.n_raters, n_ratings=summary.n_ratings, validator=name,
             validator_n=versus.n_pairs if versus else 0,
-            validator_percent_agreement=versus.percent_agreement if versus else None,
-            validator_kappa=versus.kappa if versus else None,
+            statistics={
+                stat.key: getattr(sources[stat.group], stat.source)
+                if sources[stat.group] is not None else None
+                for stat in AGREEMENT_STATISTICS
+            },
         ))
     return table
 
