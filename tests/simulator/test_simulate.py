@@ -68,10 +68,16 @@ def test_simulate_writes_design_shape_and_cleans_up(data_files, tmp_path):
     call_command(
         "simulate", "--data", str(data), "--validators", str(validators),
         "--selectors", "random,ranking_uncertainty,s2e_metric_var", "--budgets", "10,20,30",
-        "--seeds", "2", "--out", str(out), verbosity=0,
+        "--seeds", "2", "--out", str(out), "--plot", str(tmp_path / "plot.png"), verbosity=0,
     )
 
     result = json.loads(out.read_text())
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panels = runner.plot_series(result)
+    assert [s.label for s in panels["tau"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
+    assert [s.label for s in panels["validator"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
+    for series in panels["tau"]:
+        np.testing.assert_allclose(series.mean, np.mean(result["selectors"][series.label]["tau"], axis=0))
     assert (result["data"], result["outputs"], result["systems"]) == ("tiny.jsonl", 90, 3)
     assert (result["seeds"], result["budgets"]) == (2, [10, 20, 30])
     assert set(result["selectors"]) == {"random", "ranking_uncertainty", "s2e_metric_var"}
@@ -274,16 +280,53 @@ def test_ranking_tau_is_zero_when_undefined():
     assert m.ranking_tau(np.array([3.0, 2.0, 1.0]), np.array([0.1, 0.2, 0.3])) == -1.0
 
 
+PLOT_RESULT = {"data": "tiny.jsonl", "budgets": [10, 20], "selectors": {
+    "random": {"tau": [[0.2, 0.9], [0.4, 1.0]], "validator_hit": {
+        "__holistic__": [[0, 1], [1, 1]], "accuracy": [[0, 0], [0, 1]]}},
+    "s2e_metric_var": {"tau": [[0.1, 0.5], [0.3, 0.7]], "validator_hit": {}},
+}}
+
+
+def test_plot_series_are_the_means_and_bands_over_seeds():
+    panels = runner.plot_series(PLOT_RESULT)
+
+    assert list(panels) == ["tau", "validator"]
+    assert [(s.label, s.style, s.width) for s in panels["tau"]] == [
+        ("random", "-", 2.4), ("s2e_metric_var", "--", 1.4)]
+    random, s2e = panels["tau"]
+    np.testing.assert_allclose([random.mean, random.low, random.high], [[0.3, 0.95], [0.2, 0.9], [0.4, 1.0]])
+    np.testing.assert_allclose([s2e.mean, s2e.low, s2e.high], [[0.2, 0.6], [0.1, 0.5], [0.3, 0.7]])
+    # Per seed, the share of criteria holding the full-data validator: seed 0 [0, 0.5],
+    # seed 1 [0.5, 1]; a selector without validator hits has no line there.
+    (hits,) = panels["validator"]
+    assert hits.label == "random"
+    np.testing.assert_allclose([hits.mean, hits.low, hits.high], [[0.25, 0.75], [0.0, 0.5], [0.5, 1.0]])
+
+
+def test_plot_without_validators_has_only_the_tau_panel():
+    result = {**PLOT_RESULT, "selectors": {
+        name: {**entry, "validator_hit": {}} for name, entry in PLOT_RESULT["selectors"].items()}}
+
+    assert list(runner.plot_series(result)) == ["tau"]
+
+
 def test_plot_draws_tau_and_validator_panels(tmp_path):
-    pytest.importorskip("matplotlib")
-    entry = {
-        "tau": [[0.2, 0.9], [0.4, 1.0]], "validator_hit": {"__holistic__": [[0, 1], [1, 1]]},
-    }
-    result = {"data": "tiny.jsonl", "budgets": [10, 20], "selectors": {
-        "random": entry, "s2e_metric_var": entry,
-    }}
+    figure = runner.plot_figure(PLOT_RESULT)
+    tau_axis, validator_axis = figure.axes
+
+    assert tau_axis.get_title() == "tiny.jsonl: system ranking"
+    assert validator_axis.get_title() == "validator choice"
+    tau_lines = {line.get_label(): line for line in tau_axis.get_lines() if not line.get_label().startswith("_")}
+    assert list(tau_lines) == ["random", "s2e_metric_var"]
+    np.testing.assert_allclose(tau_lines["random"].get_ydata(), [0.3, 0.95])
+    np.testing.assert_allclose(tau_lines["s2e_metric_var"].get_ydata(), [0.2, 0.6])
+    assert tau_lines["s2e_metric_var"].get_linestyle() == "--"
+    assert [t.get_text() for t in tau_axis.get_legend().get_texts()] == ["random", "s2e_metric_var"]
+    (hit_line,) = validator_axis.get_lines()
+    np.testing.assert_allclose(hit_line.get_ydata(), [0.25, 0.75])
+    assert hit_line.get_color() == tau_lines["random"].get_color()
     path = tmp_path / "plot.png"
 
-    runner.plot_result(result, path)
+    runner.plot_result(PLOT_RESULT, path)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
