@@ -2,6 +2,7 @@
 
 from django.db import migrations, models
 
+import annotate.export_formats
 import annotate.selectors
 
 
@@ -16,5 +17,10 @@ class Migration(migrations.Migration):
             model_name='project',
             name='default_selector',
             field=models.CharField(choices=annotate.selectors.selector_choices, default='random', max_length=32),
+        ),
+        migrations.AlterField(
+            model_name='export',
+            name='format',
+            field=models.CharField(choices=annotate.export_formats.export_format_choices, max_length=8),
         ),
     ]
