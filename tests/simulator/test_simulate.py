@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from annotate.models import Project
 from simulator import metrics as m
-from simulator import runner, static_orderings
+from simulator import report, runner, static_orderings
 from validators.models import Validator
 
 SYSTEMS = {"alpha": 0.9, "beta": 0.5, "gamma": 0.2}
@@ -73,7 +73,7 @@ def test_simulate_writes_design_shape_and_cleans_up(data_files, tmp_path):
 
     result = json.loads(out.read_text())
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    panels = runner.plot_series(result)
+    panels = report.plot_series(result)
     assert [s.label for s in panels["tau"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
     assert [s.label for s in panels["validator"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
     for series in panels["tau"]:
@@ -288,7 +288,7 @@ PLOT_RESULT = {"data": "tiny.jsonl", "budgets": [10, 20], "selectors": {
 
 
 def test_plot_series_are_the_means_and_bands_over_seeds():
-    panels = runner.plot_series(PLOT_RESULT)
+    panels = report.plot_series(PLOT_RESULT)
 
     assert list(panels) == ["tau", "validator"]
     assert [(s.label, s.style, s.width) for s in panels["tau"]] == [
@@ -307,11 +307,11 @@ def test_plot_without_validators_has_only_the_tau_panel():
     result = {**PLOT_RESULT, "selectors": {
         name: {**entry, "validator_hit": {}} for name, entry in PLOT_RESULT["selectors"].items()}}
 
-    assert list(runner.plot_series(result)) == ["tau"]
+    assert list(report.plot_series(result)) == ["tau"]
 
 
 def test_plot_draws_tau_and_validator_panels(tmp_path):
-    figure = runner.plot_figure(PLOT_RESULT)
+    figure = report.plot_figure(PLOT_RESULT)
     tau_axis, validator_axis = figure.axes
 
     assert tau_axis.get_title() == "tiny.jsonl: system ranking"
@@ -327,6 +327,25 @@ def test_plot_draws_tau_and_validator_panels(tmp_path):
     assert hit_line.get_color() == tau_lines["random"].get_color()
     path = tmp_path / "plot.png"
 
-    runner.plot_result(PLOT_RESULT, path)
+    report.plot_result(PLOT_RESULT, path)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_printed_table_has_a_row_per_selector():
+    result = {"data": "tiny.jsonl", "outputs": 90, "systems": 3, "seeds": 2, "budgets": [10, 20],
+              "selectors": {
+                  "random": {**PLOT_RESULT["selectors"]["random"], "labels_to_tau_0_9": 20,
+                             "parity_tau": 1.0, "labels_to_regret_0_02_all": 10,
+                             "parity_validator": 1.0, "ms_per_label": 3.5},
+                  "s2e_metric_var": {**PLOT_RESULT["selectors"]["s2e_metric_var"],
+                                     "labels_to_tau_0_9": None, "parity_tau": None,
+                                     "parity_validator": None},
+              }}
+
+    assert report.format_table(result).splitlines() == [
+        "tiny.jsonl: 90 outputs, 3 systems, 2 seeds, budgets [10, 20]",
+        "selector                tau@max  τ≥0.9 at  parity τ  hit@max regret≤.02 at parity val  ms/label",
+        "random                    0.950        20         1     0.75            10          1       3.5",
+        "s2e_metric_var            0.600         —         —      nan             —          —       nan",
+    ]
