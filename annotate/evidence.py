@@ -13,6 +13,8 @@ import numpy as np
 from django.conf import settings
 from django.utils.module_loading import import_string
 
+from annotate.statistics import rows_of
+
 
 @dataclass(frozen=True)
 class EvidenceBlock:
@@ -54,9 +56,7 @@ def load_evidence(project, output_ids: np.ndarray) -> EvidenceBlock:
     blocks = [import_string(path)(project) for path in settings.ANNOTATE_EVIDENCE_PROVIDERS]
     outcomes, names, criteria, scores = [], [], [], []
     for block in blocks:
-        rows = np.searchsorted(block.output_ids, output_ids)
-        rows = np.clip(rows, 0, max(block.output_ids.size - 1, 0))
-        present = (block.output_ids.size > 0) & (block.output_ids[rows] == output_ids) if block.output_ids.size else np.zeros(output_ids.size, bool)
+        rows, present = rows_of(block.output_ids, output_ids)
         aligned = np.full((output_ids.size, block.n_columns), np.nan, dtype=np.float32)
         aligned_scores = np.full_like(aligned, np.nan)
         if block.n_columns and block.output_ids.size:

@@ -63,6 +63,7 @@ from django.db import connection, transaction
 
 from annotate.evidence import load_chosen_verdicts
 from annotate.export_formats import EXPORT_FORMATS, unknown_format_message
+from annotate.labels import criterion_votes, current_mask, current_versions
 from annotate.models import (
     Adjudication,
     Criterion,
@@ -74,6 +75,21 @@ from annotate.models import (
     Sample,
 )
 from annotate.spreadsheet import neutralise_table
+from annotate.statistics import (
+    LABEL_FAIL,
+    LABEL_NAMES,
+    LABEL_PASS,
+    LABEL_TIE,
+    LABEL_UNSURE,
+    NO_LABEL,
+    OUTCOME_NAMES,
+    VERDICT_CODES,
+    human_majority,
+    majority_codes,
+    rows_of,
+    sql_case,
+    vote_counts,
+)
 
 FORMATS = tuple(EXPORT_FORMATS)
 OPTIONS = ("all_grades", "include_stale", "labelled_only")
@@ -83,16 +99,11 @@ PASS, FAIL, UNSURE, TIE = "pass", "fail", "unsure", "tie"
 STATUS_ADJUDICATED, STATUS_MAJORITY = "adjudicated", "majority"
 STATUS_TIE, STATUS_UNSURE, STATUS_UNLABELLED = "tie", "unsure", "unlabelled"
 
-# Label codes of the vectorised rules; NAMES[code + 1] is the label's name.
-NONE, FAIL_CODE, PASS_CODE, UNSURE_CODE, TIE_CODE = -1, 0, 1, 2, 3
-NAMES = ("", FAIL, PASS, UNSURE, TIE)
-CODES = {FAIL: FAIL_CODE, PASS: PASS_CODE, UNSURE: UNSURE_CODE}
 STATUSES = (STATUS_UNLABELLED, STATUS_MAJORITY, STATUS_TIE, STATUS_UNSURE, STATUS_ADJUDICATED)
 GIVEN, INFERRED = "given", "inferred"
 LABEL_SOURCES = ("", GIVEN, INFERRED)
-# ChosenVerdicts codes (annotate.evidence): 1 pass, 0 fail, -1 error, -2 missing.
-VALIDATOR_NAMES = ("", "error", FAIL, PASS)  # index code + 2
-VALIDATOR_VERDICTS = {1: PASS, 0: FAIL, -1: "error", -2: ""}
+# ChosenVerdicts codes (annotate.evidence) by name, index code + 2.
+VALIDATOR_NAMES = tuple(OUTCOME_NAMES[code] for code in sorted(OUTCOME_NAMES))
 
 GOLD_COLUMNS = (
     "output_id", "item_id", "system", "input", "reference", "output", "criterion",
@@ -103,20 +114,6 @@ GOLD_COLUMNS = (
 
 
 # -- the rules, one label at a time (the review page; the tests check the arrays against it) ---
-def human_majority(n_pass: int, n_fail: int, n_unsure: int) -> tuple[str, float | None]:
-    """(majority, agreement) from vote counts; see the module docstring."""
-    n = n_pass + n_fail + n_unsure
-    if n == 0:
-        return "", None
-    if n_pass > n_fail:
-        return PASS, n_pass / n
-    if n_fail > n_pass:
-        return FAIL, n_fail / n
-    if n_pass:
-        return TIE, n_pass / n
-    return UNSURE, 1.0
-
-
 _STATUS_OF_MAJORITY = {
     PASS: STATUS_MAJORITY, FAIL: STATUS_MAJORITY, TIE: STATUS_TIE, UNSURE: STATUS_UNSURE,
     "": STATUS_UNLABELLED,
@@ -143,26 +140,10 @@ def gold_label(
 
 
 # -- the same rules over arrays --------------------------------------------------------------
-def majority_codes(n_pass: np.ndarray, n_fail: np.ndarray, n_unsure: np.ndarray):
-    """Vectorised `human_majority`: (label codes, agreement with NaN where no votes)."""
-    codes = np.select(
-        [n_pass > n_fail, n_fail > n_pass, n_pass > 0, n_unsure > 0],
-        [PASS_CODE, FAIL_CODE, TIE_CODE, UNSURE_CODE], NONE,
-    ).astype(np.int8)
-    agreeing = np.select(
-        [codes == PASS_CODE, codes == FAIL_CODE, codes == TIE_CODE, codes == UNSURE_CODE],
-        [n_pass, n_fail, n_pass, n_unsure], 0,
-    )
-    n = n_pass + n_fail + n_unsure
-    with np.errstate(invalid="ignore", divide="ignore"):
-        agreement = np.where(n > 0, agreeing / np.maximum(n, 1), np.nan)
-    return codes, agreement
-
-
 def status_codes(majority: np.ndarray) -> np.ndarray:
     return np.select(
-        [majority == NONE, (majority == PASS_CODE) | (majority == FAIL_CODE),
-         majority == TIE_CODE, majority == UNSURE_CODE],
+        [majority == NO_LABEL, (majority == LABEL_PASS) | (majority == LABEL_FAIL),
+         majority == LABEL_TIE, majority == LABEL_UNSURE],
         [0, 1, 2, 3], 0,
     ).astype(np.int8)
 
@@ -182,12 +163,7 @@ def targets_for(project: Project) -> list[Target]:
     criteria = list(
         Criterion.objects.filter(project=project, archived=False).values_list("id", "key")
     )
-    current: dict[int, tuple[int, int]] = {}
-    for criterion_id, number, version_id in CriterionVersion.objects.filter(
-        criterion__project=project
-    ).values_list("criterion_id", "number", "id"):
-        if criterion_id not in current or number > current[criterion_id][0]:
-            current[criterion_id] = (number, version_id)
+    current = current_versions(project)
     targets = [Target(None, None, None, None)]
     for criterion_id, key in criteria:
         if criterion_id in current:
@@ -247,15 +223,14 @@ class _Chosen:
         result = np.full((output_ids.size, len(self.columns)), -2, dtype=np.int8)
         if self.output_ids.size == 0:
             return result
-        rows = np.clip(np.searchsorted(self.output_ids, output_ids), 0, self.output_ids.size - 1)
-        found = self.output_ids[rows] == output_ids
+        rows, found = rows_of(self.output_ids, output_ids)
         for t, column in enumerate(self.columns):
             if column is not None:
                 result[found, t] = column[1][rows[found]]
         return result
 
 
-_VERDICT_SQL = "CASE verdict WHEN 'pass' THEN 1 WHEN 'fail' THEN 0 WHEN 'unsure' THEN 2 ELSE -1 END"
+_VERDICT_SQL = sql_case("verdict", VERDICT_CODES, NO_LABEL)
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -344,8 +319,7 @@ def iter_gold(
 
         grade_rows = _grades(project.pk, low, high, all_grades)
         grades = np.array([r[:6] for r in grade_rows], dtype=np.int64).reshape(-1, 6)
-        superseded = grades[:, 5][grades[:, 5] > 0]
-        current = ~np.isin(grades[:, 0], superseded) & (grades[:, 4] == 0)
+        current = current_mask(grades[:, 0], grades[:, 5], grades[:, 4] != 0)
         current_rows = np.flatnonzero(current)
         grade_ids = grades[current, 0]
         output_rows = np.searchsorted(output_ids, grades[current, 1])
@@ -353,46 +327,35 @@ def iter_gold(
 
         verdicts = _criterion_verdicts(project.pk, low, high)
         # Verdicts of current grades only, located by their grade's row.
-        position = np.clip(np.searchsorted(grade_ids, verdicts[:, 0]), 0, max(grade_ids.size - 1, 0))
-        counted = np.zeros(len(verdicts), bool)
-        if grade_ids.size:
-            counted = grade_ids[position] == verdicts[:, 0]
+        position, counted = rows_of(grade_ids, verdicts[:, 0])
 
         shape = (n, n_targets)
         n_pass, n_fail, n_unsure, n_stale = (np.zeros(shape, np.int32) for _ in range(4))
         inferred = np.zeros(shape, bool)
         per_target_grades: list[list[list[dict]]] | None = [] if all_grades else None
         for t, target in enumerate(targets):
-            codes = holistic.copy()
-            version_of = np.zeros(grade_ids.size, np.int64)
-            stale = np.zeros(grade_ids.size, bool)
-            inferred_vote = np.zeros(grade_ids.size, bool)
-            if target.criterion_id is not None:
-                codes[:] = NONE
-                mine = counted & (verdicts[:, 1] == target.criterion_id)
-                where = position[mine]
-                version_of[where] = verdicts[mine, 2]
-                stale[where] = verdicts[mine, 2] != target.version_id
-                codes[where] = verdicts[mine, 3]
+            if target.criterion_id is None:
+                codes = holistic
+                version_of = np.zeros(grade_ids.size, np.int64)
+                stale = inferred_vote = np.zeros(grade_ids.size, bool)
+            else:
+                votes = criterion_votes(
+                    output_ids=output_rows, holistic=holistic, verdicts=verdicts, rows=position,
+                    found=counted, criterion_id=target.criterion_id,
+                    current_version_id=target.version_id, include_stale=include_stale,
+                    infer=infer,
+                )
+                codes, version_of = votes.codes, votes.version_ids
+                stale, inferred_vote = votes.stale, votes.inferred
                 n_stale[:, t] = np.bincount(output_rows[stale], minlength=n)
-                if not include_stale:
-                    codes[stale] = NONE
-                if infer:
-                    has_verdict = np.zeros(grade_ids.size, bool)
-                    has_verdict[where] = True
-                    given_on = np.bincount(output_rows[codes != NONE], minlength=n) > 0
-                    inferred_vote = ~has_verdict & (holistic == PASS_CODE) & ~given_on[output_rows]
-                    codes[inferred_vote] = PASS_CODE
-                    inferred[:, t] = np.bincount(output_rows[inferred_vote], minlength=n) > 0
-            n_pass[:, t] = np.bincount(output_rows[codes == PASS_CODE], minlength=n)
-            n_fail[:, t] = np.bincount(output_rows[codes == FAIL_CODE], minlength=n)
-            n_unsure[:, t] = np.bincount(output_rows[codes == UNSURE_CODE], minlength=n)
+                inferred[:, t] = np.bincount(output_rows[inferred_vote], minlength=n) > 0
+            n_pass[:, t], n_fail[:, t], n_unsure[:, t] = vote_counts(output_rows, codes, n)
             if per_target_grades is not None:
                 lists: list[list[dict]] = [[] for _ in range(n)]
-                for j in np.flatnonzero(codes != NONE):
+                for j in np.flatnonzero(codes != NO_LABEL):
                     row = grade_rows[current_rows[j]]
                     lists[output_rows[j]].append({
-                        "annotator": names.get(row[2], str(row[2])), "verdict": NAMES[codes[j] + 1],
+                        "annotator": names.get(row[2], str(row[2])), "verdict": LABEL_NAMES[codes[j] + 1],
                         "criterion_version": version_numbers.get(int(version_of[j])),
                         "stale": bool(stale[j]),
                         "label_source": INFERRED if inferred_vote[j] else GIVEN,
@@ -415,7 +378,7 @@ def iter_gold(
             if t is None:
                 continue
             row = int(np.searchsorted(output_ids, output_id))
-            gold[row, t] = CODES[verdict]
+            gold[row, t] = VERDICT_CODES[verdict]
             status[row, t] = STATUSES.index(STATUS_ADJUDICATED)
             adjudicated_by[(row, t)] = reviewer
 
@@ -511,9 +474,9 @@ def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
         per_output(chunk.texts, pa.string()),
         per_target([t.key for t in chunk.targets], pa.string()),
         per_target([t.version for t in chunk.targets], pa.int32()),
-        named(chunk.gold, NAMES, 1), named(chunk.status, STATUSES, 0),
+        named(chunk.gold, LABEL_NAMES, 1), named(chunk.status, STATUSES, 0),
         named(label_sources(chunk), LABEL_SOURCES, 0),
-        named(chunk.majority, NAMES, 1),
+        named(chunk.majority, LABEL_NAMES, 1),
         pa.array(n_annotators.ravel(), pa.int32()), pa.array(chunk.n_pass.ravel(), pa.int32()),
         pa.array(chunk.n_fail.ravel(), pa.int32()), pa.array(chunk.n_unsure.ravel(), pa.int32()),
         pa.array(chunk.agreement.ravel(), pa.float64(), from_pandas=True),
@@ -535,7 +498,7 @@ def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
 
 
 def _importer_label(code: int) -> int | None:
-    return {PASS_CODE: 1, FAIL_CODE: 0}.get(code)
+    return {LABEL_PASS: 1, LABEL_FAIL: 0}.get(code)
 
 
 def _label_entry(
@@ -544,12 +507,12 @@ def _label_entry(
 ) -> dict:
     majority, agreement = human_majority(n_pass, n_fail, n_unsure)
     entry = {
-        "gold": NAMES[gold + 1], "status": STATUSES[status], "label_source": LABEL_SOURCES[source],
+        "gold": LABEL_NAMES[gold + 1], "status": STATUSES[status], "label_source": LABEL_SOURCES[source],
         "human_majority": majority,
         "n_annotators": n_pass + n_fail + n_unsure, "n_pass": n_pass, "n_fail": n_fail,
         "n_unsure": n_unsure, "agreement": agreement, "stale": n_stale > 0, "n_stale": n_stale,
         "adjudicated_by": adjudicated_by, "validator": validator,
-        "validator_verdict": VALIDATOR_VERDICTS.get(validator_code, ""),
+        "validator_verdict": OUTCOME_NAMES.get(validator_code, ""),
     }
     if target.version is not None:
         entry["version"] = target.version
@@ -568,7 +531,7 @@ def _human_json(keys: list[str], gold_row: list[int], source_row: list[int]) -> 
     criteria = ", ".join(
         f"{keys[t]}: {_importer_label(gold_row[t])}"
         for t in range(1, len(keys))
-        if gold_row[t] in (PASS_CODE, FAIL_CODE) and source_row[t] != inferred
+        if gold_row[t] in (LABEL_PASS, LABEL_FAIL) and source_row[t] != inferred
     )
     text = '{"label": ' + ("null" if label is None else str(label))
     return text + (', "criteria": {' + criteria + "}}" if criteria else "}")

@@ -12,14 +12,26 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+from annotate.untrusted_text import unstorable_in
 
 PER_OUTPUT = "per_output"
 PAIRWISE = "pairwise"
 FORMATS = ("jsonl", "csv", "parquet", "records")
 MAX_PROBLEMS = 100
+# Deeper JSON is no data anyone means to grade by, and the JSON encoders that store and show it
+# recurse: a file nested 100,000 deep otherwise ends as a RecursionError.
+MAX_JSON_DEPTH = 64
+# The texts a grader reads and a validator receives; their size is capped by
+# CONCORD_MAX_TEXT_BYTES (the caller passes it in).
+SIZED_TEXTS = ("input", "reference", "output", "output_a", "output_b")
+# Criterion keys as the Criterion model accepts them (annotate.models.key_validator).
+_CRITERION_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+CRITERION_KEY_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -167,10 +179,19 @@ def _iter_jsonl(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
             text = text[1:]
         if not text.strip():
             continue
-        try:
-            yield number, json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, _BadLine(f"invalid JSON: {exc.msg} (column {exc.colno})")
+        yield number, _json_or_bad_line(text, "invalid JSON")
+
+
+def _json_or_bad_line(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _BadLine(f"{what}: {exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return _BadLine(f"{what}: nested too deeply (at most {MAX_JSON_DEPTH} levels)")
+    except ValueError as exc:
+        # int() refuses numbers of more than 4,300 digits (CVE-2020-10735's limit).
+        return _BadLine(f"{what}: {exc}")
 
 
 # Columns of a CSV that hold JSON (nested values cannot be written as plain cells).
@@ -216,11 +237,11 @@ def _iter_csv(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
                 if value.strip() == "":
                     record[key] = None
                     continue
-                try:
-                    record[key] = json.loads(value)
-                except json.JSONDecodeError as exc:
-                    bad = f"column '{key}' is not valid JSON: {exc.msg}"
+                parsed = _json_or_bad_line(value, f"column '{key}' is not valid JSON")
+                if isinstance(parsed, _BadLine):
+                    bad = parsed.message
                     break
+                record[key] = parsed
             elif key in ("reference", "system_a", "system_b") and value == "":
                 record[key] = None
             else:
@@ -244,10 +265,8 @@ def _iter_parquet(stream: IO[bytes]) -> Iterator[tuple[int, Any]]:
 
 def _from_parquet(key: str, value: Any) -> Any:
     if key in _JSON_COLUMNS and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
+        parsed = _json_or_bad_line(value, key)
+        return value if isinstance(parsed, _BadLine) else parsed
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
@@ -297,12 +316,9 @@ def _human(value: Any, line: int, problems: ProblemList) -> HumanLabel | None:
         return None
     label = value.get("label")
     if label is not None and (isinstance(label, bool) or label not in (0, 1)):
-        problems.add(line, "human.label", f"must be 0, 1 or null, not {label!r}")
+        problems.add(line, "human.label", f"must be 0, 1 or null, not {_shown(label)}")
         label = None
-    score = value.get("score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-        problems.add(line, "human.score", f"must be a number or null, not {_type_name(score)}")
-        score = None
+    score = _score(value.get("score"), line, "human.score", problems)
     criteria: dict[str, int] = {}
     raw_criteria = value.get("criteria")
     if raw_criteria is not None:
@@ -310,21 +326,33 @@ def _human(value: Any, line: int, problems: ProblemList) -> HumanLabel | None:
             problems.add(line, "human.criteria", f"must be an object, not {_type_name(raw_criteria)}")
         else:
             for name, verdict in raw_criteria.items():
+                where = _field_path("human.criteria", str(name))
+                key_problem = _criterion_key_problem(str(name))
+                if key_problem:
+                    problems.add(line, where, key_problem)
+                    continue
                 if verdict is None:
                     continue
                 if isinstance(verdict, bool) or verdict not in (0, 1):
-                    problems.add(line, f"human.criteria.{name}", f"must be 0, 1 or null, not {verdict!r}")
+                    problems.add(line, where, f"must be 0, 1 or null, not {_shown(verdict)}")
                 else:
                     criteria[str(name)] = int(verdict)
     criteria_scores: dict[str, float] = {}
     raw_scores = value.get("criteria_scores")
     if isinstance(raw_scores, dict):
         for name, s in raw_scores.items():
+            where = _field_path("human.criteria_scores", str(name))
+            key_problem = _criterion_key_problem(str(name))
+            if key_problem:
+                problems.add(line, where, key_problem)
+                continue
             if isinstance(s, int | float) and not isinstance(s, bool):
-                criteria_scores[str(name)] = float(s)
+                parsed = _score(s, line, where, problems)
+                if parsed is not None:
+                    criteria_scores[str(name)] = parsed
     return HumanLabel(
         label=None if label is None else int(label),
-        score=None if score is None else float(score),
+        score=score,
         criteria=criteria,
         criteria_scores=criteria_scores,
     )
@@ -355,8 +383,94 @@ def _is_object(line: int, record: Any, problems: ProblemList) -> bool:
     return True
 
 
-def validate_output_record(line: int, record: Any, problems: ProblemList) -> OutputRecord | None:
+def _storable(line: int, record: dict, problems: ProblemList, max_text_bytes: int | None) -> bool:
+    """The checks every value of a record must pass before anything else looks at it: text a
+    database can hold (annotate.untrusted_text's one rule), finite numbers, bounded nesting,
+    and texts within the size limit. Reports the first problem of the record with its path."""
+    unstorable = unstorable_in(record)
+    if unstorable is not None:
+        problems.add(line, *unstorable)
+        return False
+    bad_value = _unstorable_json(record)
+    if bad_value is not None:
+        problems.add(line, *bad_value)
+        return False
+    before = problems.total
+    if max_text_bytes is not None:
+        for key in SIZED_TEXTS:
+            value = record.get(key)
+            # Four bytes per character at most: most texts need no encoding to be measured.
+            if isinstance(value, str) and len(value) * 4 > max_text_bytes:
+                size = len(value.encode("utf-8"))
+                if size > max_text_bytes:
+                    problems.add(
+                        line, key,
+                        f"is {size:,} bytes; the limit is {max_text_bytes:,} bytes "
+                        "(CONCORD_MAX_TEXT_BYTES)",
+                    )
+    return problems.total == before
+
+
+_NON_FINITE_NAMES = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _unstorable_json(value: Any) -> tuple[str, str] | None:
+    """The first (path, problem) of a number JSON columns cannot hold (NaN, ±Infinity, which
+    Python's JSON reader accepts and 1e309 becomes) or of nesting deeper than MAX_JSON_DEPTH."""
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    while stack:
+        where, current, depth = stack.pop()
+        if isinstance(current, float) and not math.isfinite(current):
+            return where, f"must be a finite number, not {_NON_FINITE_NAMES[repr(current)]}"
+        if isinstance(current, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                return where, f"is nested more than {MAX_JSON_DEPTH} levels deep"
+            items = current.items() if isinstance(current, dict) else enumerate(current)
+            for key, item in items:
+                child = (f"{where}[{key}]" if isinstance(current, list)
+                         else f"{where}.{key}" if where else str(key))
+                stack.append((child, item, depth + 1))
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A value quoted in a message, cut short: a 4,000-digit label is not worth echoing."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+def _criterion_key_problem(name: str) -> str | None:
+    if len(name) > CRITERION_KEY_MAX:
+        return f"the criterion key is longer than {CRITERION_KEY_MAX} characters"
+    if not _CRITERION_KEY.match(name):
+        return (f"the criterion key {_shown(name)} is not valid: use letters, digits, '_' and "
+                "'-' (no spaces), starting with a letter or digit")
+    return None
+
+
+def _field_path(prefix: str, name: str) -> str:
+    return f"{prefix}.{name if len(name) <= 40 else name[:37] + '...'}"
+
+
+def _score(value: Any, line: int, field_name: str, problems: ProblemList) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(line, field_name, f"must be a number or null, not {_type_name(value)}")
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        problems.add(line, field_name, f"is too large to be a score ({_shown(value)})")
+        return None
+
+
+def validate_output_record(
+    line: int, record: Any, problems: ProblemList, *, max_text_bytes: int | None = None,
+) -> OutputRecord | None:
     if not _is_object(line, record, problems):
+        return None
+    if not _storable(line, record, problems, max_text_bytes):
         return None
     before = problems.total
     item_id = _text(record, "item_id", line, problems, allow_empty=False)
@@ -379,8 +493,12 @@ def validate_output_record(line: int, record: Any, problems: ProblemList) -> Out
     )
 
 
-def validate_pair_record(line: int, record: Any, problems: ProblemList) -> PairRecord | None:
+def validate_pair_record(
+    line: int, record: Any, problems: ProblemList, *, max_text_bytes: int | None = None,
+) -> PairRecord | None:
     if not _is_object(line, record, problems):
+        return None
+    if not _storable(line, record, problems, max_text_bytes):
         return None
     before = problems.total
     item_id = _text(record, "item_id", line, problems, allow_empty=False)
@@ -392,7 +510,9 @@ def validate_pair_record(line: int, record: Any, problems: ProblemList) -> PairR
     reference = _text(record, "reference", line, problems, required=False)
     preference = record.get("human_preference")
     if preference is not None and preference not in ("a", "b", "tie"):
-        problems.add(line, "human_preference", f"must be 'a', 'b', 'tie' or null, not {preference!r}")
+        problems.add(
+            line, "human_preference", f"must be 'a', 'b', 'tie' or null, not {_shown(preference)}"
+        )
     metadata = _metadata(record, line, problems)
     if problems.total > before:
         return None

@@ -14,7 +14,11 @@ implies nothing: a failing output may fail for one criterion and pass the others
 
 from __future__ import annotations
 
+import math
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -23,9 +27,7 @@ from django.utils import timezone
 
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
 from annotate.sampling_weights import importance_ratios, lure_weights
-
-LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, NO_LABEL = 0, 1, 2, -1
-VERDICT_CODES = {"fail": LABEL_FAIL, "pass": LABEL_PASS, "unsure": LABEL_UNSURE}
+from annotate.statistics import LABEL_PASS, NO_LABEL, VERDICT_CODES, rows_of
 
 
 @dataclass(frozen=True)
@@ -65,25 +67,141 @@ class LabelVotes:
         return np.where(self.inferred_votes(criterion_id), NO_LABEL, codes).astype(np.int8)
 
 
-def current_version_ids(project: Project) -> dict[int, int]:
+def current_versions(project: Project) -> dict[int, tuple[int, int]]:
+    """Per criterion of the project, its current version as (number, version id)."""
     latest: dict[int, tuple[int, int]] = {}
     for criterion_id, number, version_id in CriterionVersion.objects.filter(
         criterion__project=project
     ).values_list("criterion_id", "number", "id"):
         if criterion_id not in latest or number > latest[criterion_id][0]:
             latest[criterion_id] = (number, version_id)
-    return {c: v for c, (_, v) in latest.items()}
+    return latest
+
+
+def current_version_ids(project: Project) -> dict[int, int]:
+    return {c: v for c, (_, v) in current_versions(project).items()}
+
+
+# -- the rules over arrays (load_votes here, and annotate.gold chunk by chunk) ---------------
+def current_mask(grade_ids: np.ndarray, supersedes: np.ndarray, retracted: np.ndarray) -> np.ndarray:
+    """Which grades are current: the head of their chain (no grade supersedes them; 0 in
+    `supersedes` means none) and not retracted."""
+    return ~np.isin(grade_ids, supersedes[supersedes > 0]) & ~retracted
+
+
+@dataclass(frozen=True)
+class CriterionVotes:
+    """One criterion's votes, one per current grade (the rules of the module docstring)."""
+
+    codes: np.ndarray        # int8: the vote, NO_LABEL for none (stale ones unless included)
+    stale: np.ndarray        # bool: the verdict was given under an older version
+    inferred: np.ndarray     # bool: the vote is inferred from a holistic pass
+    version_ids: np.ndarray  # int64: the version the verdict was given under, 0 for none
+
+
+def criterion_votes(
+    *, output_ids: np.ndarray, holistic: np.ndarray, verdicts: np.ndarray, rows: np.ndarray,
+    found: np.ndarray, criterion_id: int, current_version_id: int, include_stale: bool,
+    infer: bool,
+) -> CriterionVotes:
+    """The criterion's vote of each current grade.
+
+    `output_ids` and `holistic` are per current grade; `verdicts` holds the per-criterion
+    verdicts as rows (grade id, criterion id, version id, code), and `rows`, `found` where
+    each one's grade is among the current grades (`rows_of`). `infer`: the project's
+    "a holistic pass means every criterion passed" option.
+    """
+    n = output_ids.size
+    codes = np.full(n, NO_LABEL, dtype=np.int8)
+    stale = np.zeros(n, bool)
+    version_ids = np.zeros(n, np.int64)
+    mine = found & (verdicts[:, 1] == criterion_id)
+    where = rows[mine]
+    version_ids[where] = verdicts[mine, 2]
+    stale[where] = verdicts[mine, 2] != current_version_id
+    codes[where] = verdicts[mine, 3]
+    if not include_stale:
+        codes[stale] = NO_LABEL
+    inferred = np.zeros(n, bool)
+    if infer:
+        has_verdict = np.zeros(n, bool)
+        has_verdict[where] = True
+        given_outputs = output_ids[codes != NO_LABEL]
+        inferred = (
+            ~has_verdict & (holistic == LABEL_PASS) & ~np.isin(output_ids, given_outputs)
+        )
+        codes[inferred] = LABEL_PASS
+    return CriterionVotes(codes, stale, inferred, version_ids)
 
 
 SETTLE_SECONDS = 10
 
 
+class GradeHeads:
+    """The current grade of every (output, annotator), patched as grade rows arrive: a chain's
+    head is its highest id. Counts the annotators whose current grade has a verdict (not
+    retracted) per output, for claiming and progress (annotate.queries)."""
+
+    def __init__(self) -> None:
+        self.heads: dict[tuple[int, int], tuple[int, bool]] = {}
+        self.graders: dict[int, set[int]] = {}        # output -> annotators with a verdict
+        self.by_annotator: dict[int, set[int]] = {}   # annotator -> outputs with a verdict
+        # len(graders) laid out along one output-id array, patched where grades changed.
+        self.aligned_ids: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+        self.changed: set[int] = set()
+
+    def apply(self, rows) -> None:
+        """Take in (id, output, annotator, retracted) rows; rows seen before change nothing."""
+        for pk, output_id, annotator_id, retracted in rows:
+            pair = (output_id, annotator_id)
+            previous = self.heads.get(pair)
+            if previous is not None and previous[0] >= pk:
+                continue
+            self.heads[pair] = (pk, retracted)
+            counted = previous is not None and not previous[1]
+            if counted == (not retracted):
+                continue
+            self.changed.add(output_id)
+            if counted and retracted:
+                graders = self.graders[output_id]
+                graders.discard(annotator_id)
+                if not graders:
+                    del self.graders[output_id]
+                self.by_annotator[annotator_id].discard(output_id)
+            elif not counted and not retracted:
+                self.graders.setdefault(output_id, set()).add(annotator_id)
+                self.by_annotator.setdefault(annotator_id, set()).add(output_id)
+
+    def counts_along(self, ids: np.ndarray) -> np.ndarray:
+        """Number of annotators with a verdict, per output of `ids` (ascending)."""
+        if self.aligned_ids is not ids:
+            outputs = np.fromiter(self.graders.keys(), dtype=np.int64, count=len(self.graders))
+            values = np.fromiter(
+                (len(g) for g in self.graders.values()), dtype=np.int32, count=len(self.graders)
+            )
+            self.aligned_ids, self.counts = ids, np.zeros(ids.size, dtype=np.int32)
+        elif self.changed:
+            outputs = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
+            values = np.array([len(self.graders.get(int(o), ())) for o in outputs], dtype=np.int32)
+        else:
+            return self.counts
+        self.changed.clear()
+        rows, found = rows_of(ids, outputs)
+        self.counts[rows[found]] = values[found]
+        return self.counts
+
+
 @dataclass
 class _GradeLog:
-    """Every grade row of a project (grades are append-only), refreshed incrementally.
+    """Every grade row of a project (grades are append-only), refreshed incrementally, and the
+    chain heads of those rows.
 
     Rows created within SETTLE_SECONDS are re-read on the next refresh, because ids from
-    concurrent transactions may commit out of order; re-reading is idempotent."""
+    concurrent transactions may commit out of order; re-reading is idempotent. The window is
+    one of time, not of ids: how late a row commits depends on how long its transaction stays
+    open, while how many ids pass meanwhile depends on the load of the whole table (every
+    project's grades share one id sequence)."""
 
     grades: np.ndarray = field(default_factory=lambda: np.zeros((0, 6), dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -91,6 +209,8 @@ class _GradeLog:
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     verdicts: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), dtype=np.int64))
     settled_grade_id: int = 0
+    heads: GradeHeads = field(default_factory=GradeHeads)
+    refreshed_at: float = -math.inf  # time.monotonic() of the last read
 
 
 # Keyed by (pk, created_at) so that a deleted project's log never serves a new project that
@@ -100,47 +220,53 @@ _logs_lock = threading.Lock()
 _RETRACTED = 3
 
 
-def _refresh(project: Project) -> _GradeLog:
-    with _logs_lock:
-        log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
-        since = log.settled_grade_id
-        rows = list(
-            Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
-                "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
-                "selector_probability", "selector_pool_size", "score",
-            )
-        )
-        if rows:
-            settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
-            fresh = np.array([
-                (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
-                for g, o, a, v, retracted, s, *_ in rows
-            ], dtype=np.int64)
-            # None becomes NaN in a float array.
-            probabilities, fresh_pools, fresh_scores = (
-                np.array([row[column] for row in rows], dtype=np.float64) for column in (7, 8, 9)
-            )
-            ratios = importance_ratios(probabilities, fresh_pools)
-            fresh_weights = np.where(np.isnan(ratios), 1.0, ratios)
-            verdicts = np.array(list(
-                GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
-                    "grade_id", "criterion_id", "criterion_version_id", "verdict"
-                )
-            ), dtype=object).reshape(-1, 4)
-            if verdicts.size:
-                verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
-            kept = log.grades[:, 0] <= since
-            log.grades = np.vstack([log.grades[kept], fresh])
-            log.weights = np.concatenate([log.weights[kept], fresh_weights])
-            log.scores = np.concatenate([log.scores[kept], fresh_scores])
-            log.pool_sizes = np.concatenate([log.pool_sizes[kept], fresh_pools])
-            log.verdicts = np.vstack([
-                log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
-            ])
-            settled = [row[0] for row in rows if row[6] < settle_before]
-            if settled:
-                log.settled_grade_id = max(settled)
+def _refresh(project: Project, max_age: float = 0.0) -> _GradeLog:
+    """The project's log with the rows committed since the last read, unless that read is less
+    than `max_age` seconds old. Call with `_logs_lock` held."""
+    log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
+    now = time.monotonic()
+    if now - log.refreshed_at <= max_age:
         return log
+    since = log.settled_grade_id
+    rows = list(
+        Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
+            "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
+            "selector_probability", "selector_pool_size", "score",
+        )
+    )
+    log.refreshed_at = now
+    if rows:
+        log.heads.apply((g, o, a, retracted) for g, o, a, _, retracted, *_ in rows)
+        settle_before = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
+        fresh = np.array([
+            (g, o, a, _RETRACTED if retracted else VERDICT_CODES[v], s or 0, 0)
+            for g, o, a, v, retracted, s, *_ in rows
+        ], dtype=np.int64)
+        # None becomes NaN in a float array.
+        probabilities, fresh_pools, fresh_scores = (
+            np.array([row[column] for row in rows], dtype=np.float64) for column in (7, 8, 9)
+        )
+        ratios = importance_ratios(probabilities, fresh_pools)
+        fresh_weights = np.where(np.isnan(ratios), 1.0, ratios)
+        verdicts = np.array(list(
+            GradeCriterion.objects.filter(grade__project=project, grade_id__gt=since).values_list(
+                "grade_id", "criterion_id", "criterion_version_id", "verdict"
+            )
+        ), dtype=object).reshape(-1, 4)
+        if verdicts.size:
+            verdicts[:, 3] = [VERDICT_CODES[v] for v in verdicts[:, 3]]
+        kept = log.grades[:, 0] <= since
+        log.grades = np.vstack([log.grades[kept], fresh])
+        log.weights = np.concatenate([log.weights[kept], fresh_weights])
+        log.scores = np.concatenate([log.scores[kept], fresh_scores])
+        log.pool_sizes = np.concatenate([log.pool_sizes[kept], fresh_pools])
+        log.verdicts = np.vstack([
+            log.verdicts[log.verdicts[:, 0] <= since], verdicts.astype(np.int64)
+        ])
+        settled = [row[0] for row in rows if row[6] < settle_before]
+        if settled:
+            log.settled_grade_id = max(settled)
+    return log
 
 
 def forget_votes() -> None:
@@ -148,49 +274,41 @@ def forget_votes() -> None:
         _logs.clear()
 
 
+@contextmanager
+def grade_heads(project: Project, *, max_age: float = 0.0) -> Iterator[GradeHeads]:
+    """The project's chain heads, held locked while in use. `max_age` seconds: how old the
+    last read of new grades may be (0: read them now)."""
+    with _logs_lock:
+        yield _refresh(project, max_age).heads
+
+
 def load_votes(project: Project, *, include_stale: bool | set[int] = False) -> LabelVotes:
-    log = _refresh(project)
-    grades = log.grades
-    superseded = np.isin(grades[:, 0], grades[:, 4])
-    keep = ~superseded & (grades[:, 3] != _RETRACTED)
+    with _logs_lock:
+        log = _refresh(project)
+        # A later refresh replaces these arrays; it never changes them in place.
+        grades, weights, scores = log.grades, log.weights, log.scores
+        pool_sizes, per_criterion = log.pool_sizes, log.verdicts
+    keep = current_mask(grades[:, 0], grades[:, 4], grades[:, 3] == _RETRACTED)
     current = grades[keep]
     grade_ids = current[:, 0]
     holistic = current[:, 3].astype(np.int8)
     votes = LabelVotes(
         grade_ids=grade_ids, output_ids=current[:, 1], annotator_ids=current[:, 2],
-        holistic=holistic, weights=log.weights[keep], scores=log.scores[keep],
-        pool_sizes=log.pool_sizes[keep],
+        holistic=holistic, weights=weights[keep], scores=scores[keep], pool_sizes=pool_sizes[keep],
     )
-    versions = current_version_ids(project)
-    has_verdict: dict[int, np.ndarray] = {}
-    for criterion_id in versions:
-        votes.criteria[criterion_id] = np.full(grade_ids.size, NO_LABEL, dtype=np.int8)
-        votes.stale[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-        votes.inferred[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-        has_verdict[criterion_id] = np.zeros(grade_ids.size, dtype=bool)
-    per_criterion = log.verdicts
-    if per_criterion.size and grade_ids.size:
-        rows = np.clip(np.searchsorted(grade_ids, per_criterion[:, 0]), 0, grade_ids.size - 1)
-        found = grade_ids[rows] == per_criterion[:, 0]
-        for criterion_id, current_version in versions.items():
-            mine = found & (per_criterion[:, 1] == criterion_id)
-            is_stale = per_criterion[mine, 2] != current_version
-            votes.stale[criterion_id][rows[mine]] = is_stale
-            has_verdict[criterion_id][rows[mine]] = True
-            keep = ~is_stale
-            if include_stale is True or (isinstance(include_stale, set) and criterion_id in include_stale):
-                keep[:] = True
-            codes = np.where(keep, per_criterion[mine, 3], NO_LABEL).astype(np.int8)
-            votes.criteria[criterion_id][rows[mine]] = codes
-    if project.holistic_pass_implies_criteria:
-        for criterion_id, codes in votes.criteria.items():
-            given_outputs = votes.output_ids[codes != NO_LABEL]
-            inferred = (
-                ~has_verdict[criterion_id] & (holistic == LABEL_PASS)
-                & ~np.isin(votes.output_ids, given_outputs)
-            )
-            codes[inferred] = LABEL_PASS
-            votes.inferred[criterion_id] = inferred
+    rows, found = rows_of(grade_ids, per_criterion[:, 0])
+    for criterion_id, current_version in current_version_ids(project).items():
+        found_votes = criterion_votes(
+            output_ids=votes.output_ids, holistic=holistic, verdicts=per_criterion, rows=rows,
+            found=found, criterion_id=criterion_id, current_version_id=current_version,
+            include_stale=include_stale is True or (
+                isinstance(include_stale, set) and criterion_id in include_stale
+            ),
+            infer=project.holistic_pass_implies_criteria,
+        )
+        votes.criteria[criterion_id] = found_votes.codes
+        votes.stale[criterion_id] = found_votes.stale
+        votes.inferred[criterion_id] = found_votes.inferred
     return votes
 
 
@@ -207,7 +325,7 @@ def output_weights(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarr
     current votes; 1 where it has none. With several annotators each claim had its own
     chance; their mean is the output's weight."""
     n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, votes.output_ids)
+    rows, known = rows_of(target_output_ids, votes.output_ids)
     counts = np.bincount(rows[known], minlength=n)
     n_labelled = int(np.count_nonzero(counts))
     weights = lure_weights(votes.weights[known], votes.pool_sizes[known], n, n_labelled)
@@ -222,37 +340,14 @@ def mean_scores(target_output_ids: np.ndarray, votes: LabelVotes) -> np.ndarray:
     return mean_per_output(target_output_ids, votes.output_ids[scored], votes.scores[scored])
 
 
-def target_rows(target_output_ids: np.ndarray, vote_output_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each vote's row in the ascending `target_output_ids`, and whether its output is there."""
-    n = target_output_ids.size
-    if not n:
-        return np.zeros(vote_output_ids.size, dtype=np.int64), np.zeros(vote_output_ids.size, bool)
-    rows = np.clip(np.searchsorted(target_output_ids, vote_output_ids), 0, n - 1)
-    return rows, target_output_ids[rows] == vote_output_ids
-
-
 def mean_per_output(
     target_output_ids: np.ndarray, vote_output_ids: np.ndarray, values: np.ndarray
 ) -> np.ndarray:
     """Per target output (ascending ids), the mean of its votes' `values`; NaN where none."""
     n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, vote_output_ids)
+    rows, known = rows_of(target_output_ids, vote_output_ids)
     counts = np.bincount(rows[known], minlength=n)
     sums = np.bincount(rows[known], weights=np.asarray(values, dtype=np.float64)[known], minlength=n)
     result = np.full(n, np.nan)
     np.divide(sums, counts, out=result, where=counts > 0)
-    return result
-
-
-def majority(target_output_ids: np.ndarray, vote_output_ids: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Majority of pass/fail votes per target output (ascending ids); ties, `unsure` and
-    outputs without votes give NO_LABEL."""
-    n = target_output_ids.size
-    rows, known = target_rows(target_output_ids, vote_output_ids)
-    rows, codes = rows[known], codes[known]
-    passes = np.bincount(rows[codes == LABEL_PASS], minlength=n)
-    fails = np.bincount(rows[codes == LABEL_FAIL], minlength=n)
-    result = np.full(n, NO_LABEL, dtype=np.int8)
-    result[passes > fails] = LABEL_PASS
-    result[fails > passes] = LABEL_FAIL
     return result

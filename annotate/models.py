@@ -43,7 +43,11 @@ class Project(models.Model):
     default_ffr_ceiling = models.FloatField(
         default=0.25, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
-    min_labels_per_class = models.PositiveSmallIntegerField(default=3)
+    min_labels_per_class = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)],
+        help_text="Human grades of each class (pass and fail) a validator needs before it can "
+                  "be chosen.",
+    )
     random_mix = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Probability ε that the next item is drawn uniformly at random.",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.db.models import Count, Max
 
+from annotate.labels import grade_heads
 from annotate.models import (
     Comparison,
     Criterion,
@@ -72,121 +73,24 @@ def project_output_ids(project: Project, *, max_age: float = 0.0) -> np.ndarray:
     return ids
 
 
-# The current grade of every (output, annotator), kept per process. Grades are append-only
-# and a chain's head is its highest id, so a refresh reads only rows above the ids seen (plus
-# a margin for transactions that commit out of id order) instead of scanning every grade of
-# the project on each request; a full reload every minute bounds any drift. The claim itself
-# never trusts this view: slots and unique constraints decide (annotate.services.assignments).
-HEAD_RESCAN_IDS = 64
-HEAD_FULL_RELOAD_SECONDS = 60.0
-
-
-class GradeHeads:
-    def __init__(self, key: tuple) -> None:
-        self.key = key
-        self.loaded_at = self.refreshed_at = time.monotonic()
-        self.high_water = 0
-        self.heads: dict[tuple[int, int], tuple[int, bool]] = {}
-        self.graders: dict[int, set[int]] = {}        # output -> annotators with a verdict
-        self.by_annotator: dict[int, set[int]] = {}   # annotator -> outputs with a verdict
-        # len(graders) laid out along one output-id array, patched where grades changed.
-        self.aligned_ids: np.ndarray | None = None
-        self.counts: np.ndarray | None = None
-        self.changed: set[int] = set()
-
-    def apply(self, rows) -> None:
-        for pk, output_id, annotator_id, retracted in rows:
-            pair = (output_id, annotator_id)
-            previous = self.heads.get(pair)
-            if previous is not None and previous[0] >= pk:
-                continue
-            self.heads[pair] = (pk, retracted)
-            self.high_water = max(self.high_water, pk)
-            counted = previous is not None and not previous[1]
-            if counted == (not retracted):
-                continue
-            self.changed.add(output_id)
-            if counted and retracted:
-                graders = self.graders[output_id]
-                graders.discard(annotator_id)
-                if not graders:
-                    del self.graders[output_id]
-                self.by_annotator[annotator_id].discard(output_id)
-            elif not counted and not retracted:
-                self.graders.setdefault(output_id, set()).add(annotator_id)
-                self.by_annotator.setdefault(annotator_id, set()).add(output_id)
-
-
-    def counts_along(self, ids: np.ndarray) -> np.ndarray:
-        """Number of annotators with a verdict, per output of `ids` (ascending)."""
-        if self.aligned_ids is not ids:
-            outputs = np.fromiter(self.graders.keys(), dtype=np.int64, count=len(self.graders))
-            values = np.fromiter(
-                (len(g) for g in self.graders.values()), dtype=np.int32, count=len(self.graders)
-            )
-            self.aligned_ids, self.counts = ids, np.zeros(ids.size, dtype=np.int32)
-        elif self.changed:
-            outputs = np.fromiter(self.changed, dtype=np.int64, count=len(self.changed))
-            values = np.array([len(self.graders.get(int(o), ())) for o in outputs], dtype=np.int32)
-        else:
-            return self.counts
-        self.changed.clear()
-        rows, found = rows_of(ids, outputs)
-        self.counts[rows[found]] = values[found]
-        return self.counts
-
-
-def rows_of(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of `wanted` in the ascending `ids`, and which of them are there at all."""
-    rows = np.searchsorted(ids, wanted)
-    found = rows < ids.size
-    found[found] = ids[rows[found]] == wanted[found]
-    return rows, found
-
-
-_grade_heads: dict[int, GradeHeads] = {}
-_grade_heads_lock = threading.Lock()
-
-
-def _fresh_heads(project: Project, max_age: float) -> GradeHeads:
-    """The project's GradeHeads, refreshed unless refreshed less than `max_age` s ago.
-    Call with the lock held."""
-    key = (project.pk, project.created_at)
-    heads = _grade_heads.get(project.pk)
-    now = time.monotonic()
-    if heads is not None and heads.key == key and now - heads.refreshed_at <= max_age:
-        return heads
-    rows = Grade.objects.filter(project=project)
-    if heads is None or heads.key != key or now - heads.loaded_at > HEAD_FULL_RELOAD_SECONDS:
-        heads = GradeHeads(key)
-        _grade_heads[project.pk] = heads
-    else:
-        rows = rows.filter(pk__gt=heads.high_water - HEAD_RESCAN_IDS)
-    heads.apply(rows.order_by("pk").values_list("pk", "output_id", "annotator_id", "retracted"))
-    heads.refreshed_at = now
-    return heads
-
-
 def graded_totals(project: Project, user, *, max_age: float = 0.0) -> tuple[int, int]:
     """(outputs with at least one verdict, outputs the user has a verdict on). `max_age`
     seconds: how old the last read of new grades may be (0: read them now)."""
-    with _grade_heads_lock:
-        heads = _fresh_heads(project, max_age)
+    with grade_heads(project, max_age=max_age) as heads:
         return len(heads.graders), len(heads.by_annotator.get(user.pk, ()))
 
 
 def graded_counts(project: Project, user, ids: np.ndarray) -> tuple[np.ndarray, frozenset[int]]:
     """Annotators with a verdict per output of `ids` (a private copy), and the outputs the
     user has a verdict on; new grades are read first."""
-    with _grade_heads_lock:
-        heads = _fresh_heads(project, 0.0)
+    with grade_heads(project) as heads:
         return heads.counts_along(ids).copy(), frozenset(heads.by_annotator.get(user.pk, ()))
 
 
 def current_graders(project: Project, output_id: int, *, max_age: float = 1.0) -> frozenset[int]:
     """Annotators whose current grade of the output has a verdict."""
-    with _grade_heads_lock:
-        return frozenset(_fresh_heads(project, max_age).graders.get(output_id, ()))
+    with grade_heads(project, max_age=max_age) as heads:
+        return frozenset(heads.graders.get(output_id, ()))
 
 
 def current_grades(project: Project):

@@ -30,9 +30,17 @@ import numpy as np
 
 from annotate import rankings
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import LABEL_PASS, NO_LABEL, VERDICT_CODES, majority, mean_per_output
+from annotate.labels import mean_per_output
 from annotate.models import Choice, Comparison, Grade, Output, Project, Scale
 from annotate.sampling_weights import importance_ratios, lure_weights
+from annotate.statistics import (
+    LABEL_PASS,
+    NO_LABEL,
+    VERDICT_CODES,
+    as_outcomes,
+    majority,
+    rows_of,
+)
 
 ESTIMATORS = {
     "naive": "All labels (naive)",
@@ -228,12 +236,8 @@ def _control_verdicts(project: Project, data: _LabelledOutputs):
         return None
     validator_id, name, codes = chosen.by_criterion[None]
     verdicts = np.full(data.all_output_ids.size, np.nan)
-    if chosen.output_ids.size:
-        rows = np.clip(np.searchsorted(chosen.output_ids, data.all_output_ids), 0,
-                       chosen.output_ids.size - 1)
-        found = chosen.output_ids[rows] == data.all_output_ids
-        judged = found & np.isin(codes[rows], (0, 1))
-        verdicts[judged] = codes[rows][judged]
+    rows, found = rows_of(chosen.output_ids, data.all_output_ids)
+    verdicts[found] = as_outcomes(codes[rows[found]])
     return ControlValidator(int(validator_id), str(name)), verdicts
 
 

@@ -13,10 +13,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.stats import kendalltau
 
+from annotate.statistics import wilson_interval
+
 # N(0, 10^2) on each log-strength: negligible once a system has a few comparisons, but it keeps
 # a system that never loses (or never wins) finite and pins each disconnected group of systems
 # to mean 0.
 DEFAULT_PRIOR_PRECISION = 0.01
+# Pass-rate intervals use z = 1.96, not Z_95 (annotate.statistics): the rankings API has
+# always reported them so, and its tests pin the 1.96 values.
+Z_RANKINGS = 1.96
 
 _NEWTON_TOLERANCE = 1e-10
 _NEWTON_MAX_ITERATIONS = 100
@@ -271,24 +276,6 @@ def elo(
     return np.array(ratings)
 
 
-def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:
-    """Wilson (1927) score interval for a binomial proportion; None when n is 0.
-
-    ``successes`` and ``n`` may be fractional (an effective sample size).
-    """
-    if n <= 0:
-        return None
-    if not 0 <= successes <= n:
-        raise ValueError("successes must lie between 0 and n")
-    proportion = successes / n
-    z2_over_n = z * z / n
-    centre = (proportion + z2_over_n / 2.0) / (1.0 + z2_over_n)
-    half_width = (
-        z / (1.0 + z2_over_n) * np.sqrt(proportion * (1.0 - proportion) / n + z2_over_n / (4 * n))
-    )
-    return float(max(0.0, centre - half_width)), float(min(1.0, centre + half_width))
-
-
 def _validated_grades(
     system_index: np.ndarray, human_pass: np.ndarray, n_systems: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -312,7 +299,7 @@ def pass_rates(
     passed = np.bincount(system_index, weights=human_pass, minlength=n_systems)
     estimates = []
     for system in range(n_systems):
-        interval = wilson_interval(float(passed[system]), int(n[system]))
+        interval = wilson_interval(float(passed[system]), int(n[system]), z=Z_RANKINGS)
         estimates.append(
             SystemEstimate(
                 system=system,
@@ -381,7 +368,7 @@ def _weighted_estimates(
             estimates.append(SystemEstimate(system, 0, None, None, None))
             continue
         size = float(effective_size[system])
-        low, high = wilson_interval(float(estimate[system]) * size, size)
+        low, high = wilson_interval(float(estimate[system]) * size, size, z=Z_RANKINGS)
         estimates.append(SystemEstimate(system, int(n[system]), float(estimate[system]), low, high))
     return estimates
 

@@ -16,7 +16,7 @@ from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority, mean_scores
+from annotate.labels import load_votes, mean_scores
 from annotate.models import Comparison, Criterion, Output, Project, Scale
 from annotate.selectors import (
     EMBEDDING_SELECTORS,
@@ -26,6 +26,7 @@ from annotate.selectors import (
     choose_many,
     get_selector,
 )
+from annotate.statistics import as_outcomes, majority
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,6 @@ def forget_contexts() -> None:
         _arrays.clear()
 
 
-def _labels_as_float(labels: np.ndarray) -> np.ndarray:
-    out = np.full(labels.shape, np.nan, dtype=np.float32)
-    out[labels == LABEL_PASS] = 1.0
-    out[labels == LABEL_FAIL] = 0.0
-    return out
-
-
 def selection_context(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     compared_pairs: np.ndarray | None = None, pool_mask: np.ndarray | None = None,
@@ -113,7 +107,7 @@ def selection_context(
     )
     criterion_code = {cid: code for code, (cid, _) in enumerate(criteria)}
     votes = load_votes(project)
-    human = _labels_as_float(majority(ids, votes.output_ids, votes.holistic))
+    human = as_outcomes(majority(ids, votes.output_ids, votes.holistic), np.float32)
     pass_threshold = 0.5
     scale = _rating_scale(project)
     if scale is not None:
@@ -126,7 +120,7 @@ def selection_context(
         pass_threshold = float(np.clip((threshold - low) / (high - low), 0.0, 1.0))
     human = arrays.stable("human", human)
     by_criterion = np.column_stack([
-        _labels_as_float(majority(ids, votes.output_ids, votes.codes(cid))) for cid, _ in criteria
+        as_outcomes(majority(ids, votes.output_ids, votes.codes(cid)), np.float32) for cid, _ in criteria
     ]) if criteria else np.zeros((ids.size, 0), dtype=np.float32)
     embeddings = None
     if selector in EMBEDDING_SELECTORS:

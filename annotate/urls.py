@@ -24,7 +24,7 @@ urlpatterns = [
     ),
     path("p/<slug:slug>/grade/criteria/", grading.criterion_add_view, name="grade-criterion-add"),
     path(
-        "p/<slug:slug>/grade/criteria/<str:key>/", grading.criterion_refine_view,
+        "p/<slug:slug>/grade/criteria/<slug:key>/", grading.criterion_refine_view,
         name="grade-criterion-refine",
     ),
     # Pairwise: three-alternative forced choice.

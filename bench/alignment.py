@@ -135,7 +135,8 @@ def main() -> None:
     project = populate(args.outputs, args.validators, args.labels)
     print(f"populated in {time.perf_counter() - started:.0f} s")
 
-    from annotate.labels import load_votes, majority
+    from annotate.labels import load_votes
+    from annotate.statistics import majority
     from validators.alignment import alignment_table
     from validators.matrix import verdict_matrix
     from validators.report_card import report_card

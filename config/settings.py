@@ -136,6 +136,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 # Hard limit for one import file; larger files are refused before anything is parsed.
 CONCORD_IMPORT_MAX_BYTES = int(os.environ.get("CONCORD_IMPORT_MAX_BYTES", str(1024**3)))
 CONCORD_IMPORT_CHUNK_SIZE = 2000
+# Largest input, output or reference one record may carry (UTF-8 bytes). A grader reads it and
+# a validator receives it; a 12 MB output took 14 s to render on its grade page.
+CONCORD_MAX_TEXT_BYTES = int(os.environ.get("CONCORD_MAX_TEXT_BYTES", str(200 * 1024)))
 CONCORD_ASSIGNMENT_TTL_SECONDS = int(os.environ.get("CONCORD_ASSIGNMENT_TTL_SECONDS", "1800"))
 
 if not DEBUG:
@@ -164,10 +167,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotate.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "annotate.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "annotate.api.errors.exception_handler",
     # Proxies in front of the app that append to X-Forwarded-For; 0 trusts only REMOTE_ADDR, so
     # a client cannot pick its own address for the login throttles.

@@ -7,3 +7,5 @@ urlpatterns = [
     path("", include("validators.urls")),
     path("", include("annotate.urls")),
 ]
+
+handler404 = "config.errors.not_found"

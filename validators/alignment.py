@@ -4,11 +4,8 @@ Pure numpy, no Django import. *Fail* is the class an assertion exists to catch, 
 confusion matrix is oriented with fail as the positive class: a true positive is an output the
 validator fails and a human failed.
 
-Encodings shared with the rest of the app:
-
-- human labels (int8): 1 pass, 0 fail, -1 no label;
-- annotator grades fed to `majority_labels`: 1 pass, 0 fail, 2 unsure;
-- validator verdicts (int8): 1 pass, 0 fail, -1 error, -2 missing (not run).
+Encodings (`annotate.statistics`): human labels (int8) 1 pass, 0 fail, -1 no label;
+validator verdicts (int8) 1 pass, 0 fail, -1 error, -2 missing (not run).
 
 Every figure that is undefined for the data at hand (a ratio with an empty denominator) is
 `None`, never 0 or 1. Where scikit-learn differs on purpose:
@@ -35,87 +32,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-HUMAN_PASS = 1
-HUMAN_FAIL = 0
-NO_LABEL = -1
-
-GRADE_PASS = 1
-GRADE_FAIL = 0
-GRADE_UNSURE = 2
-
-VERDICT_PASS = 1
-VERDICT_FAIL = 0
-VERDICT_ERROR = -1
-VERDICT_MISSING = -2
-
-# Two-sided 95%: scipy.stats.norm.isf(0.025) (as in statsmodels' proportion_confint) to 16 digits.
-Z_95 = 1.959963984540054
-
-Interval = tuple[float, float]
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> Interval | None:
-    """Wilson score interval for a binomial proportion (Wilson 1927; Brown, Cai & DasGupta
-    2001 recommend it over the Wald interval for small n and proportions near 0 or 1).
-
-    `None` when n == 0: a proportion of nothing has no interval.
-    """
-    if n < 0 or successes < 0 or successes > n:
-        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}")
-    if n == 0:
-        return None
-    return _wilson(successes / n, n, z)
-
-
-def wilson_interval_float(proportion: float, n: float, z: float = Z_95) -> Interval | None:
-    """`wilson_interval` at a proportion with a real-valued sample size, for weighted data:
-    `proportion` is a weighted proportion and `n` its Kish effective size.
-
-    At an integer n and proportion successes/n it is exactly `wilson_interval(successes, n)`.
-    `None` when n == 0.
-    """
-    proportion, n = float(proportion), float(n)
-    if not (math.isfinite(n) and n >= 0.0):
-        raise ValueError(f"need a finite n >= 0, got n={n}")
-    if not 0.0 <= proportion <= 1.0:
-        raise ValueError(f"need 0 <= proportion <= 1, got proportion={proportion}")
-    if n == 0.0:
-        return None
-    return _wilson(proportion, n, z)
-
-
-def _wilson(p: float, n: float, z: float) -> Interval:
-    z2 = z * z
-    denominator = 1.0 + z2 / n
-    centre = (p + z2 / (2.0 * n)) / denominator
-    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
-    # At 0 and 1 the bound is exactly 0 or 1; the subtraction leaves a rounding residue.
-    low = 0.0 if p == 0.0 else max(0.0, centre - half_width)
-    high = 1.0 if p == 1.0 else min(1.0, centre + half_width)
-    return (low, high)
-
-
-def majority_labels(output_index: np.ndarray, labels: np.ndarray, n_outputs: int) -> np.ndarray:
-    """One label per output from several annotators' grades (DESIGN §4.1).
-
-    `output_index[k]` is the output the grade `labels[k]` (1 pass, 0 fail, 2 unsure) was given
-    to. The result is int8 per output: the majority of pass and fail votes; an output with a
-    tie, only unsure votes or no votes gets -1 (no label).
-    """
-    output_index = np.asarray(output_index).astype(np.intp, copy=False)
-    labels = np.asarray(labels)
-    if output_index.shape != labels.shape or output_index.ndim != 1:
-        raise ValueError("output_index and labels must be 1-D arrays of the same length")
-    if labels.size and not np.isin(labels, (GRADE_PASS, GRADE_FAIL, GRADE_UNSURE)).all():
-        raise ValueError("grade codes must be 1 (pass), 0 (fail) or 2 (unsure)")
-    if output_index.size and (output_index.min() < 0 or output_index.max() >= n_outputs):
-        raise ValueError(f"output_index must lie in [0, {n_outputs})")
-    pass_votes = np.bincount(output_index[labels == GRADE_PASS], minlength=n_outputs)
-    fail_votes = np.bincount(output_index[labels == GRADE_FAIL], minlength=n_outputs)
-    majority = np.full(n_outputs, NO_LABEL, dtype=np.int8)
-    majority[pass_votes > fail_votes] = HUMAN_PASS
-    majority[fail_votes > pass_votes] = HUMAN_FAIL
-    return majority
+from annotate.statistics import (
+    LABEL_FAIL,
+    LABEL_PASS,
+    NO_LABEL,
+    VERDICT_ERROR,
+    VERDICT_FAIL,
+    VERDICT_MISSING,
+    VERDICT_PASS,
+    Interval,
+    wilson_interval,
+    wilson_interval_float,
+)
 
 
 @dataclass(frozen=True)
@@ -373,7 +301,7 @@ def check_human_labels(human: np.ndarray) -> np.ndarray:
     human = np.asarray(human)
     if human.ndim != 1:
         raise ValueError(f"human labels must be 1-D, got shape {human.shape}")
-    if human.size and (human.min() < NO_LABEL or human.max() > HUMAN_PASS):
+    if human.size and (human.min() < NO_LABEL or human.max() > LABEL_PASS):
         raise ValueError("human label codes must be 1 (pass), 0 (fail) or -1 (no label)")
     return human
 
@@ -392,8 +320,8 @@ def _by_validator(
         )
     labelled = np.flatnonzero(human != NO_LABEL)
     labelled_human = human[labelled]
-    fail_rows = labelled[labelled_human == HUMAN_FAIL]
-    pass_rows = labelled[labelled_human == HUMAN_PASS]
+    fail_rows = labelled[labelled_human == LABEL_FAIL]
+    pass_rows = labelled[labelled_human == LABEL_PASS]
     rows = np.concatenate([fail_rows, pass_rows])
     # np.take is the fastest gather on a C-contiguous matrix but, in numpy 2.4, about eight
     # times slower than fancy indexing on a strided view such as a column slice.

@@ -7,20 +7,20 @@ import numpy as np
 
 from annotate.evidence import ChosenVerdicts, EvidenceBlock
 from annotate.models import Project
+from annotate.statistics import as_outcomes
 from validators import matrix as matrix_cache
-from validators.matrix import FAIL, PASS
 from validators.models import Validator
 
 
 def verdict_matrix(project: Project) -> EvidenceBlock:
     """Every non-archived validator's outcomes: 1 pass, 0 fail, NaN for error or missing."""
     matrix = matrix_cache.verdict_matrix(project)
-    outcomes = np.where(matrix.codes == PASS, 1.0, np.where(matrix.codes == FAIL, 0.0, np.nan))
+    outcomes = as_outcomes(matrix.codes, np.float32)
     criteria = dict(
         Validator.objects.filter(pk__in=matrix.validator_ids.tolist()).values_list("id", "criterion_id")
     )
     return EvidenceBlock(
-        output_ids=matrix.output_ids, outcomes=outcomes.astype(np.float32),
+        output_ids=matrix.output_ids, outcomes=outcomes,
         column_names=tuple(str(v) for v in matrix.validator_ids),
         column_criteria=np.array([criteria.get(int(v)) or -1 for v in matrix.validator_ids], dtype=np.int64),
         scores=matrix.scores,

@@ -22,9 +22,9 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from annotate.models import Output, Project
+from annotate.statistics import OUTCOME_CODES, VERDICT_ERROR, VERDICT_MISSING, sql_case
 from validators.models import Validator
 
-PASS, FAIL, ERROR, MISSING = 1, 0, -1, -2
 SETTLE_SECONDS = 10
 
 
@@ -58,7 +58,7 @@ def _outputs_signature(project: Project) -> tuple[int, int]:
 def _empty(output_ids: np.ndarray, validator_ids: np.ndarray, signature) -> VerdictMatrix:
     return VerdictMatrix(
         output_ids=output_ids, validator_ids=validator_ids,
-        codes=np.full((output_ids.size, validator_ids.size), MISSING, dtype=np.int8),
+        codes=np.full((output_ids.size, validator_ids.size), VERDICT_MISSING, dtype=np.int8),
         scores=np.full((output_ids.size, validator_ids.size), np.nan, dtype=np.float32),
         last_verdict_id=0, settled_verdict_id=0, outputs_signature=signature,
     )
@@ -66,7 +66,7 @@ def _empty(output_ids: np.ndarray, validator_ids: np.ndarray, signature) -> Verd
 
 _VERDICT_QUERY = (
     "SELECT output_id, validator_id, "
-    "CASE outcome WHEN 'pass' THEN 1 WHEN 'fail' THEN 0 ELSE -1 END, score, id, {epoch} "
+    f"{sql_case('outcome', OUTCOME_CODES, VERDICT_ERROR)}, score, id, {{epoch}} "
     "FROM validators_verdict WHERE id > %s AND validator_id IN ({ids})"
 )
 _EPOCH = {

@@ -10,15 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-    inferred_outputs,
-    load_votes,
-    majority,
-    output_weights,
-)
+from annotate.labels import inferred_outputs, load_votes, output_weights
 from annotate.models import Criterion, Project
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, majority
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
 from validators.models import CriterionSetting, Validator
@@ -130,6 +124,9 @@ def report_card(project: Project) -> ReportCard:
     effective = None
     if weighted:
         effective = float(weights[graded].sum() ** 2 / np.square(weights[graded]).sum())
+    # Settings refuse 0 now and a migration clamped stored zeros; a row written by other means
+    # still must not break every report card of the project (select_validator refuses 0).
+    min_labels = max(1, project.min_labels_per_class)
     cards: list[CriterionCard] = []
     holistic_labels = None
     for key, name, criterion_id in targets:
@@ -158,12 +155,12 @@ def report_card(project: Project) -> ReportCard:
         excluded = tuple(v.pk for v in setting.excluded.all()) if setting else ()
         pinned = setting.pinned_id if setting else None
         selection = select_validator(
-            candidates, ffr_ceiling=ceiling, min_labels=project.min_labels_per_class,
+            candidates, ffr_ceiling=ceiling, min_labels=min_labels,
             pinned=pinned if pinned in validators else None, excluded=excluded,
         )
         cards.append(CriterionCard(
             key=key, name=name, criterion_id=criterion_id, ceiling=ceiling,
-            min_labels=project.min_labels_per_class,
+            min_labels=min_labels,
             n_human_pass=int(np.count_nonzero(labels == LABEL_PASS)),
             n_human_fail=int(np.count_nonzero(labels == LABEL_FAIL)),
             n_human_pass_inferred=int(np.count_nonzero(

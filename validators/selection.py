@@ -21,19 +21,17 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, OptimizeResult, milp
 
-from validators.alignment import (
-    HUMAN_FAIL,
-    HUMAN_PASS,
+from annotate.statistics import (
+    LABEL_FAIL,
+    LABEL_PASS,
     NO_LABEL,
     VERDICT_ERROR,
     VERDICT_FAIL,
     VERDICT_MISSING,
     VERDICT_PASS,
-    AlignmentMetrics,
     Interval,
-    alignment_metrics,
-    check_human_labels,
 )
+from validators.alignment import AlignmentMetrics, alignment_metrics, check_human_labels
 
 KINDS = ("code", "llm")
 # Code assertions cost nothing to run; an LLM grader costs a call per output.
@@ -582,8 +580,8 @@ def smallest_suite(
     human = check_human_labels(human)
     verdict_matrix = _check_verdict_matrix(verdict_matrix, human.shape[0])
     n_validators = verdict_matrix.shape[1]
-    fail_rows = verdict_matrix[human == HUMAN_FAIL]
-    pass_rows = verdict_matrix[human == HUMAN_PASS]
+    fail_rows = verdict_matrix[human == LABEL_FAIL]
+    pass_rows = verdict_matrix[human == LABEL_PASS]
     # Coverage and FFR are undefined for every set without outputs of both classes.
     if n_validators == 0 or fail_rows.shape[0] == 0 or pass_rows.shape[0] == 0:
         return None

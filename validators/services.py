@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,8 @@ from django.utils import timezone
 
 from annotate.models import Criterion, Output, Project
 from annotate.services.criteria import CriterionError, criterion_ensure, criterion_key_check
-from annotate.untrusted_text import escape_unstorable_text, unstorable_text_problem
+from annotate.services.text import unstorable_field
+from annotate.untrusted_text import escape_unstorable_text
 from validators import llm, provider_rules
 from validators.models import (
     CachedAnswer,
@@ -46,10 +48,8 @@ def provider_save(
     *, project: Project, name: str = "default", base_url: str, model: str, api_key_env: str = "",
     concurrency: int = 8, timeout_seconds: float = 30.0, temperature: float = 0.0,
 ) -> Provider:
-    for field, value in (("name", name), ("base_url", base_url), ("model", model)):
-        problem = unstorable_text_problem(value)
-        if problem:
-            raise ValidatorError(f"The {field.replace('_', ' ')} {problem}.", field)
+    if bad := unstorable_field(name=name, base_url=base_url, model=model, api_key_env=api_key_env):
+        raise ValidatorError(bad[1], bad[0])
     problem = provider_rules.base_url_problem(
         base_url, allow_link_local=settings.CONCORD_LLM_ALLOW_LINK_LOCAL
     )
@@ -135,8 +135,12 @@ def validator_create(
 ) -> Validator:
     if kind not in ValidatorKind.values:
         raise ValidatorError(f"Unknown kind '{kind}'; use code or llm.", "kind")
+    if bad := unstorable_field(name=name, source=source):
+        raise ValidatorError(bad[1], bad[0])
     if not name.strip():
         raise ValidatorError("Give the validator a name.", "name")
+    if threshold is not None and not math.isfinite(threshold):
+        raise ValidatorError("The threshold must be a finite number.", "threshold")
     problems = source_problems(kind=kind, source=source, threshold=threshold)
     if problems:
         raise ValidatorError("; ".join(problems), "source")
@@ -244,6 +248,20 @@ def validators_import(
             continue
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int | float)):
             problems.append(ValidatorImportProblem(index, "threshold", "must be a number or null"))
+            continue
+        if threshold is not None and not math.isfinite(threshold):
+            problems.append(ValidatorImportProblem(index, "threshold", "must be a finite number"))
+            continue
+        if not isinstance(kind, str) or kind not in ValidatorKind.values:
+            problems.append(ValidatorImportProblem(
+                index, "kind", f"must be one of {', '.join(ValidatorKind.values)}",
+            ))
+            continue
+        if entry.get("provider") is not None and not isinstance(entry.get("provider"), str):
+            problems.append(ValidatorImportProblem(index, "provider", "must be a provider name or null"))
+            continue
+        if bad := unstorable_field(name=name, source=source, criterion=entry.get("criterion")):
+            problems.append(ValidatorImportProblem(index, bad[0], bad[1]))
             continue
         criterion_key = entry.get("criterion")
         provider = providers.get(entry.get("provider") or "default") if kind == "llm" else None

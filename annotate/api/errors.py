@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -46,6 +48,15 @@ def invalid(message: str, field: str = "") -> ValidationError:
 
 
 def exception_handler(exc: Exception, context: dict) -> Any:
+    if isinstance(exc, RequestDataTooBig):
+        # Django answers this one with an HTML page; an API client needs the usual shape.
+        request = context["request"]
+        size = int(request.META.get("CONTENT_LENGTH") or 0)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return Response({"errors": [{"field": "", "message": (
+            f"The request body is {size:,} bytes; the limit is {limit:,} bytes "
+            "(DATA_UPLOAD_MAX_MEMORY_SIZE). Send large imports as a file upload."
+        )}]}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         # model.full_clean() inside a service: the same refusal as a serializer's.
         exc = ValidationError(
@@ -53,7 +64,12 @@ def exception_handler(exc: Exception, context: dict) -> Any:
         )
     response = drf_exception_handler(exc, context)
     if response is not None:
-        response.data = {"errors": list(flatten(response.data))}
+        errors = list(flatten(response.data))
+        if getattr(context.get("view"), "errors_have_lines", False):
+            # Import views answer {line, field, message}; a refusal of the whole request
+            # (a body that is no JSON, no permission) concerns no line: 0.
+            errors = [{"line": 0, **error} for error in errors]
+        response.data = {"errors": errors}
     return response
 
 

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +17,7 @@ from annotate.access import visible_projects
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, LineErrorsSerializer, invalid
 from annotate.api.filters import OutputFilter
+from annotate.api.parsers import BoundedJSONParser
 from annotate.api.serializers import (
     RANKING_ESTIMATORS,
     ComparisonSerializer,
@@ -192,7 +193,9 @@ def _import_refused(problems: list[ImportProblem]) -> Response:
 
 @extend_schema(tags=["import"])
 class ImportView(APIView):
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    # Refusals before the file is read (a body that is no JSON) carry line 0, like the rest.
+    errors_have_lines = True
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(
         summary="Import samples and outputs from a file or a list of records (owners)",
@@ -216,6 +219,8 @@ class ImportView(APIView):
             200: OpenApiResponse(ImportResultSerializer, description="Nothing new."),
             400: LineErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer,
             404: ErrorsSerializer,
+            413: OpenApiResponse(ErrorsSerializer, description="A JSON body over "
+                                 "DATA_UPLOAD_MAX_MEMORY_SIZE; send a file instead."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -258,7 +263,8 @@ class OutputListView(generics.ListAPIView):
         )
 
     @extend_schema(summary="The project's outputs with their inputs", responses={
-        200: OutputSerializer(many=True), **READ_REFUSED,
+        # 400: a filter value that is no value (a NUL, an unknown choice).
+        200: OutputSerializer(many=True), 400: ErrorsSerializer, **READ_REFUSED,
     })
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

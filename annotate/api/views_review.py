@@ -100,15 +100,30 @@ class ExportDetailView(APIView):
         return Response(ExportSerializer(_owned_export(request.user, pk)).data)
 
 
+# Named here, not guessed from the file name: mimetypes reads the host's /etc/mime.types, so
+# the same download would answer differently on another machine than its schema says.
+EXPORT_MEDIA_TYPES = {
+    "csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
+}
+
+
 @extend_schema(tags=["exports"])
 class ExportFileView(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **REFUSED},
-                   summary="Download a finished export's file")
+    @extend_schema(
+        responses={
+            **{(200, media_type): OpenApiTypes.BINARY for media_type in EXPORT_MEDIA_TYPES.values()},
+            **REFUSED,
+        },
+        summary="Download a finished export's file",
+    )
     def get(self, request: Request, pk: int):
         export = _owned_export(request.user, pk)
         if export.status != ExportStatus.DONE or not export.file:
             raise Http404("This export has no file (yet).")
-        return FileResponse(export.file.open("rb"), as_attachment=True, filename=export_file_name(export))
+        return FileResponse(
+            export.file.open("rb"), as_attachment=True, filename=export_file_name(export),
+            content_type=EXPORT_MEDIA_TYPES[export.format],
+        )
 
 
 @extend_schema(tags=["review"])

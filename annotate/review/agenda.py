@@ -27,15 +27,7 @@ from django.db.models.functions import Coalesce
 
 from annotate.agreement import MISSING
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-    LABEL_UNSURE,
-    LabelVotes,
-    inferred_outputs,
-    load_votes,
-    majority,
-)
+from annotate.labels import LabelVotes, inferred_outputs, load_votes
 from annotate.models import (
     Adjudication,
     AgendaKind,
@@ -50,6 +42,7 @@ from annotate.models import (
 )
 from annotate.review.notes import NoteMention, proposed_criteria
 from annotate.review.targets import ReviewTarget, chosen_for, review_targets
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, majority
 
 AGENDA_LIMIT = 20
 

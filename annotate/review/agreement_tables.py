@@ -17,17 +17,13 @@ import numpy as np
 
 from annotate.agreement import MISSING, agreement_summary, agreement_with_reference
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-    LabelVotes,
-    load_votes,
-)
+from annotate.labels import LabelVotes, load_votes
 from annotate.models import (
     Grade,
     Project,
 )
 from annotate.review.targets import chosen_for, pass_fail_codes, ratings_matrix, review_targets
+from annotate.statistics import LABEL_FAIL, LABEL_PASS
 
 
 # -- agreement tables -----------------------------------------------------------------------

@@ -8,10 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotate.evidence import load_chosen_verdicts
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-)
 from annotate.models import (
     Adjudication,
     Grade,
@@ -19,6 +15,7 @@ from annotate.models import (
     Output,
 )
 from annotate.review.targets import ReviewTarget, chosen_for, review_targets
+from annotate.statistics import LABEL_FAIL, LABEL_PASS
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotate.agreement import MISSING
-from annotate.labels import (
-    LABEL_FAIL,
-    LABEL_PASS,
-    LabelVotes,
-)
+from annotate.labels import LabelVotes
 from annotate.models import (
     Criterion,
     CriterionVersion,
     Project,
 )
+from annotate.statistics import LABEL_FAIL, LABEL_PASS
 
 HOLISTIC_NAME = "Holistic verdict"
 

@@ -25,9 +25,6 @@ import numpy as np
 
 HOLISTIC = -1
 
-# Two-sided 95% normal quantile, as scipy.stats.norm.ppf(0.975) and statsmodels use it.
-Z_95 = 1.959963984540054
-
 T = TypeVar("T")
 
 
@@ -286,22 +283,3 @@ def criterion_labels(ctx: SelectionContext, criterion: int) -> tuple[np.ndarray,
 def evidence_columns(evidence: np.ndarray) -> np.ndarray:
     """(M, N) contiguous copy of the evidence: one validator's verdicts read without striding."""
     return derived("evidence_columns", (evidence,), lambda: np.ascontiguousarray(evidence.T))
-
-
-def wilson_interval(
-    successes: np.ndarray, trials: np.ndarray, z: float = Z_95
-) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (Wilson 1927); [0, 1] where there are no trials.
-
-    `successes` may be fractional (a rating-scale project's summed normalised scores).
-    """
-    successes = np.asarray(successes, dtype=np.float64)
-    trials = np.asarray(trials, dtype=np.float64)
-    safe = np.maximum(trials, 1.0)
-    p = successes / safe
-    z2 = z * z
-    centre = (p + z2 / (2 * safe)) / (1 + z2 / safe)
-    half = z * np.sqrt(p * (1 - p) / safe + z2 / (4 * safe * safe)) / (1 + z2 / safe)
-    lower = np.where(trials > 0, np.clip(centre - half, 0.0, 1.0), 0.0)
-    upper = np.where(trials > 0, np.clip(centre + half, 0.0, 1.0), 1.0)
-    return lower, upper

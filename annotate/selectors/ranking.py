@@ -25,7 +25,8 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import ndtr
 
-from annotate.selectors.base import Z_95, ScoredPool, SelectionContext
+from annotate.selectors.base import ScoredPool, SelectionContext
+from annotate.statistics import Z_95
 
 # Pseudo-grades of the pooled variance mixed into each system's own: a system with two equal
 # grades is not yet known to have no variance.

@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Comparison, Output, Project
-from annotate.queries import current_graders, graded_counts, project_output_ids, rows_of
+from annotate.queries import current_graders, graded_counts, project_output_ids
 from annotate.selection import RankedItem, rank_pairs, rank_pool
+from annotate.statistics import rows_of
 
 MAX_CLAIM_ATTEMPTS = 20
 LIVE = (AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED)

@@ -12,10 +12,20 @@ from annotate.models import (
     Role,
     key_validator,
 )
+from annotate.services.text import unstorable_field
 
 
 class CriterionError(ValueError):
-    pass
+    """Bad criterion input; `field` names what was wrong, when one field is to blame."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+def _refuse_unstorable(**texts: str) -> None:
+    if bad := unstorable_field(**texts):
+        raise CriterionError(bad[1], bad[0])
 
 
 def may_edit_criteria(*, project: Project, role: str | None) -> bool:
@@ -49,6 +59,7 @@ def criterion_create(
     author: AbstractBaseUser | None = None, decided_in: ReviewMeeting | None = None,
 ) -> Criterion:
     """A new criterion with its first version. Without a key, the key is made from the name."""
+    _refuse_unstorable(key=key, name=name, definition=definition, reason=reason)
     if not key.strip() and not name.strip():
         raise CriterionError("Give the criterion a name.")
     key = _check_key(key or key_from_name(name))
@@ -71,6 +82,7 @@ def criterion_create(
 
 def criterion_ensure(*, project: Project, key: str, author: AbstractBaseUser | None = None) -> Criterion:
     """The criterion with this key, created with an empty definition if the project lacks it."""
+    _refuse_unstorable(key=key)
     key = _check_key(key)
     existing = Criterion.objects.filter(project=project, key=key).first()
     if existing:
@@ -85,6 +97,7 @@ def criterion_version_publish(
 ) -> CriterionVersion:
     """A refined definition. Grades given under older versions become stale for this
     criterion (kept, still exportable); nothing is rewritten."""
+    _refuse_unstorable(name=name, definition=definition, reason=reason)
     if not reason.strip():
         raise CriterionError("Say in one line why the definition changes.")
     if not definition.strip():

@@ -23,6 +23,7 @@ from annotate.models import (
     Verdict,
 )
 from annotate.services.assignments import REOPENED, AssignmentError, assignment_claim_output
+from annotate.services.text import unstorable_field
 
 
 class GradeError(ValueError):
@@ -183,6 +184,8 @@ def grade_submit(
     double click, a resent form) returns the first grade instead of appending another.
     `criterion_versions` maps criterion keys to the CriterionVersion ids the annotator saw."""
     project = output.project
+    if bad := unstorable_field(note=note):
+        raise GradeError(bad[1], bad[0])
     if project.scale == Scale.RATING:
         if score is None and not verdict:
             raise GradeError("Give a score on the project's scale.", "score")
@@ -324,6 +327,8 @@ def comparison_submit(
     """
     if choice not in Choice.values:
         raise GradeError("Choose A, B or tie.", "choice")
+    if bad := unstorable_field(note=note):
+        raise GradeError(bad[1], bad[0])
     if output_a.pk == output_b.pk:
         raise GradeError("A comparison needs two different outputs.", "output_b")
     if output_a.sample_id != output_b.sample_id:

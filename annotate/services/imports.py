@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -106,8 +107,12 @@ def _digest(text: str) -> bytes:
 
 
 class _Importer:
-    def __init__(self, *, project: Project, with_labels: bool, annotator_name: str, chunk_size: int):
+    def __init__(
+        self, *, project: Project, with_labels: bool, annotator_name: str, chunk_size: int,
+        max_text_bytes: int,
+    ):
         self.project = project
+        self.max_text_bytes = max_text_bytes
         self.with_labels = with_labels
         self.annotator_name = annotator_name
         self.chunk_size = chunk_size
@@ -173,15 +178,41 @@ class _Importer:
             self.problems.add(line, "", f"mixes formats: the file started as {self.kind} records")
             return None
         if self.kind == PER_OUTPUT:
-            record = importing.validate_output_record(line, raw, self.problems)
+            record = importing.validate_output_record(
+                line, raw, self.problems, max_text_bytes=self.max_text_bytes
+            )
             if record is not None:
                 self._check_duplicates(record.line, record.item_id, record.input, [record.system])
                 self._check_reference(record.line, record.item_id, record.reference)
+                if self.with_labels and record.human is not None:
+                    self._check_scale(record.line, record.human)
             return record
-        record = importing.validate_pair_record(line, raw, self.problems)
+        record = importing.validate_pair_record(
+            line, raw, self.problems, max_text_bytes=self.max_text_bytes
+        )
         if record is not None:
             self._check_duplicates(record.line, record.sample_key, record.input, [])
         return record
+
+    def _check_scale(self, line: int, human: importing.HumanLabel) -> None:
+        """Scores become grades only on the project's own scale: a 99 on a 1-5 project is a
+        mistake in the file, not a pass. Only checked when labels are imported; the outputs
+        of a file graded on another scale are still welcome without them."""
+        project = self.project
+        if project.scale != Scale.RATING:
+            return
+        low = project.scale_min if project.scale_min is not None else -math.inf
+        high = project.scale_max if project.scale_max is not None else math.inf
+        scored = [("human.score", human.score)] + [
+            (f"human.criteria_scores.{name}", score)
+            for name, score in human.criteria_scores.items()
+        ]
+        for where, score in scored:
+            if score is not None and not low <= score <= high:
+                self.problems.add(
+                    line, where,
+                    f"{score:g} is outside the project's scale ({low:g} to {high:g})",
+                )
 
     def _check_reference(self, line: int, item_id: str, reference: str | None) -> None:
         """One reference per input. Records of the same input may leave it out (a human
@@ -451,6 +482,7 @@ def outputs_import(
     importer = _Importer(
         project=project, with_labels=with_labels, annotator_name=annotator_name,
         chunk_size=settings.CONCORD_IMPORT_CHUNK_SIZE,
+        max_text_bytes=settings.CONCORD_MAX_TEXT_BYTES,
     )
     try:
         if records is not None:

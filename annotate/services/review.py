@@ -34,10 +34,20 @@ from annotate.models import (
 )
 from annotate.review.agenda import open_regrade_requests, previous_meeting, review_agenda
 from annotate.services.criteria import CriterionError, criterion_create, criterion_version_publish
+from annotate.services.text import unstorable_field
 
 
 class ReviewError(ValueError):
-    pass
+    """A refused meeting action; `field` names what was wrong, when one field is to blame."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
+
+
+def _refuse_unstorable(**texts: str | None) -> None:
+    if bad := unstorable_field(**texts):
+        raise ReviewError(bad[1], bad[0])
 
 
 def _open_meeting(meeting: ReviewMeeting) -> ReviewMeeting:
@@ -57,6 +67,7 @@ def _attend(meeting: ReviewMeeting, user: AbstractBaseUser | None) -> None:
 def meeting_start(*, project: Project, started_by: AbstractBaseUser, title: str = "") -> ReviewMeeting:
     """Start a meeting, or join the one already open (one open meeting per project). The
     agenda is built from the data since the previous meeting started, then frozen."""
+    _refuse_unstorable(title=title)
     Project.objects.select_for_update().get(pk=project.pk)
     current = ReviewMeeting.objects.filter(project=project, ended_at__isnull=True).first()
     if current is not None:
@@ -84,6 +95,7 @@ def meeting_end(
     *, meeting: ReviewMeeting, ended_by: AbstractBaseUser, notes: str | None = None,
 ) -> ReviewMeeting:
     """End the meeting, with its final notes if given. Ending it twice is harmless."""
+    _refuse_unstorable(notes=notes)
     locked = ReviewMeeting.objects.select_for_update().get(pk=meeting.pk)
     if locked.ended_at is not None:
         return locked
@@ -98,6 +110,7 @@ def meeting_end(
 @transaction.atomic
 def meeting_notes_save(*, meeting: ReviewMeeting, notes: str, author: AbstractBaseUser) -> ReviewMeeting:
     """Keep the meeting's running notes (the page saves them as they are typed)."""
+    _refuse_unstorable(notes=notes)
     meeting = _open_meeting(meeting)
     if len(notes) > 20000:
         raise ReviewError("Keep the notes under 20,000 characters.")
@@ -125,7 +138,8 @@ def adjudication_record(
     """The reviewer's gold label for (output, criterion or holistic). The latest one wins in
     the gold export; the grades themselves stay as they are."""
     if verdict not in Verdict.values:
-        raise ReviewError("Choose pass, fail or unsure.")
+        raise ReviewError("Choose pass, fail or unsure.", "verdict")
+    _refuse_unstorable(reason=reason)
     _check_criterion(output.project_id, criterion)
     if meeting is not None:
         meeting = _open_meeting(meeting)
@@ -152,7 +166,7 @@ def meeting_publish_version(
             decided_in=meeting,
         )
     except CriterionError as exc:
-        raise ReviewError(str(exc)) from exc
+        raise ReviewError(str(exc), exc.field) from exc
     Decision.objects.create(
         meeting=meeting, kind=DecisionKind.NEW_VERSION, criterion_version=version, author=author,
         text=f"{criterion.key} v{version.number}: {version.reason}",
@@ -176,7 +190,7 @@ def meeting_create_criterion(
             author=author, decided_in=meeting,
         )
     except CriterionError as exc:
-        raise ReviewError(str(exc)) from exc
+        raise ReviewError(str(exc), exc.field) from exc
     version = criterion.versions.get()
     Decision.objects.create(
         meeting=meeting, kind=DecisionKind.NEW_VERSION, criterion_version=version, author=author,
@@ -193,6 +207,7 @@ def meeting_send_back(
 ) -> Decision:
     """Send outputs back for re-grading: a Decision and one RegradeRequest per output. A new
     request replaces a still-open one for the same output."""
+    _refuse_unstorable(reason=reason)
     meeting = _open_meeting(meeting)
     if not outputs:
         raise ReviewError("Choose at least one output to send back.")
@@ -226,6 +241,7 @@ def meeting_send_back(
 
 @transaction.atomic
 def meeting_record_decision(*, meeting: ReviewMeeting, text: str, author: AbstractBaseUser) -> Decision:
+    _refuse_unstorable(decision=text)
     meeting = _open_meeting(meeting)
     if not text.strip():
         raise ReviewError("Write the decision down first.")

@@ -88,14 +88,22 @@ def _context_text(value) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
+def _row_id(value: str) -> int | None:
+    """A database id from a form field, or None: ids are positive 64-bit integers, and
+    anything else ("abc", "1.5", 10**30) would reach the database as a 500."""
+    if value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+        return int(value)
+    return None
+
+
 def _shown_versions(data, criteria: list[queries.CriterionRow]) -> dict:
     """criterion key -> the version the annotator saw: the row's own object when it is still
     the latest (no query needed to store it), else the id from the form."""
     shown = {}
     for row in criteria:
-        value = data.get(f"v_{row.key}", "")
-        if value.isdigit():
-            shown[row.key] = row.version if int(value) == row.version.pk else int(value)
+        version_id = _row_id(data.get(f"v_{row.key}", ""))
+        if version_id is not None:
+            shown[row.key] = row.version if version_id == row.version.pk else version_id
     return shown
 
 
@@ -208,13 +216,31 @@ def _done(
 
 
 def _own_assignment(request: HttpRequest, project: Project, *, pair: bool) -> Assignment:
+    """The annotator's claim named by the form; GradeError when the field is no claim id."""
+    raw = request.POST.get("assignment", "")
+    assignment_id = _row_id(raw)
+    if assignment_id is None:
+        raise GradeError(
+            f"The assignment field must be the id of your current item, not {raw[:20]!r}. "
+            "Reload the page.", "assignment",
+        )
     assignment = get_object_or_404(
         Assignment.objects.select_related("output", "output_b"),
-        pk=request.POST.get("assignment") or 0, project=project, annotator=request.user,
-        output_b__isnull=not pair,
+        pk=assignment_id, project=project, annotator=request.user, output_b__isnull=not pair,
     )
     assignment.output.project = project
     return assignment
+
+
+def _no_such_assignment(
+    request: HttpRequest, project: Project, role: str, *, mode: str, error: GradeError,
+) -> HttpResponse:
+    """400 with the annotator's current item, so the page stays usable."""
+    return _workspace(
+        request, project, role, mode=mode,
+        assignment=active_assignment(project=project, annotator=request.user), error=str(error),
+        status=400, state=_grade_state(request.POST, []) if mode == "pair" else None,
+    )
 
 
 # -- single outputs --------------------------------------------------------------------------
@@ -229,7 +255,10 @@ def grade_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
-    assignment = _own_assignment(request, project, pair=False)
+    try:
+        assignment = _own_assignment(request, project, pair=False)
+    except GradeError as exc:
+        return _no_such_assignment(request, project, role, mode="single", error=exc)
     criteria = queries.criteria_for_grading(project)
     state = _grade_state(request.POST, criteria)
     try:
@@ -256,7 +285,10 @@ def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def grade_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
-    assignment = _own_assignment(request, project, pair=False)
+    try:
+        assignment = _own_assignment(request, project, pair=False)
+    except GradeError as exc:
+        return _no_such_assignment(request, project, role, mode="single", error=exc)
     skipped = assignment_skip(assignment=assignment, annotator=request.user)
     return _done(request, project, role, mode="single", notice="Skipped." if skipped else "")
 
@@ -300,8 +332,9 @@ def grade_history(request: HttpRequest, slug: str) -> HttpResponse:
 
 # -- criteria drift while grading ------------------------------------------------------------
 def _criteria_response(request, project, role, *, notice: str = "", error: str = ""):
-    if not request.htmx:
-        (messages.error if error else messages.success)(request, error or notice)
+    """htmx: the workspace; plain: a redirect after a success, the page with the error (400)."""
+    if not request.htmx and not error:
+        messages.success(request, notice)
         return redirect(_page_url("single", project, _selector(request.POST)))
     assignment = active_assignment(project=project, annotator=request.user)
     return _workspace(
@@ -363,7 +396,10 @@ def pairwise_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def pairwise_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
-    assignment = _own_assignment(request, project, pair=True)
+    try:
+        assignment = _own_assignment(request, project, pair=True)
+    except GradeError as exc:
+        return _no_such_assignment(request, project, role, mode="pair", error=exc)
     state = _grade_state(request.POST, [])
     try:
         comparison_submit(
@@ -384,7 +420,10 @@ def pairwise_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def pairwise_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
-    assignment = _own_assignment(request, project, pair=True)
+    try:
+        assignment = _own_assignment(request, project, pair=True)
+    except GradeError as exc:
+        return _no_such_assignment(request, project, role, mode="pair", error=exc)
     skipped = assignment_skip(assignment=assignment, annotator=request.user)
     return _done(request, project, role, mode="pair", notice="Skipped." if skipped else "")
 

@@ -49,6 +49,7 @@ from annotate.services.review import (
     meeting_send_back,
     meeting_start,
 )
+from annotate.untrusted_text import escape_unstorable_text, unstorable_text_problem
 
 MEETING = "annotate/review_meeting.html"
 
@@ -187,19 +188,19 @@ def _after(
     request: HttpRequest, project: Project, role: str, meeting: ReviewMeeting, *,
     notice: str = "", error: str = "",
 ) -> HttpResponse:
-    """htmx: the meeting partial with a notice (400 with the error); plain: redirect."""
+    """htmx: the meeting partial with a notice, or the error with status 400; plain: the
+    whole page with the error (400), or a redirect after a success."""
     position = _position(request)
     meeting.refresh_from_db()
-    if request.htmx:
+    if request.htmx or error:
         try:
             context = _meeting_context(project, role, meeting, position)
         except Http404:
             context = _meeting_context(project, role, meeting, 1)
         context.update(notice=notice, error=error)
-        return render(request, f"{MEETING}#meeting", context, status=400 if error else 200)
-    if error:
-        messages.error(request, error)
-    elif notice:
+        template = f"{MEETING}#meeting" if request.htmx else MEETING
+        return render(request, template, context, status=400 if error else 200)
+    if notice:
         messages.success(request, notice)
     return redirect("review-meeting-item", slug=project.slug, pk=meeting.pk, position=position)
 
@@ -217,9 +218,12 @@ def _criterion(project: Project, key: str | None, *, required: bool) -> Criterio
         if required:
             raise ReviewError("Choose a criterion.")
         return None
-    criterion = Criterion.objects.filter(project=project, key=key).first()
+    # A NUL never names a criterion, and PostgreSQL would answer its lookup with an error.
+    criterion = None if unstorable_text_problem(key) else (
+        Criterion.objects.filter(project=project, key=key).first()
+    )
     if criterion is None:
-        raise ReviewError(f"There is no criterion '{key}'.")
+        raise ReviewError(f"There is no criterion '{escape_unstorable_text(key)}'.")
     return criterion
 
 
@@ -324,8 +328,11 @@ def notes_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["POST"])
 def meeting_end_view(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
-    project, _, meeting = _meeting(request, slug, pk)
-    meeting_end(meeting=meeting, ended_by=request.user, notes=request.POST.get("notes"))
+    project, role, meeting = _meeting(request, slug, pk)
+    try:
+        meeting_end(meeting=meeting, ended_by=request.user, notes=request.POST.get("notes"))
+    except ReviewError as exc:
+        return _after(request, project, role, meeting, error=str(exc))
     messages.success(request, f"“{meeting.title}” has ended. Its summary is ready to download.")
     return redirect(f"{reverse('review', args=[project.slug])}#meeting-{meeting.pk}")
 

@@ -13,22 +13,27 @@ from django.urls import reverse
 
 from annotate.evidence import ChosenVerdicts
 from annotate.gold import (
-    NAMES,
     STATUSES,
     GoldOptions,
     gold_label,
-    human_majority,
     iter_gold,
-    majority_codes,
     status_codes,
     write_gold,
 )
-from annotate.labels import LABEL_FAIL, LABEL_PASS, load_votes, majority
+from annotate.labels import load_votes
 from annotate.models import Adjudication, Criterion, Export, ExportStatus, Grade, Output, Role
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.exports import ExportError, export_run, export_start
 from annotate.services.grades import grade_retract, grade_submit
 from annotate.services.projects import membership_set, project_create
+from annotate.statistics import (
+    LABEL_FAIL,
+    LABEL_NAMES,
+    LABEL_PASS,
+    human_majority,
+    majority,
+    majority_codes,
+)
 from tests.factories import UserFactory
 
 # -- a chosen-validator provider for tests (annotate.evidence's interface, no validators app) --
@@ -148,7 +153,7 @@ def test_the_arrays_follow_the_same_rules_as_one_label_at_a_time():
 
     for (p, f, u), code, share, status in zip(counts, codes, agreement, statuses, strict=True):
         label = gold_label(int(p), int(f), int(u))
-        assert (NAMES[code + 1], STATUSES[status]) == (label.majority, label.status)
+        assert (LABEL_NAMES[code + 1], STATUSES[status]) == (label.majority, label.status)
         assert (None if np.isnan(share) else share) == label.agreement
 
 

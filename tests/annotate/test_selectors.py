@@ -28,7 +28,7 @@ from annotate.selectors import (
     selector_choices,
 )
 from annotate.selectors import base as base_module
-from annotate.selectors.base import derived, wilson_interval
+from annotate.selectors.base import derived
 from annotate.selectors.embedding_based import NearestLabelled
 from annotate.selectors.evidence_based import (
     MadValidatorsSelector,
@@ -39,6 +39,7 @@ from annotate.selectors.evidence_based import (
 )
 from annotate.selectors.model_based import fit_irt_2pl, fit_logistic
 from annotate.selectors.ranking import PRIOR_GRADES, system_standing
+from annotate.statistics import wilson_intervals
 
 NAN = np.nan
 
@@ -716,7 +717,7 @@ def ranking_context() -> SelectionContext:
 def test_wilson_interval_matches_statsmodels():
     successes, trials = np.array([95, 5, 4, 0, 10]), np.array([100, 10, 10, 7, 10])
 
-    lower, upper = wilson_interval(successes, trials)
+    lower, upper = wilson_intervals(successes, trials)
 
     reference = proportion_confint(successes, trials, alpha=0.05, method="wilson")
     np.testing.assert_allclose(lower, reference[0], atol=1e-12)

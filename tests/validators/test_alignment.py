@@ -16,15 +16,13 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
+from annotate.statistics import Z_95, majority_labels, wilson_interval
 from validators.alignment import (
-    Z_95,
     AlignmentMetrics,
     alignment_metrics,
     alignment_table,
     confusion_counts,
-    majority_labels,
     metrics_from_counts,
-    wilson_interval,
 )
 
 TIGHT = {"rel": 1e-12, "abs": 1e-12}

@@ -18,14 +18,18 @@ from sklearn.metrics import (
 )
 from statsmodels.stats.proportion import proportion_confint
 
-from validators.alignment import (
-    HUMAN_FAIL,
-    HUMAN_PASS,
+from annotate.statistics import (
+    LABEL_FAIL,
+    LABEL_PASS,
     NO_LABEL,
     VERDICT_ERROR,
     VERDICT_FAIL,
     VERDICT_MISSING,
     VERDICT_PASS,
+    wilson_interval,
+    wilson_interval_float,
+)
+from validators.alignment import (
     AlignmentMetrics,
     alignment_metrics,
     alignment_table,
@@ -33,8 +37,6 @@ from validators.alignment import (
     metrics_from_counts,
     metrics_from_weighted_counts,
     weighted_confusion_counts,
-    wilson_interval,
-    wilson_interval_float,
 )
 
 TIGHT = {"rel": 1e-12, "abs": 1e-12}
@@ -79,11 +81,11 @@ def _assert_matches_weighted_references(metrics: AlignmentMetrics, human, verdic
     (w_tp, w_fn), (w_fp, w_tn) = confusion_matrix(y_true, y_pred, labels=[0, 1], sample_weight=w)
     assert metrics.coverage == pytest.approx(w_tp / (w_tp + w_fn), **CLOSE)
     assert metrics.coverage == pytest.approx(
-        recall_score(y_true, y_pred, pos_label=HUMAN_FAIL, sample_weight=w), **CLOSE
+        recall_score(y_true, y_pred, pos_label=LABEL_FAIL, sample_weight=w), **CLOSE
     )
     assert metrics.false_failure_rate == pytest.approx(w_fp / (w_fp + w_tn), **CLOSE)
     assert metrics.false_failure_rate == pytest.approx(
-        1 - recall_score(y_true, y_pred, pos_label=HUMAN_PASS, sample_weight=w), **CLOSE
+        1 - recall_score(y_true, y_pred, pos_label=LABEL_PASS, sample_weight=w), **CLOSE
     )
     specificity = 1 - metrics.false_failure_rate
     assert metrics.alignment == pytest.approx(
@@ -98,8 +100,8 @@ def _assert_matches_weighted_references(metrics: AlignmentMetrics, human, verdic
     assert metrics.mcc == pytest.approx(matthews_corrcoef(y_true, y_pred, sample_weight=w), **CLOSE)
 
     # Wilson at the weighted proportion with Kish's n_eff as n.
-    n_eff_fail = _kish(w[y_true == HUMAN_FAIL])
-    n_eff_pass = _kish(w[y_true == HUMAN_PASS])
+    n_eff_fail = _kish(w[y_true == LABEL_FAIL])
+    n_eff_pass = _kish(w[y_true == LABEL_PASS])
     assert metrics.coverage_ci == pytest.approx(
         proportion_confint(metrics.coverage * n_eff_fail, n_eff_fail, method="wilson"), **CLOSE
     )
@@ -135,7 +137,7 @@ def test_weighted_confusion_counts_by_hand(seed):
     assert counts.dtype == np.int64 and weighted.dtype == effective.dtype == np.float64
     assert counts.shape == (6, 6) and weighted.shape == (6, 4) and effective.shape == (6, 2)
     assert np.array_equal(counts, confusion_counts(human, verdict_matrix))
-    fail, passed = human == HUMAN_FAIL, human == HUMAN_PASS
+    fail, passed = human == LABEL_FAIL, human == LABEL_PASS
     for j in range(verdict_matrix.shape[1]):
         v = verdict_matrix[:, j]
         cells = [
@@ -559,7 +561,7 @@ def test_importance_weighted_estimates_recover_the_population_figures():
     rng = np.random.default_rng(20240611)
     n_population, n_sample, n_draws = 20_000, 2_000, 20
     score = rng.random(n_population)
-    human = np.where(rng.random(n_population) < 0.7, HUMAN_PASS, HUMAN_FAIL).astype(np.int8)
+    human = np.where(rng.random(n_population) < 0.7, LABEL_PASS, LABEL_FAIL).astype(np.int8)
     disagree = rng.random(n_population) < 0.03 + 0.6 * score
     verdicts = np.where(disagree, 1 - human, human).astype(np.int8)
     odd = rng.random(n_population)

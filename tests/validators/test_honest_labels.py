@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from annotate.gold import GoldOptions, write_gold
-from annotate.labels import NO_LABEL, inferred_outputs, load_votes, majority
+from annotate.labels import inferred_outputs, load_votes
 from annotate.models import Criterion, Grade, GradeCriterion, Output, Project
 from annotate.review.agenda import review_agenda
 from annotate.review.agreement_tables import agreement_tables
@@ -26,6 +26,7 @@ from annotate.services.criteria import criterion_create
 from annotate.services.grades import grade_submit
 from annotate.services.imports import outputs_import
 from annotate.services.projects import membership_set, project_create
+from annotate.statistics import NO_LABEL, majority
 from tests.factories import UserFactory
 from validators.matrix import forget
 from validators.models import CriterionSetting, Validator, VerdictRecord

@@ -7,9 +7,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from annotate.statistics import VERDICT_ERROR, VERDICT_FAIL, VERDICT_PASS
 from concord_testing.llm_stub import LLMStubServer, keyword_responder
 from validators import services
-from validators.matrix import ERROR, FAIL, PASS, verdict_matrix
+from validators.matrix import verdict_matrix
 from validators.models import Run, VerdictHistory, VerdictRecord
 
 GRADER = "Answer: {output}\nIs it good? Answer YES or NO."
@@ -96,8 +97,8 @@ def test_rerun_retries_errors_keeps_pass_fail_and_keeps_history(
     assert f"run #{first.pk}" in page and f"run #{second.pk}" in page
     # The report card's in-memory matrix sees the retried verdicts, not the old errors.
     matrix = verdict_matrix(project)
-    assert codes_before == [ERROR, ERROR, ERROR, ERROR, FAIL, PASS]
-    assert sorted(matrix.codes[:, matrix.column(grader.pk)].tolist()) == [FAIL, FAIL, FAIL, PASS, PASS, PASS]
+    assert codes_before == [VERDICT_ERROR, VERDICT_ERROR, VERDICT_ERROR, VERDICT_ERROR, VERDICT_FAIL, VERDICT_PASS]
+    assert sorted(matrix.codes[:, matrix.column(grader.pk)].tolist()) == [VERDICT_FAIL, VERDICT_FAIL, VERDICT_FAIL, VERDICT_PASS, VERDICT_PASS, VERDICT_PASS]
 
 
 @pytest.mark.django_db

@@ -6,6 +6,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
+from annotate.api.fields import StorableSlugRelatedField
 from annotate.models import Criterion, Project
 from validators.models import Provider, Run, RunStatus, Suite, Validator, ValidatorKind
 from validators.queries import run_worker_status
@@ -33,8 +34,9 @@ VERDICT_COUNTS = inline_serializer("VerdictCounts", fields={
 
 
 class ValidatorSerializer(serializers.ModelSerializer):
-    criterion = serializers.SlugRelatedField(slug_field="key", read_only=True)
-    provider = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    # null: the holistic verdict; a code validator has no provider.
+    criterion = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
+    provider = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     verdicts = serializers.SerializerMethodField()
     warnings = serializers.SerializerMethodField()
 
@@ -67,7 +69,7 @@ class ProjectScopedSerializer(serializers.Serializer):
 
 
 class ValidatorCreateSerializer(ProjectScopedSerializer):
-    criterion = serializers.SlugRelatedField(
+    criterion = StorableSlugRelatedField(
         slug_field="key", queryset=Criterion.objects.none(), required=False, allow_null=True,
         default=None, help_text="A criterion key; null (or left out) for the holistic verdict.",
         error_messages={"does_not_exist": "No criterion '{value}' in this project."},
@@ -82,7 +84,7 @@ class ValidatorCreateSerializer(ProjectScopedSerializer):
         required=False, allow_null=True, default=None,
         help_text="A numeric return passes when it is at least this.",
     )
-    provider = serializers.SlugRelatedField(
+    provider = StorableSlugRelatedField(
         slug_field="name", queryset=Provider.objects.none(), required=False, allow_null=True,
         default=None, help_text="Provider name, for llm graders (default: the project's first).",
         error_messages={"does_not_exist": "No provider '{value}' in this project."},
@@ -110,9 +112,13 @@ class ValidatorImportResultSerializer(serializers.Serializer):
     validators = ValidatorSerializer(many=True)
 
 
+# Ids are 64-bit: a larger number would reach the database and fail there.
+MAX_ID = 2**63 - 1
+
+
 @extend_schema_field({
     "oneOf": [
-        {"type": "array", "items": {"type": "integer"}},
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
         {"type": "string", "enum": ["all"]},
     ],
     "description": 'Validator ids, or "all" for every validator not archived.',
@@ -124,7 +130,7 @@ class ValidatorChoiceField(serializers.Field):
         if data == "all":
             return "all"
         if not isinstance(data, list) or any(
-            isinstance(i, bool) or not isinstance(i, int) for i in data
+            isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= MAX_ID for i in data
         ):
             self.fail("invalid")
         return data

@@ -128,6 +128,8 @@ def _warnings(validators: list[Validator]) -> dict[int, list[str]]:
 
 @extend_schema(tags=["validators"])
 class ValidatorImportView(APIView):
+    # Refusals before the file is read (a body that is no JSON) carry line 0, like the rest.
+    errors_have_lines = True
     @extend_schema(
         summary="Import a validators file (owners)",
         description=(
@@ -146,6 +148,8 @@ class ValidatorImportView(APIView):
             200: OpenApiResponse(ValidatorImportResultSerializer, description="Nothing new."),
             400: LineErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer,
             404: ErrorsSerializer,
+            413: OpenApiResponse(ErrorsSerializer, description="A JSON body over "
+                                 "DATA_UPLOAD_MAX_MEMORY_SIZE; send a file instead."),
         },
     )
     def post(self, request: Request, slug: str) -> Response:

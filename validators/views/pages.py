@@ -189,6 +189,11 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
             ))
         else:
             messages.error(request, f"Nothing was imported: {exc}")
+    except RecursionError:
+        messages.error(request, "Not valid JSON: nested too deeply.")
+    except ValueError as exc:
+        # Not UTF-8, or a number of more than 4,300 digits.
+        messages.error(request, f"Not a readable validators file: {exc}.")
     else:
         messages.success(request, f"Imported {len(created)} validator(s).")
         for validator in created:
@@ -205,7 +210,10 @@ def run_start_view(request: HttpRequest, slug: str) -> HttpResponse:
     ids = request.POST.getlist("validators")
     validators = Validator.objects.filter(project=project, archived=False)
     if ids:
-        validators = validators.filter(pk__in=[int(i) for i in ids if i.isdigit()])
+        # Ids beyond 64 bits would overflow in the database rather than match nothing.
+        validators = validators.filter(
+            pk__in=[int(i) for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
+        )
     try:
         run = services.run_start(project=project, validators=validators, requested_by=request.user)
     except services.ValidatorError as exc:

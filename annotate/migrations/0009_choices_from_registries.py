@@ -9,7 +9,7 @@ import annotate.selectors
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0007_project_holistic_pass_implies_criteria'),
+        ('annotate', '0008_min_labels_at_least_one'),
     ]
 
     operations = [
