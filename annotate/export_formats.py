@@ -18,6 +18,10 @@ class ExportFormat:
     # What the exports page says about it (HTML written here, never from input).
     description: SafeString
     admin_action: str
+    # The download's Content-Type. Named here, not guessed from the file name: mimetypes reads
+    # the host's /etc/mime.types, so the same download would answer differently on another
+    # machine than its schema says.
+    media_type: str
     # What write_gold's count counts, and how the command reports it.
     unit: str
     unit_long: str
@@ -30,16 +34,18 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     for fmt in (
         ExportFormat(
             "csv", "CSV", mark_safe("one row per output and criterion"),
-            "Export gold labels (CSV)", "rows", "rows",
+            "Export gold labels (CSV)", "text/csv", "rows", "rows",
         ),
         ExportFormat(
             "jsonl", "JSON Lines",
             mark_safe("one line per output; re-import it with <code>--with-labels</code>"),
-            "Export gold labels (JSON Lines, re-importable)", "lines", "lines (one per output)",
+            "Export gold labels (JSON Lines, re-importable)", "application/jsonl", "lines",
+            "lines (one per output)",
         ),
         ExportFormat(
             "parquet", "Parquet", mark_safe("the CSV's rows, typed and compressed"),
-            "Export gold labels (Parquet)", "rows", "rows", streams=False,
+            "Export gold labels (Parquet)", "application/vnd.apache.parquet", "rows", "rows",
+            streams=False,
         ),
     )
 }

@@ -100,18 +100,11 @@ class ExportDetailView(APIView):
         return Response(ExportSerializer(_owned_export(request.user, pk)).data)
 
 
-# Named here, not guessed from the file name: mimetypes reads the host's /etc/mime.types, so
-# the same download would answer differently on another machine than its schema says.
-EXPORT_MEDIA_TYPES = {
-    "csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
-}
-
-
 @extend_schema(tags=["exports"])
 class ExportFileView(APIView):
     @extend_schema(
         responses={
-            **{(200, media_type): OpenApiTypes.BINARY for media_type in EXPORT_MEDIA_TYPES.values()},
+            **{(200, fmt.media_type): OpenApiTypes.BINARY for fmt in EXPORT_FORMATS.values()},
             **REFUSED,
         },
         summary="Download a finished export's file",
@@ -122,7 +115,7 @@ class ExportFileView(APIView):
             raise Http404("This export has no file (yet).")
         return FileResponse(
             export.file.open("rb"), as_attachment=True, filename=export_file_name(export),
-            content_type=EXPORT_MEDIA_TYPES[export.format],
+            content_type=EXPORT_FORMATS[export.format].media_type,
         )
 
 

@@ -16,6 +16,8 @@ def test_the_registry_holds_the_three_formats_in_order():
     assert FORMATS == ("csv", "jsonl", "parquet")
     assert [fmt.unit for fmt in EXPORT_FORMATS.values()] == ["rows", "lines", "rows"]
     assert [fmt.streams for fmt in EXPORT_FORMATS.values()] == [True, True, False]
+    assert [fmt.media_type for fmt in EXPORT_FORMATS.values()] == [
+        "text/csv", "application/jsonl", "application/vnd.apache.parquet"]
 
 
 def test_model_api_and_admin_read_the_registry():
