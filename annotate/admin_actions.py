@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from annotate.export_formats import EXPORT_FORMATS, ExportFormat
 from annotate.services.exports import export_start
 
 
@@ -28,19 +29,13 @@ def _export_gold(modeladmin, request, queryset, fmt: str) -> None:
     )
 
 
-@admin.action(description="Export gold labels (CSV)")
-def export_gold_csv(modeladmin, request, queryset):
-    _export_gold(modeladmin, request, queryset, "csv")
+def _export_gold_action(fmt: ExportFormat):
+    def action(modeladmin, request, queryset):
+        _export_gold(modeladmin, request, queryset, fmt.key)
+
+    # The action's name is what the admin form posts: export_gold_csv, export_gold_jsonl, ...
+    action.__name__ = f"export_gold_{fmt.key}"
+    return admin.action(description=fmt.admin_action)(action)
 
 
-@admin.action(description="Export gold labels (JSON Lines, re-importable)")
-def export_gold_jsonl(modeladmin, request, queryset):
-    _export_gold(modeladmin, request, queryset, "jsonl")
-
-
-@admin.action(description="Export gold labels (Parquet)")
-def export_gold_parquet(modeladmin, request, queryset):
-    _export_gold(modeladmin, request, queryset, "parquet")
-
-
-GOLD_EXPORT_ACTIONS = [export_gold_csv, export_gold_jsonl, export_gold_parquet]
+GOLD_EXPORT_ACTIONS = [_export_gold_action(fmt) for fmt in EXPORT_FORMATS.values()]

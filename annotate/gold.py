@@ -62,6 +62,7 @@ import numpy as np
 from django.db import connection, transaction
 
 from annotate.evidence import load_chosen_verdicts
+from annotate.export_formats import EXPORT_FORMATS, unknown_format_message
 from annotate.labels import criterion_votes, current_mask, current_versions
 from annotate.models import (
     Adjudication,
@@ -90,7 +91,7 @@ from annotate.statistics import (
     vote_counts,
 )
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = tuple(EXPORT_FORMATS)
 OPTIONS = ("all_grades", "include_stale", "labelled_only")
 CHUNK_SIZE = 10_000
 
@@ -617,7 +618,7 @@ def write_gold(
     """Write the project's gold labels to a binary stream; returns the number of rows
     (lines for JSON Lines). Memory stays bounded by `chunk_size` outputs."""
     if fmt not in FORMATS:
-        raise ValueError(f"Unknown format '{fmt}'; use csv, jsonl or parquet.")
+        raise ValueError(unknown_format_message(fmt))
     options = options or GoldOptions()
     rows = 0
     with _snapshot():

@@ -27,19 +27,7 @@ from django.utils import timezone
 
 from annotate.models import CriterionVersion, Grade, GradeCriterion, Project
 from annotate.sampling_weights import importance_ratios, lure_weights
-
-# LABEL_FAIL, LABEL_UNSURE and majority: annotate/review_queries.py imports them from here. It
-# is being moved in parallel (issue 16 item 3); after the merge it takes them from
-# annotate.statistics and these three names go.
-from annotate.statistics import (
-    LABEL_FAIL,  # noqa: F401
-    LABEL_PASS,
-    LABEL_UNSURE,  # noqa: F401
-    NO_LABEL,
-    VERDICT_CODES,
-    majority,  # noqa: F401
-    rows_of,
-)
+from annotate.statistics import LABEL_PASS, NO_LABEL, VERDICT_CODES, rows_of
 
 
 @dataclass(frozen=True)

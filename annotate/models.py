@@ -10,6 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
+from annotate.export_formats import EXPORT_FORMATS, export_format_choices
+from annotate.selectors import selector_choices
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
@@ -28,27 +31,12 @@ class Scale(models.TextChoices):
     RATING = "rating", "Rating scale"
 
 
-SELECTOR_CHOICES = [
-    ("random", "Random"),
-    ("evalgen", "EvalGen priority"),
-    ("variance", "Validator disagreement"),
-    ("metric_var", "Metric variance across systems"),
-    ("mad_validators", "MAD between validators"),
-    ("mad_systems", "MAD between systems (pairwise)"),
-    ("uncertainty", "Uncertainty"),
-    ("diversity", "Diversity (k-center)"),
-    ("irt", "IRT (Fisher information)"),
-    ("ranking_uncertainty", "Ranking uncertainty"),
-    ("validator_choice", "Validator choice (sampled disagreement)"),
-]
-
-
 class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     description = models.TextField(blank=True)
     guidelines = models.TextField(blank=True, help_text="Markdown shown to annotators.")
-    default_selector = models.CharField(max_length=32, choices=SELECTOR_CHOICES, default="random")
+    default_selector = models.CharField(max_length=32, choices=selector_choices, default="random")
     overlap = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(20)],
         help_text="How many annotators grade each output.",
@@ -467,9 +455,7 @@ class ExportStatus(models.TextChoices):
 class Export(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     kind = models.CharField(max_length=32, default="gold_labels")
-    format = models.CharField(
-        max_length=8, choices=[("csv", "CSV"), ("jsonl", "JSON Lines"), ("parquet", "Parquet")]
-    )
+    format = models.CharField(max_length=8, choices=export_format_choices)
     options = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED
@@ -492,6 +478,11 @@ class Export(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} #{self.pk}"
+
+    @property
+    def unit(self) -> str:
+        """What `rows` counts: rows, or lines for JSON Lines."""
+        return EXPORT_FORMATS[self.format].unit
 
     @property
     def pending(self) -> bool:

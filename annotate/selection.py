@@ -18,11 +18,25 @@ from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
 from annotate.labels import load_votes, mean_scores
 from annotate.models import Criterion, Output, Project, Scale
-from annotate.selectors import SELECTORS, SelectionContext, choose_many, get_selector
-from annotate.services.assignments import RankedItem
+from annotate.selectors import (
+    EMBEDDING_SELECTORS,
+    PAIRWISE_SELECTORS,
+    SELECTORS,
+    SelectionContext,
+    choose_many,
+    get_selector,
+)
 from annotate.statistics import as_outcomes, majority
 
-EMBEDDING_SELECTORS = {"diversity", "mad_systems"}
+
+@dataclass(frozen=True)
+class RankedItem:
+    output_id: int
+    output_b_id: int | None
+    selector: str
+    why: str
+    probability: float | None
+    pool_size: int | None = None
 
 
 @dataclass
@@ -145,6 +159,31 @@ def _rating_scale(project: Project) -> tuple[float, float, float] | None:
     return float(project.scale_min), float(project.scale_max), float(project.pass_threshold)
 
 
+def rank_pool(
+    *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
+    rng: np.random.Generator, limit: int,
+) -> list[RankedItem]:
+    """Order the pool by the named selector."""
+    if selector == "random":
+        return _rank_uniform(pool, rng, limit)
+    return rank_with_selector(
+        project=project, annotator=annotator, pool=pool, selector=selector, rng=rng, limit=limit
+    )
+
+
+def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> list[RankedItem]:
+    """Uniform order, P = 1/|pool| as the random selector gives (DESIGN §4.3). Drawn here
+    because it needs none of the selection context (outputs, labels, evidence), which costs
+    far more than the draw on a project of 100,000 outputs."""
+    rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
+    # The same words as annotate.selectors.RandomSelector, which this stands in for.
+    why = f"chosen at random from {pool.size} item{'' if pool.size == 1 else 's'}"
+    return [
+        RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size, int(pool.size))
+        for row in rows
+    ]
+
+
 def rank_with_selector(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     rng: np.random.Generator, limit: int,
@@ -168,7 +207,7 @@ def rank_pairs(
     """Pairs of outputs of the same input. MAD-systems chooses them when asked; any other
     selector draws a random pair not yet compared by this annotator."""
     arrays = _project_arrays(project)
-    if selector == "mad_systems":
+    if selector in PAIRWISE_SELECTORS:
         rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
         compared = np.array(
             [(rows[a], rows[b]) for a, b in exclude if a in rows and b in rows], dtype=np.int64
@@ -178,7 +217,7 @@ def rank_pairs(
             project=project, annotator=annotator, pool=arrays.output_ids, selector=selector,
             compared_pairs=compared, pool_mask=mask,
         )
-        choices = choose_many(get_selector("mad_systems"), context, k=limit, epsilon=project.random_mix, rng=rng)
+        choices = choose_many(get_selector(selector), context, k=limit, epsilon=project.random_mix, rng=rng)
         ranked = []
         for c in choices:
             if c.row_b is None:

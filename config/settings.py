@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "annotate",
     "validators",
+    # No models: hosts `manage.py simulate`.
+    "simulator",
 ]
 
 MIDDLEWARE = [

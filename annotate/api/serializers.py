@@ -10,7 +10,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from annotate.models import (
-    SELECTOR_CHOICES,
     Assignment,
     Choice,
     Comparison,
@@ -25,9 +24,10 @@ from annotate.models import (
     Verdict,
     key_validator,
 )
+from annotate.selectors import SELECTORS
 
 # Names only (no labels): the schema then names this enum apart from the settings' one.
-SELECTOR_NAMES = [name for name, _ in SELECTOR_CHOICES]
+SELECTOR_NAMES = list(SELECTORS)
 SETTINGS_FIELDS = [
     "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
     "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",

@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, invalid
+from annotate.export_formats import EXPORT_FORMATS
+from annotate.gold import OPTIONS
 from annotate.models import Export, ExportStatus, Role
-from annotate.review_queries import agreement_tables
+from annotate.review.agreement_tables import agreement_tables
 from annotate.services.exports import (
     ExportError,
     export_file_name,
@@ -27,9 +29,12 @@ REFUSED = {400: ErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer, 
 
 
 class ExportRequestSerializer(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["csv", "jsonl", "parquet"])
+    format = serializers.ChoiceField(choices=list(EXPORT_FORMATS))
     all_grades = serializers.BooleanField(default=False)
     include_stale = serializers.BooleanField(default=False)
+    labelled_only = serializers.BooleanField(
+        default=False, help_text="Leave out outputs without any vote."
+    )
 
 
 class ExportSerializer(serializers.ModelSerializer):
@@ -77,7 +82,7 @@ class ExportCreateView(APIView):
         project = permissions.member_project(request.user, slug, roles=permissions.OWNERS)
         data = ExportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        options = {k: data.validated_data[k] for k in ("all_grades", "include_stale")}
+        options = {name: data.validated_data[name] for name in OPTIONS}
         try:
             export = export_start(
                 project=project, fmt=data.validated_data["format"], options=options,
@@ -95,18 +100,11 @@ class ExportDetailView(APIView):
         return Response(ExportSerializer(_owned_export(request.user, pk)).data)
 
 
-# Named here, not guessed from the file name: mimetypes reads the host's /etc/mime.types, so
-# the same download would answer differently on another machine than its schema says.
-EXPORT_MEDIA_TYPES = {
-    "csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
-}
-
-
 @extend_schema(tags=["exports"])
 class ExportFileView(APIView):
     @extend_schema(
         responses={
-            **{(200, media_type): OpenApiTypes.BINARY for media_type in EXPORT_MEDIA_TYPES.values()},
+            **{(200, fmt.media_type): OpenApiTypes.BINARY for fmt in EXPORT_FORMATS.values()},
             **REFUSED,
         },
         summary="Download a finished export's file",
@@ -117,7 +115,7 @@ class ExportFileView(APIView):
             raise Http404("This export has no file (yet).")
         return FileResponse(
             export.file.open("rb"), as_attachment=True, filename=export_file_name(export),
-            content_type=EXPORT_MEDIA_TYPES[export.format],
+            content_type=EXPORT_FORMATS[export.format].media_type,
         )
 
 

@@ -30,6 +30,8 @@ from annotate.selectors.evidence_based import (
 from annotate.selectors.model_based import IrtSelector, UncertaintySelector
 from annotate.selectors.ranking import RankingUncertaintySelector
 
+# The registry: a new selector is a class with name, label, pairwise and uses_embeddings (see
+# base.Selector) added here; the menu order is this order. Everything else is derived from it.
 SELECTORS: dict[str, type] = {
     selector.name: selector
     for selector in (
@@ -47,6 +49,16 @@ SELECTORS: dict[str, type] = {
     )
 }
 
+SELECTOR_CHOICES: list[tuple[str, str]] = [(name, cls.label) for name, cls in SELECTORS.items()]
+PAIRWISE_SELECTORS = frozenset(name for name, cls in SELECTORS.items() if cls.pairwise)
+EMBEDDING_SELECTORS = frozenset(name for name, cls in SELECTORS.items() if cls.uses_embeddings)
+
+
+def selector_choices() -> list[tuple[str, str]]:
+    """The model field's choices, as a callable: migrations record the callable, not the list,
+    so a new selector needs no migration."""
+    return SELECTOR_CHOICES
+
 
 def get_selector(name: str, **params: object) -> Selector:
     """A selector by registry name; `params` are its dataclass fields (e.g. diversity_weight)."""
@@ -59,9 +71,12 @@ def get_selector(name: str, **params: object) -> Selector:
 
 
 __all__ = [
+    "EMBEDDING_SELECTORS",
     "HOLISTIC",
+    "PAIRWISE_SELECTORS",
     "RANDOM_TAG",
     "SELECTORS",
+    "SELECTOR_CHOICES",
     "Choice",
     "DiversitySelector",
     "EvalGenSelector",
@@ -81,4 +96,5 @@ __all__ = [
     "choose_many",
     "clear_cache",
     "get_selector",
+    "selector_choices",
 ]

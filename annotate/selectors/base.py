@@ -149,8 +149,13 @@ class ScoredPool:
 
 
 class Selector(Protocol):
+    # The registry name (stored on grades and projects), and what the settings menu shows.
     name: ClassVar[str]
+    label: ClassVar[str]
+    # Chooses pairs of outputs (judged A / B / tie) instead of single outputs.
     pairwise: ClassVar[bool]
+    # Reads output embeddings, so callers compute them first (it falls back without them).
+    uses_embeddings: ClassVar[bool]
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool: ...
 

@@ -97,6 +97,8 @@ class DiversitySelector:
 
     name: ClassVar[str] = "diversity"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Diversity (k-center)"
+    uses_embeddings: ClassVar[bool] = True
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         features, space = output_features(ctx)
@@ -162,6 +164,8 @@ class MadSystemsSelector:
 
     name: ClassVar[str] = "mad_systems"
     pairwise: ClassVar[bool] = True
+    label: ClassVar[str] = "MAD between systems (pairwise)"
+    uses_embeddings: ClassVar[bool] = True
     diversity_weight: float = 0.5
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:

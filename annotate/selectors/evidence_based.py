@@ -28,6 +28,8 @@ class RandomSelector:
 
     name: ClassVar[str] = "random"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Random"
+    uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
@@ -54,6 +56,8 @@ class EvalGenSelector:
 
     name: ClassVar[str] = "evalgen"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "EvalGen priority"
+    uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
@@ -107,6 +111,8 @@ class VarianceSelector:
 
     name: ClassVar[str] = "variance"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Validator disagreement"
+    uses_embeddings: ClassVar[bool] = False
     least_settled_criterion: bool = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -184,6 +190,8 @@ class MetricVarSelector:
 
     name: ClassVar[str] = "metric_var"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Metric variance across systems"
+    uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         n_samples, n_systems = ctx.n_samples, ctx.n_systems
@@ -251,6 +259,8 @@ class MadValidatorsSelector:
 
     name: ClassVar[str] = "mad_validators"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "MAD between validators"
+    uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
@@ -325,6 +335,8 @@ class ValidatorChoiceSelector:
 
     name: ClassVar[str] = "validator_choice"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Validator choice (sampled disagreement)"
+    uses_embeddings: ClassVar[bool] = False
     sampling: ClassVar[str] = "proportional"
     uniform_share: float = 0.5
 

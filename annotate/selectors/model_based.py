@@ -107,6 +107,8 @@ class UncertaintySelector:
 
     name: ClassVar[str] = "uncertainty"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Uncertainty"
+    uses_embeddings: ClassVar[bool] = False
     l2: float = 1.0
     newton_steps: int = 8
     min_per_class: int = 2
@@ -256,6 +258,8 @@ class IrtSelector:
 
     name: ClassVar[str] = "irt"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "IRT (Fisher information)"
+    uses_embeddings: ClassVar[bool] = False
     cold_steps: int = 40
     warm_steps: int = 4
 

@@ -113,6 +113,8 @@ class RankingUncertaintySelector:
 
     name: ClassVar[str] = "ranking_uncertainty"
     pairwise: ClassVar[bool] = False
+    label: ClassVar[str] = "Ranking uncertainty"
+    uses_embeddings: ClassVar[bool] = False
     z: float = Z_95
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:

@@ -12,7 +12,6 @@ order) and counts the pair's live claims and comparisons under that lock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from annotate.models import Assignment, AssignmentStatus, Comparison, Output, Project
 from annotate.queries import current_graders, graded_counts, project_output_ids
+from annotate.selection import RankedItem, rank_pairs, rank_pool
 from annotate.statistics import rows_of
 
 MAX_CLAIM_ATTEMPTS = 20
@@ -33,16 +33,6 @@ REOPENED = "reopened"
 
 class AssignmentError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class RankedItem:
-    output_id: int
-    output_b_id: int | None
-    selector: str
-    why: str
-    probability: float | None
-    pool_size: int | None = None
 
 
 def _ttl() -> timedelta:
@@ -126,33 +116,6 @@ def pool_output_ids(
         rows, found = rows_of(all_ids, np.asarray(excluded, dtype=np.int64))
         keep[rows[found]] = False
     return all_ids[keep]
-
-
-def rank_pool(
-    *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
-    rng: np.random.Generator, limit: int = MAX_CLAIM_ATTEMPTS,
-) -> list[RankedItem]:
-    """Order the pool by the named selector (annotate.selection builds the selectors' context)."""
-    if selector == "random":
-        return _rank_uniform(pool, rng, limit)
-    from annotate.selection import rank_with_selector
-
-    return rank_with_selector(
-        project=project, annotator=annotator, pool=pool, selector=selector, rng=rng, limit=limit
-    )
-
-
-def _rank_uniform(pool: np.ndarray, rng: np.random.Generator, limit: int) -> list[RankedItem]:
-    """Uniform order, P = 1/|pool| as the random selector gives (DESIGN §4.3). Drawn here
-    because it needs none of the selection context (outputs, labels, evidence), which costs
-    far more than the draw on a project of 100,000 outputs."""
-    rows = rng.choice(pool.size, size=min(limit, pool.size), replace=False)
-    # The same words as annotate.selectors.RandomSelector, which this stands in for.
-    why = f"chosen at random from {pool.size} item{'' if pool.size == 1 else 's'}"
-    return [
-        RankedItem(int(pool[row]), None, "random", why, 1.0 / pool.size, int(pool.size))
-        for row in rows
-    ]
 
 
 def _free_slots(*, project: Project, output_id: int) -> list[int]:
@@ -274,7 +237,10 @@ def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignme
         )
         if pool.size == 0:
             continue
-        ranked = rank_pool(project=project, annotator=annotator, pool=pool, selector=selector, rng=rng)
+        ranked = rank_pool(
+            project=project, annotator=annotator, pool=pool, selector=selector, rng=rng,
+            limit=MAX_CLAIM_ATTEMPTS,
+        )
         for item in ranked:
             claim = _insert_claim(project=project, annotator=annotator, item=item, now=now)
             if claim is not None:
@@ -302,8 +268,6 @@ def _pair_graders(project: Project, a: int, b: int) -> set[int]:
 
 
 def _claim_pair(*, project, annotator, selector, rng, now) -> Assignment | None:
-    from annotate.selection import rank_pairs
-
     exclude = set()
     for a, b in Comparison.objects.filter(
         project=project, annotator=annotator, superseded_by__isnull=True, retracted=False

@@ -17,7 +17,8 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from annotate.gold import FORMATS, GoldOptions, write_gold
+from annotate.export_formats import EXPORT_FORMATS, unknown_format_message
+from annotate.gold import GoldOptions, write_gold
 from annotate.models import Export, ExportStatus, Project
 from config.workers import WorkerStatus, job_worker_status
 
@@ -40,11 +41,11 @@ def export_start(
     *, project: Project, fmt: str, options: dict | None = None,
     requested_by: AbstractBaseUser | None,
 ) -> Export:
-    """Queue a gold-label export of `project` as csv, jsonl or parquet. Options: all_grades,
+    """Queue a gold-label export of `project` in a format of EXPORT_FORMATS. Options: all_grades,
     include_stale, labelled_only (see annotate.gold). The caller checks the role (owners and
     staff)."""
-    if fmt not in FORMATS:
-        raise ExportError(f"Unknown format '{fmt}'; use csv, jsonl or parquet.")
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(unknown_format_message(fmt))
     cleaned = clean_options(options)
     with transaction.atomic():
         export = Export.objects.create(

@@ -32,7 +32,7 @@ from annotate.models import (
     ReviewMeeting,
     Verdict,
 )
-from annotate.review_queries import open_regrade_requests, previous_meeting, review_agenda
+from annotate.review.agenda import open_regrade_requests, previous_meeting, review_agenda
 from annotate.services.criteria import CriterionError, criterion_create, criterion_version_publish
 from annotate.services.text import unstorable_field
 

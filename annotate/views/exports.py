@@ -10,7 +10,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate.access import project_for
-from annotate.gold import FORMATS, OPTIONS
+from annotate.export_formats import EXPORT_FORMATS
+from annotate.gold import OPTIONS
 from annotate.models import Export, ExportStatus, Role
 from annotate.services.exports import (
     ExportError,
@@ -32,7 +33,7 @@ def _context(project, role, **extra) -> dict:
     exports = list(Export.objects.filter(project=project).select_related("requested_by")[:50])
     pending = [e for e in exports if e.pending]
     return {
-        "project": project, "role": role, "exports": exports, "formats": FORMATS,
+        "project": project, "role": role, "exports": exports, "formats": EXPORT_FORMATS.values(),
         "options": [(name, OPTION_LABELS[name]) for name in OPTIONS],
         "pending": bool(pending),
         # The oldest pending export decides: if even it is moving, a worker is there.

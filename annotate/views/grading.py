@@ -26,7 +26,6 @@ from django_htmx.http import HttpResponseClientRedirect
 from annotate import queries
 from annotate.access import GRADING_ROLES, project_for
 from annotate.models import (
-    SELECTOR_CHOICES,
     Assignment,
     AssignmentStatus,
     Choice,
@@ -35,6 +34,7 @@ from annotate.models import (
     Project,
     Verdict,
 )
+from annotate.selectors import SELECTORS
 from annotate.services.assignments import (
     REOPENED,
     active_assignment,
@@ -58,7 +58,6 @@ from annotate.services.grades import (
     last_undoable_grade,
 )
 
-SELECTORS = {name for name, _ in SELECTOR_CHOICES}
 WORKSPACE = {"single": "annotate/grade.html#workspace", "pair": "annotate/pairwise.html#workspace"}
 PAGE = {"single": "grade-page", "pair": "pairwise-page"}
 

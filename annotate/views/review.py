@@ -25,17 +25,18 @@ from annotate.models import (
     ReviewMeeting,
     Verdict,
 )
-from annotate.review_queries import (
+from annotate.review.agenda import previous_meeting, review_agenda
+from annotate.review.agreement_tables import (
+    AGREEMENT_STATISTICS,
+    ANNOTATORS,
+    VALIDATOR,
     agreement_over_time,
     agreement_tables,
-    criterion_timeline,
-    meeting_steps,
-    meeting_summary_markdown,
-    output_review,
-    previous_meeting,
-    review_agenda,
-    review_targets,
 )
+from annotate.review.meetings import meeting_steps, meeting_summary_markdown
+from annotate.review.output_review import output_review
+from annotate.review.targets import review_targets
+from annotate.review.timeline import criterion_timeline
 from annotate.services.criteria import key_from_name
 from annotate.services.review import (
     ReviewError,
@@ -51,7 +52,6 @@ from annotate.services.review import (
 from annotate.untrusted_text import escape_unstorable_text, unstorable_text_problem
 
 MEETING = "annotate/review_meeting.html"
-COEFFICIENTS = ("cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "gwet_ac1", "validator_kappa")
 
 
 def _band(value: float | None) -> str:
@@ -65,10 +65,20 @@ def _band(value: float | None) -> str:
 
 
 def _agreement_rows(table) -> list[dict]:
-    return [
-        {"row": row, "bands": {name: _band(getattr(row, name)) for name in COEFFICIENTS}}
-        for row in table
-    ]
+    """Per row, its cells in the declared order, grouped as the table's column groups."""
+    rows = []
+    for row in table:
+        cells = {ANNOTATORS: [], VALIDATOR: []}
+        for stat in AGREEMENT_STATISTICS:
+            value = row.statistics[stat.key]
+            band = _band(value) if stat.kind == "coefficient" else None
+            cells[stat.group].append({"stat": stat, "value": value, "band": band})
+        rows.append({"row": row, "annotators": cells[ANNOTATORS], "validator": cells[VALIDATOR]})
+    return rows
+
+
+def _agreement_columns() -> dict:
+    return {group: [s for s in AGREEMENT_STATISTICS if s.group == group] for group in (ANNOTATORS, VALIDATOR)}
 
 
 @login_required
@@ -84,6 +94,7 @@ def review_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "annotate/review.html", {
         "project": project, "role": role,
         "agreement": _agreement_rows(agreement_tables(project, votes=votes, chosen=chosen)),
+        "agreement_columns": _agreement_columns(),
         "chart": agreement_over_time(project, votes=votes, chosen=chosen),
         "timeline": criterion_timeline(project),
         "agenda": agenda,

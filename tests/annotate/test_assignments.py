@@ -116,7 +116,7 @@ class TestClaimNext:
         asked = []
 
         def fake_rank(*, project, annotator, pool, selector, rng, limit):
-            from annotate.services.assignments import RankedItem
+            from annotate.selection import RankedItem
 
             asked.append((selector, sorted(pool.tolist()), limit))
             return [RankedItem(int(pool.max()), None, selector, "most disagreement", 0.9)]

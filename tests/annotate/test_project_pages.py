@@ -133,6 +133,21 @@ class TestSettingsPermissions:
         project.refresh_from_db()
         assert (project.overlap, project.default_selector, project.guidelines) == (2, "variance", "Be strict.")
 
+    def test_a_selector_outside_the_registry_is_refused(self, client, project, owner):
+        client.force_login(owner)
+        data = {"name": "Support bot", "default_selector": "entropy", "overlap": 2,
+                "default_ffr_ceiling": 0.25, "min_labels_per_class": 3, "random_mix": 0.1,
+                "scale": "binary"}
+
+        response = client.post(reverse("project-settings", args=[project.slug]), data)
+
+        assert response.status_code == 400
+        assert "Select a valid choice. entropy is not one of the available choices." in (
+            response.content.decode()
+        )
+        project.refresh_from_db()
+        assert (project.default_selector, project.overlap) == ("random", 1)
+
     def test_rating_scale_without_threshold_is_refused(self, client, project, owner):
         client.force_login(owner)
         data = {"name": "Support bot", "default_selector": "random", "overlap": 1,

@@ -2,6 +2,7 @@
 the krippendorff package), agreement over time, the timeline, the agenda, meeting services,
 re-grading requests, and the pages' permissions."""
 
+import re
 from itertools import combinations
 
 import krippendorff
@@ -27,17 +28,11 @@ from annotate.models import (
     ReviewMeeting,
     Role,
 )
-from annotate.review_queries import (
-    NoteMention,
-    agreement_over_time,
-    agreement_tables,
-    block_size,
-    criterion_timeline,
-    meeting_steps,
-    meeting_summary_markdown,
-    proposed_criteria,
-    review_agenda,
-)
+from annotate.review.agenda import review_agenda
+from annotate.review.agreement_tables import agreement_over_time, agreement_tables, block_size
+from annotate.review.meetings import meeting_steps, meeting_summary_markdown
+from annotate.review.notes import NoteMention, proposed_criteria
+from annotate.review.timeline import criterion_timeline
 from annotate.services.assignments import assignment_claim_output
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import grade_submit
@@ -55,6 +50,7 @@ from annotate.services.review import (
     regrade_reason,
     regrade_request_cancel,
 )
+from annotate.views.review import _band
 from tests.factories import UserFactory
 
 CHOSEN: dict = {}
@@ -602,6 +598,40 @@ class TestPages:
             page = response.content.decode()
             assert "Agreement per criterion" in page and "grounded v2" in page
             assert "Notes mention “privacy”" in page
+
+    def test_agreement_table_shows_every_declared_statistic(self, client, project, owner, agenda_project):
+        client.force_login(owner)
+        page = client.get(reverse("review", args=[project.slug])).content.decode()
+        table = re.sub(r">\s+<", "><", page[page.index('<table class="agreement"'):page.index("</table>")])
+        rows = {row.key: row for row in agreement_tables(project)}
+
+        assert '<th colspan="5" class="group">Between annotators</th>' in table
+        assert '<th colspan="3" class="group">Annotators vs chosen validator</th>' in table
+        assert (
+            '<th class="num">% agree</th><th class="num" title="mean over pairs of annotators '
+            '(Light)">Cohen κ</th><th class="num">Fleiss κ</th><th class="num">Kripp. α</th>'
+            '<th class="num">Gwet AC1</th><th>Validator</th><th class="num">% agree</th>'
+            '<th class="num">κ</th>'
+        ) in table
+        for key, row in rows.items():
+            start = table.index(f'<tr data-criterion="{key or ""}">')
+            cells = re.findall(r"<td[^>]*>.*?</td>", table[start:table.index("</tr>", start)])
+
+            def coefficient(value):
+                shown = "—" if value is None else f"{value:.2f}"
+                return f'<td class="num band band-{_band(value)}">{shown}</td>'
+
+            def percent(value):
+                shown = "—" if value is None else f"{round(value * 100)}%"
+                return f'<td class="num">{shown}</td>'
+
+            assert cells[1:6] == [
+                percent(row.percent_agreement), coefficient(row.cohen_kappa),
+                coefficient(row.fleiss_kappa), coefficient(row.krippendorff_alpha),
+                coefficient(row.gwet_ac1),
+            ]
+            assert cells[7:] == [percent(row.validator_percent_agreement), coefficient(row.validator_kappa)]
+        assert len(rows) == 2
 
     @pytest.mark.parametrize(("who", "status"), [("annotator", 403), ("outsider", 404)])
     def test_annotators_403_and_outsiders_404_without_side_effects(

@@ -13,7 +13,11 @@ from sklearn.linear_model import LogisticRegression
 from statsmodels.stats.proportion import proportion_confint
 
 from annotate.embeddings_math import embed_texts
+from annotate.models import Project
 from annotate.selectors import (
+    EMBEDDING_SELECTORS,
+    PAIRWISE_SELECTORS,
+    SELECTOR_CHOICES,
     SELECTORS,
     ScoredPool,
     SelectionContext,
@@ -21,6 +25,7 @@ from annotate.selectors import (
     choose_many,
     clear_cache,
     get_selector,
+    selector_choices,
 )
 from annotate.selectors import base as base_module
 from annotate.selectors.base import derived
@@ -195,14 +200,33 @@ def test_warm_started_fits_agree_with_a_fit_from_scratch(name):
 
 
 def test_registry_names_match_the_project_setting_choices():
-    from annotate.models import SELECTOR_CHOICES
-
     assert list(SELECTORS) == [
         "random", "evalgen", "variance", "metric_var", "mad_validators", "mad_systems",
         "uncertainty", "diversity", "irt", "ranking_uncertainty", "validator_choice",
     ]
-    assert set(SELECTORS) == {key for key, _ in SELECTOR_CHOICES}
+    assert SELECTOR_CHOICES == [
+        ("random", "Random"),
+        ("evalgen", "EvalGen priority"),
+        ("variance", "Validator disagreement"),
+        ("metric_var", "Metric variance across systems"),
+        ("mad_validators", "MAD between validators"),
+        ("mad_systems", "MAD between systems (pairwise)"),
+        ("uncertainty", "Uncertainty"),
+        ("diversity", "Diversity (k-center)"),
+        ("irt", "IRT (Fisher information)"),
+        ("ranking_uncertainty", "Ranking uncertainty"),
+        ("validator_choice", "Validator choice (sampled disagreement)"),
+    ]
+    assert list(Project._meta.get_field("default_selector").choices) == SELECTOR_CHOICES
     assert [name for name, cls in SELECTORS.items() if cls.pairwise] == ["mad_systems"]
+    assert PAIRWISE_SELECTORS == {"mad_systems"}
+    assert EMBEDDING_SELECTORS == {"diversity", "mad_systems"}
+
+
+def test_a_new_selector_needs_no_migration():
+    # The field records the registry's callable, not a copy of the list.
+    field = Project._meta.get_field("default_selector")
+    assert field.deconstruct()[3]["choices"] is selector_choices
 
 
 def test_get_selector_passes_parameters_and_rejects_unknown_names():

@@ -6,7 +6,7 @@ from django.test import override_settings
 
 from annotate.models import Export
 from annotate.services.grades import grade_submit
-from tests.factories import UserFactory
+from tests.factories import OutputFactory, SampleFactory, UserFactory
 
 
 @pytest.fixture
@@ -42,6 +42,34 @@ def test_export_job_then_file(owner_api, graded, tmp_path, django_capture_on_com
         ("alpha", "pass", "majority", "2"), ("alpha", "pass", "majority", "2"),
         ("beta", "tie", "tie", "2"), ("beta", "tie", "tie", "2")]
     assert Export.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_export_can_leave_out_unlabelled_outputs(
+    owner_api, graded, project, tmp_path, django_capture_on_commit_callbacks
+):
+    # Given two more outputs nobody graded
+    sample = SampleFactory(project=project, external_id="ungraded", input_text="Question?")
+    for system in ("alpha", "beta"):
+        OutputFactory(sample=sample, project=project, system=system, text=f"{system} answers.")
+    with override_settings(MEDIA_ROOT=tmp_path):
+        with django_capture_on_commit_callbacks(execute=True):
+            everything = owner_api.post(
+                "/api/projects/support-bot/exports/", {"format": "csv"}, format="json"
+            ).json()
+            labelled = owner_api.post(
+                "/api/projects/support-bot/exports/", {"format": "csv", "labelled_only": True},
+                format="json",
+            ).json()
+        detail = owner_api.get(f"/api/exports/{labelled['id']}/").json()
+        download = owner_api.get(detail["file_url"])
+
+    rows = list(csv.DictReader(io.StringIO(b"".join(download.streaming_content).decode())))
+    assert everything["options"] == {"all_grades": False, "include_stale": False, "labelled_only": False}
+    assert labelled["options"] == {"all_grades": False, "include_stale": False, "labelled_only": True}
+    assert owner_api.get(f"/api/exports/{everything['id']}/").json()["rows"] == 6
+    assert detail["rows"] == 4
+    assert sorted(r["system"] for r in rows) == ["alpha", "alpha", "beta", "beta"]
 
 
 @pytest.mark.django_db

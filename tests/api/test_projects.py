@@ -62,6 +62,15 @@ class TestCreate:
         assert Membership.objects.get(project=project).user == outsider
         assert Membership.objects.get(project=project).role == "owner"
 
+    def test_a_selector_outside_the_registry_is_refused(self, outsider_api):
+        answer = outsider_api.post("/api/projects/", {
+            "name": "Summaries", "settings": {"default_selector": "entropy"},
+        }, format="json")
+
+        assert answer.status_code == 400
+        assert "entropy" in str(answer.json())
+        assert not Project.objects.filter(name="Summaries").exists()
+
     def test_taken_slug_is_refused_on_the_slug(self, owner_api):
         answer = owner_api.post(
             "/api/projects/", {"name": "Again", "slug": "support-bot"}, format="json"

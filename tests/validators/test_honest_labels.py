@@ -19,7 +19,9 @@ from django.urls import reverse
 from annotate.gold import GoldOptions, write_gold
 from annotate.labels import inferred_outputs, load_votes
 from annotate.models import Criterion, Grade, GradeCriterion, Output, Project
-from annotate.review_queries import agreement_tables, output_review, review_agenda
+from annotate.review.agenda import review_agenda
+from annotate.review.agreement_tables import agreement_tables
+from annotate.review.output_review import output_review
 from annotate.services.criteria import criterion_create
 from annotate.services.grades import grade_submit
 from annotate.services.imports import outputs_import

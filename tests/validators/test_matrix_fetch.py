@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from annotate.statistics import VERDICT_ERROR, VERDICT_FAIL, VERDICT_PASS
 from validators import matrix
 from validators.models import Validator, VerdictRecord
 
@@ -26,9 +27,9 @@ def test_fetch_gives_codes_scores_and_ids_with_null_scores_as_nan(project, make_
     data = data[np.argsort(data[:, 4])]
     assert data.dtype == np.float64 and data.shape == (3, 6)
     np.testing.assert_array_equal(data[:, [0, 1, 2, 4]], [
-        [outputs[0].pk, first.pk, matrix.PASS, ids[0]],
-        [outputs[1].pk, first.pk, matrix.FAIL, ids[1]],
-        [outputs[0].pk, second.pk, matrix.ERROR, ids[2]],
+        [outputs[0].pk, first.pk, VERDICT_PASS, ids[0]],
+        [outputs[1].pk, first.pk, VERDICT_FAIL, ids[1]],
+        [outputs[0].pk, second.pk, VERDICT_ERROR, ids[2]],
     ])
     np.testing.assert_array_equal(data[:, 3], [0.75, np.nan, np.nan])
     created = np.array([row.created_at.timestamp() for row in VerdictRecord.objects.order_by("id")])

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotate.gold import FORMATS, GoldOptions, write_gold
+from annotate.export_formats import EXPORT_FORMATS
+from annotate.gold import GoldOptions, write_gold
 from annotate.models import Project
 
 
@@ -15,7 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("project", help="project slug")
-        parser.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+        parser.add_argument("--format", choices=list(EXPORT_FORMATS), default="csv", dest="fmt")
         parser.add_argument(
             "--out", default=None,
             help="file to write (default: <slug>-gold.<format>; '-' writes csv/jsonl to stdout)",
@@ -41,16 +42,16 @@ class Command(BaseCommand):
             all_grades=all_grades, include_stale=include_stale, labelled_only=labelled_only
         )
         if out == "-":
-            if fmt == "parquet":
-                raise CommandError("Parquet cannot go to stdout; give --out FILE.")
+            if not EXPORT_FORMATS[fmt].streams:
+                raise CommandError(f"{EXPORT_FORMATS[fmt].label} cannot go to stdout; give --out FILE.")
             rows = write_gold(target, fmt, sys.stdout.buffer, options=gold_options)
             sys.stdout.buffer.flush()
-            self.stderr.write(f"{rows} {'lines' if fmt == 'jsonl' else 'rows'}")
+            self.stderr.write(f"{rows} {EXPORT_FORMATS[fmt].unit}")
             return
         path = Path(out or f"{target.slug}-gold.{fmt}")
         if path.parent and not path.parent.is_dir():
             raise CommandError(f"No such folder: {path.parent}")
         with path.open("wb") as stream:
             rows = write_gold(target, fmt, stream, options=gold_options)
-        unit = "lines (one per output)" if fmt == "jsonl" else "rows"
+        unit = EXPORT_FORMATS[fmt].unit_long
         self.stdout.write(self.style.SUCCESS(f"Wrote {rows} {unit} to {path}."))

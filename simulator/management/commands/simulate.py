@@ -6,13 +6,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from validators.simulation import (
-    SimulationError,
-    SimulationSettings,
-    format_table,
-    plot_result,
-    simulate,
-)
+from simulator.report import format_table, plot_result
+from simulator.runner import SimulationError, SimulationSettings, simulate
 
 
 def _numbers(text: str, kind=int) -> tuple:

@@ -8,9 +8,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from annotate import simulation_metrics as m
 from annotate.models import Project
-from validators import simulation
+from simulator import metrics as m
+from simulator import report, runner, static_orderings
 from validators.models import Validator
 
 SYSTEMS = {"alpha": 0.9, "beta": 0.5, "gamma": 0.2}
@@ -68,10 +68,16 @@ def test_simulate_writes_design_shape_and_cleans_up(data_files, tmp_path):
     call_command(
         "simulate", "--data", str(data), "--validators", str(validators),
         "--selectors", "random,ranking_uncertainty,s2e_metric_var", "--budgets", "10,20,30",
-        "--seeds", "2", "--out", str(out), verbosity=0,
+        "--seeds", "2", "--out", str(out), "--plot", str(tmp_path / "plot.png"), verbosity=0,
     )
 
     result = json.loads(out.read_text())
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    panels = report.plot_series(result)
+    assert [s.label for s in panels["tau"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
+    assert [s.label for s in panels["validator"]] == ["random", "ranking_uncertainty", "s2e_metric_var"]
+    for series in panels["tau"]:
+        np.testing.assert_allclose(series.mean, np.mean(result["selectors"][series.label]["tau"], axis=0))
     assert (result["data"], result["outputs"], result["systems"]) == ("tiny.jsonl", 90, 3)
     assert (result["seeds"], result["budgets"]) == (2, [10, 20, 30])
     assert set(result["selectors"]) == {"random", "ranking_uncertainty", "s2e_metric_var"}
@@ -173,50 +179,50 @@ def test_budget_beyond_the_file_is_refused(data_files, tmp_path):
 
 def test_unknown_selector_and_missing_random_are_refused(data_files, tmp_path):
     data, _ = data_files
-    settings = simulation.SimulationSettings(
+    settings = runner.SimulationSettings(
         data=data, selectors=("variance",), budgets=(10,), seeds=1
     )
-    with pytest.raises(simulation.SimulationError, match="include it"):
-        simulation.check_settings(settings, 90, False)
-    settings = simulation.SimulationSettings(
+    with pytest.raises(runner.SimulationError, match="include it"):
+        runner.check_settings(settings, 90, False)
+    settings = runner.SimulationSettings(
         data=data, selectors=("random", "mad_systems"), budgets=(10,), seeds=1
     )
-    with pytest.raises(simulation.SimulationError, match="unknown selector"):
-        simulation.check_settings(settings, 90, False)
+    with pytest.raises(runner.SimulationError, match="unknown selector"):
+        runner.check_settings(settings, 90, False)
 
 
 def test_oracle_answers_follow_the_import_rules(tmp_path):
-    binary = simulation.SimulationSettings(data=tmp_path, selectors=("random",), budgets=(1,), seeds=1)
-    rating = simulation.SimulationSettings(
+    binary = runner.SimulationSettings(data=tmp_path, selectors=("random",), budgets=(1,), seeds=1)
+    rating = runner.SimulationSettings(
         data=tmp_path, selectors=("random",), budgets=(1,), seeds=1, scale="rating",
         pass_threshold=4.0,
     )
     record = {"item_id": "a", "human": {"label": 0, "score": 4.5, "criteria": {"x": 1},
                                         "criteria_scores": {"y": 3.0}}}
-    assert simulation.oracle_answer(record, binary) == simulation.Answer("fail", None, {"x": "pass"}, 0.0)
-    assert simulation.oracle_answer(record, rating) == simulation.Answer(
+    assert runner.oracle_answer(record, binary) == runner.Answer("fail", None, {"x": "pass"}, 0.0)
+    assert runner.oracle_answer(record, rating) == runner.Answer(
         "pass", 4.5, {"x": "pass", "y": "fail"}, 4.5
     )
     no_label = {"item_id": "b", "human": {"label": None, "criteria": {"x": 1, "z": 0}}}
-    assert simulation.oracle_answer(no_label, binary).verdict == "fail"
+    assert runner.oracle_answer(no_label, binary).verdict == "fail"
 
 
 def test_static_order_takes_whole_items_by_utility():
     records = [{"item_id": i, "system": s} for i in ("a", "b") for s in ("x", "y")]
     items = [{"i": 0}, {"i": 1}]
-    order = simulation.static_order(records, items, ["a", "b"], [0.1, 0.7], seed=0)
+    order = static_orderings.static_order(records, items, ["a", "b"], [0.1, 0.7], seed=0)
     assert sorted(order[:2]) == [2, 3] and sorted(order[2:]) == [0, 1]
 
 
 def test_s2e_transcription_matches_the_package_when_installed(monkeypatch):
-    items, _, _ = simulation.s2e_items(_records(6))
+    items, _, _ = static_orderings.s2e_items(_records(6))
     for method in ("metric_var", "metric_avg"):
         monkeypatch.setitem(sys.modules, "subset2evaluate", None)
-        own, source = simulation.s2e_utilities(items, method)
+        own, source = static_orderings.s2e_utilities(items, method)
         assert source == "own"
         monkeypatch.delitem(sys.modules, "subset2evaluate")
         pytest.importorskip("subset2evaluate")
-        package, source = simulation.s2e_utilities(items, method)
+        package, source = static_orderings.s2e_utilities(items, method)
         assert source.startswith("subset2evaluate")
         np.testing.assert_allclose(own, package)
 
@@ -274,16 +280,72 @@ def test_ranking_tau_is_zero_when_undefined():
     assert m.ranking_tau(np.array([3.0, 2.0, 1.0]), np.array([0.1, 0.2, 0.3])) == -1.0
 
 
+PLOT_RESULT = {"data": "tiny.jsonl", "budgets": [10, 20], "selectors": {
+    "random": {"tau": [[0.2, 0.9], [0.4, 1.0]], "validator_hit": {
+        "__holistic__": [[0, 1], [1, 1]], "accuracy": [[0, 0], [0, 1]]}},
+    "s2e_metric_var": {"tau": [[0.1, 0.5], [0.3, 0.7]], "validator_hit": {}},
+}}
+
+
+def test_plot_series_are_the_means_and_bands_over_seeds():
+    panels = report.plot_series(PLOT_RESULT)
+
+    assert list(panels) == ["tau", "validator"]
+    assert [(s.label, s.style, s.width) for s in panels["tau"]] == [
+        ("random", "-", 2.4), ("s2e_metric_var", "--", 1.4)]
+    random, s2e = panels["tau"]
+    np.testing.assert_allclose([random.mean, random.low, random.high], [[0.3, 0.95], [0.2, 0.9], [0.4, 1.0]])
+    np.testing.assert_allclose([s2e.mean, s2e.low, s2e.high], [[0.2, 0.6], [0.1, 0.5], [0.3, 0.7]])
+    # Per seed, the share of criteria holding the full-data validator: seed 0 [0, 0.5],
+    # seed 1 [0.5, 1]; a selector without validator hits has no line there.
+    (hits,) = panels["validator"]
+    assert hits.label == "random"
+    np.testing.assert_allclose([hits.mean, hits.low, hits.high], [[0.25, 0.75], [0.0, 0.5], [0.5, 1.0]])
+
+
+def test_plot_without_validators_has_only_the_tau_panel():
+    result = {**PLOT_RESULT, "selectors": {
+        name: {**entry, "validator_hit": {}} for name, entry in PLOT_RESULT["selectors"].items()}}
+
+    assert list(report.plot_series(result)) == ["tau"]
+
+
 def test_plot_draws_tau_and_validator_panels(tmp_path):
-    pytest.importorskip("matplotlib")
-    entry = {
-        "tau": [[0.2, 0.9], [0.4, 1.0]], "validator_hit": {"__holistic__": [[0, 1], [1, 1]]},
-    }
-    result = {"data": "tiny.jsonl", "budgets": [10, 20], "selectors": {
-        "random": entry, "s2e_metric_var": entry,
-    }}
+    figure = report.plot_figure(PLOT_RESULT)
+    tau_axis, validator_axis = figure.axes
+
+    assert tau_axis.get_title() == "tiny.jsonl: system ranking"
+    assert validator_axis.get_title() == "validator choice"
+    tau_lines = {line.get_label(): line for line in tau_axis.get_lines() if not line.get_label().startswith("_")}
+    assert list(tau_lines) == ["random", "s2e_metric_var"]
+    np.testing.assert_allclose(tau_lines["random"].get_ydata(), [0.3, 0.95])
+    np.testing.assert_allclose(tau_lines["s2e_metric_var"].get_ydata(), [0.2, 0.6])
+    assert tau_lines["s2e_metric_var"].get_linestyle() == "--"
+    assert [t.get_text() for t in tau_axis.get_legend().get_texts()] == ["random", "s2e_metric_var"]
+    (hit_line,) = validator_axis.get_lines()
+    np.testing.assert_allclose(hit_line.get_ydata(), [0.25, 0.75])
+    assert hit_line.get_color() == tau_lines["random"].get_color()
     path = tmp_path / "plot.png"
 
-    simulation.plot_result(result, path)
+    report.plot_result(PLOT_RESULT, path)
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_printed_table_has_a_row_per_selector():
+    result = {"data": "tiny.jsonl", "outputs": 90, "systems": 3, "seeds": 2, "budgets": [10, 20],
+              "selectors": {
+                  "random": {**PLOT_RESULT["selectors"]["random"], "labels_to_tau_0_9": 20,
+                             "parity_tau": 1.0, "labels_to_regret_0_02_all": 10,
+                             "parity_validator": 1.0, "ms_per_label": 3.5},
+                  "s2e_metric_var": {**PLOT_RESULT["selectors"]["s2e_metric_var"],
+                                     "labels_to_tau_0_9": None, "parity_tau": None,
+                                     "parity_validator": None},
+              }}
+
+    assert report.format_table(result).splitlines() == [
+        "tiny.jsonl: 90 outputs, 3 systems, 2 seeds, budgets [10, 20]",
+        "selector                tau@max  τ≥0.9 at  parity τ  hit@max regret≤.02 at parity val  ms/label",
+        "random                    0.950        20         1     0.75            10          1       3.5",
+        "s2e_metric_var            0.600         —         —      nan             —          —       nan",
+    ]

@@ -4,7 +4,7 @@ An oracle annotator replays a labelled file through the real services: every lab
 `assignment_claim_next` (the selector under test chooses the item) followed by `grade_submit`
 (or `comparison_submit` for pairwise files). At each budget the simulator records how close the
 system ranking and the report card's validator choices are to what the full data says; the
-metric definitions live in `annotate.simulation_metrics`.
+metric definitions live in `simulator.metrics`.
 
 Projects. A *reference* project holds the file WITH its labels (imported by the ordinary
 import service) and the validators' verdicts (run synchronously with `run_execute`); its report
@@ -21,13 +21,12 @@ Efficient Human Evaluation of NLG Models?") are replayed through the same oracle
 selectors `s2e_metric_var`, `s2e_metric_avg` and `s2e_diversity`: an ordering of inputs, each
 input's outputs graded in turn (what their method hands to human raters), through
 `grade_submit` without a claim because no claim path knows a fixed order (the orderings
-themselves are computed in `annotate.simulation`).
+themselves are computed in `simulator.static_orderings`).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 import uuid
 from collections import Counter
@@ -41,7 +40,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from annotate import simulation_metrics as metrics
 from annotate.labels import forget_votes
 from annotate.models import (
     Comparison,
@@ -57,20 +55,28 @@ from annotate.models import (
 )
 from annotate.rankings import bradley_terry
 from annotate.selection import forget_contexts
-from annotate.selectors import SELECTORS
+from annotate.selectors import EMBEDDING_SELECTORS, PAIRWISE_SELECTORS, SELECTORS
 from annotate.services.assignments import assignment_claim_next, assignment_skip
 from annotate.services.criteria import criterion_ensure
 from annotate.services.grades import comparison_submit, grade_submit
 from annotate.services.imports import outputs_import
 from annotate.services.projects import membership_set, project_create
-from annotate.simulation import S2E_METHODS, S2E_PREFIX, s2e_items, s2e_utilities, static_order
+from simulator import metrics
+from simulator.static_orderings import (
+    S2E_METHODS,
+    S2E_PREFIX,
+    s2e_items,
+    s2e_utilities,
+    static_order,
+)
 from validators import matrix as matrix_cache
 from validators.models import Run, RunStatus, Validator, VerdictRecord
 from validators.report_card import HOLISTIC, report_card
 from validators.services.runs import run_execute
 from validators.services.validator_files import validators_import
 
-PAIR_SELECTORS = ("random", "mad_systems")
+# A pairwise file is answered by the pairwise selectors, and by random pairs as the baseline.
+PAIR_SELECTORS = ("random", *(name for name in SELECTORS if name in PAIRWISE_SELECTORS))
 # A pairwise oracle can only answer pairs the file compared; it skips the others. This many
 # skips in a row means the selector offers nothing the file can answer any more.
 MAX_SKIPS_IN_A_ROW = 500
@@ -528,7 +534,7 @@ def simulate_outputs(settings: SimulationSettings, records: list[dict], progress
     full_values = metrics.system_means(
         system_codes, np.array([a.value for a in answers]), len(systems)
     )
-    embedding_selectors = {"diversity", "mad_systems"} & set(settings.selectors)
+    embedding_selectors = EMBEDDING_SELECTORS & set(settings.selectors)
     reference = build_reference(
         settings, records, owner, with_embeddings=bool(embedding_selectors), progress=progress
     )
@@ -790,76 +796,3 @@ def simulate(settings: SimulationSettings, progress: Progress = lambda message: 
     if pairwise:
         return simulate_pairs(settings, records, progress)
     return simulate_outputs(settings, records, progress)
-
-
-# -- the plot ------------------------------------------------------------------------------------
-def plot_result(result: dict, path: Path) -> None:
-    """τ and the validator-pick rate against labels, one line per selector (mean over seeds)
-    with a min–max band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    budgets = result["budgets"]
-    with_validators = any(entry["validator_hit"] for entry in result["selectors"].values())
-    columns = 2 if with_validators else 1
-    figure, axes = plt.subplots(1, columns, figsize=(6.5 * columns, 4.6), squeeze=False)
-    tau_axis = axes[0][0]
-    for name, entry in result["selectors"].items():
-        style = "--" if name.startswith(S2E_PREFIX) else "-"
-        width = 2.4 if name == "random" else 1.4
-        mean, low, high = metrics.summarise(entry["tau"])
-        (line,) = tau_axis.plot(budgets, mean, style, marker="o", markersize=3, lw=width, label=name)
-        tau_axis.fill_between(budgets, low, high, color=line.get_color(), alpha=0.12)
-        if with_validators and entry["validator_hit"]:
-            per_seed = np.mean([np.asarray(v, dtype=float) for v in entry["validator_hit"].values()], axis=0)
-            mean, low, high = metrics.summarise(per_seed)
-            axes[0][1].plot(budgets, mean, style, marker="o", markersize=3, lw=width,
-                            color=line.get_color(), label=name)
-            axes[0][1].fill_between(budgets, low, high, color=line.get_color(), alpha=0.12)
-    tau_axis.axhline(metrics.TAU_TARGET, color="grey", lw=0.8, ls=":")
-    tau_axis.set_xlabel("labels")
-    tau_axis.set_ylabel("Kendall τ vs full-data ranking")
-    tau_axis.set_title(f"{result['data']}: system ranking")
-    tau_axis.legend(fontsize=7, ncol=2)
-    if with_validators:
-        axes[0][1].set_xlabel("labels")
-        axes[0][1].set_ylabel("share of criteria holding the full-data validator")
-        axes[0][1].set_ylim(-0.02, 1.02)
-        axes[0][1].set_title("validator choice")
-    for axis in axes[0]:
-        axis.grid(alpha=0.3)
-        if budgets[-1] / max(budgets[0], 1) >= 8:
-            axis.set_xscale("log")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
-def format_table(result: dict) -> str:
-    """The summary the command prints: labels needed and parities per selector."""
-    def show(value) -> str:
-        if value is None:
-            return "—"
-        return f"{value:.2f}" if isinstance(value, float) and not float(value).is_integer() else f"{value:g}"
-
-    lines = [
-        f"{result['data']}: {result['outputs']} outputs, {result['systems']} systems, "
-        f"{result['seeds']} seeds, budgets {result['budgets']}",
-        f"{'selector':<22} {'tau@max':>8} {'τ≥0.9 at':>9} {'parity τ':>9} "
-        f"{'hit@max':>8} {'regret≤.02 at':>13} {'parity val':>10} {'ms/label':>9}",
-    ]
-    for name, entry in result["selectors"].items():
-        tau_max = float(np.mean([curve[-1] for curve in entry["tau"]]))
-        hits = entry["validator_hit"]
-        hit_max = (
-            float(np.mean([[seed[-1] for seed in v] for v in hits.values()])) if hits else math.nan
-        )
-        lines.append(
-            f"{name:<22} {tau_max:>8.3f} {show(entry['labels_to_tau_0_9']):>9} "
-            f"{show(entry['parity_tau']):>9} {hit_max:>8.2f} "
-            f"{show(entry.get('labels_to_regret_0_02_all')):>13} {show(entry['parity_validator']):>10} "
-            f"{entry.get('ms_per_label', math.nan):>9}"
-        )
-    return "\n".join(lines)
