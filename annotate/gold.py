@@ -50,7 +50,6 @@ File formats (`write_gold`):
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,7 +73,6 @@ from annotate.models import (
     Project,
     Sample,
 )
-from annotate.spreadsheet import neutralise_table
 from annotate.statistics import (
     LABEL_FAIL,
     LABEL_NAMES,
@@ -420,7 +418,7 @@ def columns(options: GoldOptions) -> list[str]:
     return list(GOLD_COLUMNS) + (["grades"] if options.all_grades else [])
 
 
-def _schema(all_grades: bool):
+def gold_schema(all_grades: bool):
     import pyarrow as pa
 
     fields = [
@@ -617,41 +615,13 @@ def write_gold(
 ) -> int:
     """Write the project's gold labels to a binary stream; returns the number of rows
     (lines for JSON Lines). Memory stays bounded by `chunk_size` outputs."""
-    if fmt not in FORMATS:
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(unknown_format_message(fmt))
+    export_format = EXPORT_FORMATS[fmt]
     options = options or GoldOptions()
-    rows = 0
     with _snapshot():
         chunks = iter_gold(
             project, include_stale=options.include_stale, all_grades=options.all_grades,
-            chunk_size=chunk_size, with_json=fmt == "jsonl",
+            chunk_size=chunk_size, with_json=export_format.needs_json,
         )
-        if fmt == "jsonl":
-            text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-            try:
-                for chunk in chunks:
-                    lines = jsonl_lines(chunk, options)
-                    if lines:
-                        text.write("\n".join(lines) + "\n")
-                    rows += len(lines)
-                text.flush()
-            finally:
-                text.detach()
-            return rows
-        import pyarrow.csv as pa_csv
-        import pyarrow.parquet as pq
-
-        schema = _schema(options.all_grades)
-        writer = (
-            pq.ParquetWriter(stream, schema, compression="zstd") if fmt == "parquet"
-            else pa_csv.CSVWriter(stream, schema)
-        )
-        try:
-            for chunk in chunks:
-                table = chunk_table(chunk, options, schema)
-                # CSV is opened in spreadsheets; Parquet keeps the exact text.
-                writer.write_table(neutralise_table(table) if fmt == "csv" else table)
-                rows += table.num_rows
-        finally:
-            writer.close()
-    return rows
+        return export_format.write(chunks, stream, options)

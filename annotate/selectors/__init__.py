@@ -10,12 +10,16 @@ similarities, warm-started fits) lives in `base.derived`, keyed by the identity 
 arrays. Keep those arrays alive between calls for warm timings; see `base` for the contract.
 """
 
+import importlib
+import pkgutil
+
 from annotate.selectors.base import (
     HOLISTIC,
     ScoredPool,
     SelectionContext,
     Selector,
     clear_cache,
+    registered_selectors,
 )
 from annotate.selectors.chooser import RANDOM_TAG, Choice, choose, choose_many
 from annotate.selectors.embedding_based import DiversitySelector, MadSystemsSelector
@@ -30,24 +34,18 @@ from annotate.selectors.evidence_based import (
 from annotate.selectors.model_based import IrtSelector, UncertaintySelector
 from annotate.selectors.ranking import RankingUncertaintySelector
 
-# The registry: a new selector is a class with name, label, pairwise and uses_embeddings (see
-# base.Selector) added here; the menu order is this order. Everything else is derived from it.
-SELECTORS: dict[str, type] = {
-    selector.name: selector
-    for selector in (
-        RandomSelector,
-        EvalGenSelector,
-        VarianceSelector,
-        MetricVarSelector,
-        MadValidatorsSelector,
-        MadSystemsSelector,
-        UncertaintySelector,
-        DiversitySelector,
-        IrtSelector,
-        RankingUncertaintySelector,
-        ValidatorChoiceSelector,
-    )
-}
+
+def _import_every_selector_module() -> None:
+    # A selector registers itself where it is defined (base.register_selector); importing
+    # every module of this package is what makes a new module's selectors appear.
+    for module in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{module.name}")
+
+
+_import_every_selector_module()
+
+# The registry, in menu order; everything else is derived from it.
+SELECTORS: dict[str, type] = registered_selectors()
 
 SELECTOR_CHOICES: list[tuple[str, str]] = [(name, cls.label) for name, cls in SELECTORS.items()]
 PAIRWISE_SELECTORS = frozenset(name for name, cls in SELECTORS.items() if cls.pairwise)

@@ -160,6 +160,30 @@ class Selector(Protocol):
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool: ...
 
 
+# The registry: a selector class registers itself where it is defined, so a new selector is
+# one module (or one class in an existing module) plus its test. `menu_position` orders the
+# settings menu; annotate.selectors imports every module of the package and derives the rest.
+_REGISTERED: dict[str, tuple[int, type]] = {}
+_SelectorClass = TypeVar("_SelectorClass", bound=type)
+
+
+def register_selector(*, menu_position: int) -> Callable[[_SelectorClass], _SelectorClass]:
+    def register(selector_class: _SelectorClass) -> _SelectorClass:
+        name = selector_class.name  # type: ignore[attr-defined]
+        existing = _REGISTERED.get(name)
+        if existing is not None and existing[1].__qualname__ != selector_class.__qualname__:
+            raise ValueError(f"two selectors are named {name!r}")
+        _REGISTERED[name] = (menu_position, selector_class)
+        return selector_class
+
+    return register
+
+
+def registered_selectors() -> dict[str, type]:
+    """Every registered selector by name, in menu order."""
+    return {name: cls for name, (_, cls) in sorted(_REGISTERED.items(), key=lambda i: i[1][0])}
+
+
 # ---------------------------------------------------------------------------------------------
 # Memoisation against array identity.
 

@@ -20,7 +20,13 @@ from typing import ClassVar
 import numpy as np
 from scipy import sparse
 
-from annotate.selectors.base import ScoredPool, SelectionContext, derived, validator_pass_rates
+from annotate.selectors.base import (
+    ScoredPool,
+    SelectionContext,
+    derived,
+    register_selector,
+    validator_pass_rates,
+)
 
 # Elements of one similarity block, to bound the temporary memory of an update (~16 MB).
 _BLOCK_ELEMENTS = 4_000_000
@@ -89,6 +95,7 @@ def _nearest_labelled(kind: str, features: np.ndarray, *keys: np.ndarray) -> Nea
     return derived(kind, (features, *keys), lambda: NearestLabelled(features.shape[0]))
 
 
+@register_selector(menu_position=80)
 @dataclass(frozen=True)
 class DiversitySelector:
     """k-center greedy (Sener & Savarese 2018, "Active Learning for Convolutional Neural Networks:
@@ -149,6 +156,7 @@ def _system_pairs(n_systems: int) -> tuple[np.ndarray, np.ndarray]:
     return derived("system_pairs", (), lambda: np.triu_indices(n_systems, k=1), n_systems)
 
 
+@register_selector(menu_position=60)
 @dataclass(frozen=True)
 class MadSystemsSelector:
     """Pairwise MAD between systems (Wang et al. 2020, MAD competition; MAD-Eval's use for LLMs).

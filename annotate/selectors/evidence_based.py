@@ -17,11 +17,13 @@ from annotate.selectors.base import (
     criterion_values,
     derived,
     evidence_columns,
+    register_selector,
     validator_pass_rates,
     vote_counts,
 )
 
 
+@register_selector(menu_position=10)
 @dataclass(frozen=True)
 class RandomSelector:
     """Uniform over the pool: every score ties, so the chooser's probability is exactly 1/P."""
@@ -46,6 +48,7 @@ def _evalgen_priority(evidence: np.ndarray) -> np.ndarray:
     return derived("evalgen_priority", (evidence,), compute)
 
 
+@register_selector(menu_position=20)
 @dataclass(frozen=True)
 class EvalGenSelector:
     """EvalGen's grading order (Shankar et al. 2024, "Who Validates the Validators?").
@@ -100,6 +103,7 @@ def _least_settled_criterion(ctx: SelectionContext) -> int | None:
     return None if best is None else best[1]
 
 
+@register_selector(menu_position=30)
 @dataclass(frozen=True)
 class VarianceSelector:
     """Validator disagreement: the variance p(1 − p) of the pass/fail votes on an output.
@@ -180,6 +184,7 @@ def sample_metric_variance(
     return np.maximum(variance, 0.0)
 
 
+@register_selector(menu_position=40)
 @dataclass(frozen=True)
 class MetricVarSelector:
     """Inputs on which the systems' validator scores vary most (subset2evaluate's metric_var).
@@ -246,6 +251,7 @@ def alignment_scores(verdicts: np.ndarray, labels_pass: np.ndarray) -> np.ndarra
     return 2 * coverage * keeps / (coverage + keeps)
 
 
+@register_selector(menu_position=50)
 @dataclass(frozen=True)
 class MadValidatorsSelector:
     """Maximum discrepancy between the two closest candidate validators of one criterion.
@@ -319,6 +325,7 @@ class MadValidatorsSelector:
 
 
 
+@register_selector(menu_position=110)
 @dataclass(frozen=True)
 class ValidatorChoiceSelector:
     """Disagreement between each criterion's two leading candidates, sampled, not maximised.

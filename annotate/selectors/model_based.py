@@ -20,6 +20,7 @@ from annotate.selectors.base import (
     ScoredPool,
     SelectionContext,
     derived,
+    register_selector,
     validator_pass_rates,
     vote_counts,
 )
@@ -96,6 +97,7 @@ def fit_logistic(
     return weights
 
 
+@register_selector(menu_position=70)
 @dataclass(frozen=True)
 class UncertaintySelector:
     """Uncertainty sampling (Lewis & Gale 1994): a logistic model from the validators' verdicts
@@ -248,6 +250,7 @@ def fit_irt_2pl(
     return IrtParameters(ability, difficulty, log_a)
 
 
+@register_selector(menu_position=90)
 @dataclass(frozen=True)
 class IrtSelector:
     """Fisher information of a grade under a 2PL IRT model with systems as subjects.

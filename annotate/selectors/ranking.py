@@ -25,7 +25,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import ndtr
 
-from annotate.selectors.base import ScoredPool, SelectionContext
+from annotate.selectors.base import ScoredPool, SelectionContext, register_selector
 from annotate.statistics import Z_95
 
 # Pseudo-grades of the pooled variance mixed into each system's own: a system with two equal
@@ -103,6 +103,7 @@ def grade_value(standing: SystemStanding) -> np.ndarray:
     return (standing.swap_probability * share).sum(axis=1)
 
 
+@register_selector(menu_position=100)
 @dataclass(frozen=True)
 class RankingUncertaintySelector:
     """Outputs of the systems whose place in the ranking one more grade settles the most.
