@@ -25,6 +25,11 @@ class Verdict(models.TextChoices):
     FAIL = "fail", "Fail"
     UNSURE = "unsure", "Unsure"
 
+    @classmethod
+    def for_score(cls, score: float, pass_threshold: float) -> "Verdict":
+        """A rating project's one rule: a score at or above the pass threshold passes."""
+        return cls.PASS if score >= pass_threshold else cls.FAIL
+
 
 class Scale(models.TextChoices):
     BINARY = "binary", "Pass / fail"

@@ -166,7 +166,7 @@ def _verdict(label, score, settings: SimulationSettings) -> str | None:
     """The import service's rule (annotate.services.imports): on a rating project a score
     decides, else the binary label."""
     if settings.scale == Scale.RATING and score is not None:
-        return Verdict.PASS if score >= settings.pass_threshold else Verdict.FAIL
+        return Verdict.for_score(score, settings.pass_threshold)
     if label is not None:
         return Verdict.PASS if label == 1 else Verdict.FAIL
     return None

@@ -186,7 +186,7 @@ def grade_submit(
             low, high = project.scale_min, project.scale_max
             if (low is not None and score < low) or (high is not None and score > high):
                 raise GradeError(f"The score must lie between {low:g} and {high:g}.", "score")
-            verdict = verdict or (Verdict.PASS if score >= project.pass_threshold else Verdict.FAIL)
+            verdict = verdict or Verdict.for_score(score, project.pass_threshold)
     if verdict not in Verdict.values:
         raise GradeError("Choose pass, fail or unsure.", "verdict")
     cleaned = _clean_criteria(project, criteria, criterion_versions)

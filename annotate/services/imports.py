@@ -356,7 +356,7 @@ class _Importer:
     def _verdict(self, label: int | None, score: float | None) -> tuple[str, float | None] | None:
         project = self.project
         if project.scale == Scale.RATING and score is not None:
-            return (Verdict.PASS if score >= project.pass_threshold else Verdict.FAIL), score
+            return Verdict.for_score(score, project.pass_threshold), score
         if label is not None:
             return (Verdict.PASS if label == 1 else Verdict.FAIL), score
         return None
