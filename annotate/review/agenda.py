@@ -42,7 +42,7 @@ from annotate.models import (
 )
 from annotate.review.notes import NoteMention, proposed_criteria
 from annotate.review.targets import ReviewTarget, chosen_for, review_targets
-from annotate.statistics import LABEL_FAIL, LABEL_PASS, LABEL_UNSURE, majority
+from annotate.statistics import LABEL_PASS, majority, rows_of, vote_counts
 
 AGENDA_LIMIT = 20
 
@@ -145,10 +145,8 @@ def _disagreements(
     closeness: dict[int, float] = defaultdict(float)
     for target in targets:
         codes = votes.codes(target.criterion_id)
-        rows = np.searchsorted(outputs, votes.output_ids)
-        n_pass = np.bincount(rows[codes == LABEL_PASS], minlength=outputs.size)
-        n_fail = np.bincount(rows[codes == LABEL_FAIL], minlength=outputs.size)
-        n_unsure = np.bincount(rows[codes == LABEL_UNSURE], minlength=outputs.size)
+        rows, _ = rows_of(outputs, votes.output_ids)
+        n_pass, n_fail, n_unsure = vote_counts(rows, codes, outputs.size)
         for i in np.flatnonzero((n_pass > 0) & (n_fail > 0)):
             output_id = int(outputs[i])
             if output_id in waiting or (output_id, target.criterion_id) in adjudicated:
@@ -179,7 +177,7 @@ def _validator_disagreements(
     if chosen is None:
         return []
     outputs = np.unique(votes.output_ids)
-    n_votes = np.bincount(np.searchsorted(outputs, votes.output_ids), minlength=outputs.size)
+    n_votes = np.bincount(rows_of(outputs, votes.output_ids)[0], minlength=outputs.size)
     found: dict[int, list[dict]] = defaultdict(list)
     for target in targets:
         name, reference = chosen_for(chosen, target.key, outputs)

@@ -23,7 +23,7 @@ from annotate.models import (
     Project,
 )
 from annotate.review.targets import chosen_for, pass_fail_codes, ratings_matrix, review_targets
-from annotate.statistics import LABEL_FAIL, LABEL_PASS
+from annotate.statistics import LABEL_PASS, rows_of, vote_counts
 
 
 # -- agreement tables -----------------------------------------------------------------------
@@ -160,9 +160,8 @@ def agreement_over_time(
     outputs = np.unique(votes.output_ids)
     for target in review_targets(project):
         codes = pass_fail_codes(votes, target.criterion_id)
-        rows = np.searchsorted(outputs, votes.output_ids)
-        n_pass = np.bincount(rows[codes == LABEL_PASS], minlength=outputs.size)
-        n_fail = np.bincount(rows[codes == LABEL_FAIL], minlength=outputs.size)
+        rows, _ = rows_of(outputs, votes.output_ids)
+        n_pass, n_fail, _ = vote_counts(rows, codes, outputs.size)
         labelled = codes != MISSING
         same = np.where(codes == LABEL_PASS, n_pass[rows], n_fail[rows]) - 1
         peers = n_pass[rows] + n_fail[rows] - 1

@@ -14,7 +14,7 @@ from annotate.models import (
     CriterionVersion,
     Project,
 )
-from annotate.statistics import LABEL_FAIL, LABEL_PASS
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, rows_of
 
 HOLISTIC_NAME = "Holistic verdict"
 
@@ -62,8 +62,8 @@ def ratings_matrix(votes: LabelVotes, criterion_id: int | None) -> tuple[np.ndar
     output_ids = np.unique(votes.output_ids[labelled])
     annotator_ids = np.unique(votes.annotator_ids[labelled])
     matrix = np.full((output_ids.size, annotator_ids.size), MISSING, dtype=np.int64)
-    rows = np.searchsorted(output_ids, votes.output_ids[labelled])
-    cols = np.searchsorted(annotator_ids, votes.annotator_ids[labelled])
+    rows, _ = rows_of(output_ids, votes.output_ids[labelled])
+    cols, _ = rows_of(annotator_ids, votes.annotator_ids[labelled])
     matrix[rows, cols] = codes[labelled]
     return output_ids, annotator_ids, matrix
 
@@ -76,8 +76,7 @@ def chosen_for(chosen, key: str | None, output_ids: np.ndarray) -> tuple[str, np
         return "", reference
     _, name, codes = chosen.by_criterion[key]
     codes = np.asarray(codes, dtype=np.int64)
-    rows = np.clip(np.searchsorted(chosen.output_ids, output_ids), 0, chosen.output_ids.size - 1)
-    found = chosen.output_ids[rows] == output_ids
+    rows, found = rows_of(chosen.output_ids, output_ids)
     picked = np.where(found, codes[rows], MISSING)
     reference[:] = np.where((picked == LABEL_PASS) | (picked == LABEL_FAIL), picked, MISSING)
     return name, reference
