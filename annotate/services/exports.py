@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import OperationalError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from annotate.export_formats import EXPORT_FORMATS, unknown_format_message
 from annotate.gold import GoldOptions, write_gold
 from annotate.models import Export, ExportStatus, Project
+from annotate.services.jobs import jobs_requeue_stale
 from config.workers import WorkerStatus, job_worker_status
 
 logger = logging.getLogger(__name__)
@@ -117,25 +115,7 @@ def exports_requeue_stale(*, now: datetime | None = None) -> list[int]:
     under their own names and the last to finish is the one kept."""
     from annotate.tasks import export_gold_task
 
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.CONCORD_STALE_RUN_SECONDS)
-    requeued: list[int] = []
-    with transaction.atomic():
-        stale = list(
-            Export.objects.select_for_update(skip_locked=True)
-            .filter(status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING])
-            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
-            .order_by("id")
-        )
-        for export in stale:
-            if export.status == ExportStatus.RUNNING and export.requeues >= settings.CONCORD_MAX_REQUEUES:
-                Export.objects.filter(pk=export.pk).update(
-                    status=ExportStatus.FAILED, finished_at=now,
-                    error=f"Stopped making progress {export.requeues + 1} times (its worker died "
-                          "or hung); not re-queued again.",
-                )
-                continue
-            Export.objects.filter(pk=export.pk).update(requeues=F("requeues") + 1, heartbeat_at=now)
-            transaction.on_commit(partial(export_gold_task.delay, export.pk))
-            requeued.append(export.pk)
-    return requeued
+    return jobs_requeue_stale(
+        jobs=Export, queued=ExportStatus.QUEUED, running=ExportStatus.RUNNING,
+        failed=ExportStatus.FAILED, dispatch=export_gold_task.delay, now=now,
+    )

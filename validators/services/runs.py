@@ -4,16 +4,15 @@ their worker stops, cancelled on request. Verdicts are written here and nowhere 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from functools import partial
+from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from annotate.models import Output, Project
+from annotate.services.jobs import jobs_requeue_stale
 from annotate.untrusted_text import escape_unstorable_text
 from validators.models import (
     Outcome,
@@ -165,30 +164,13 @@ def runs_requeue_stale(*, now: datetime | None = None) -> list[int]:
     CONCORD_STALE_RUN_SECONDS, typically because their worker was killed. Runs are idempotent,
     so re-queuing one that was merely slow costs time, never a duplicate verdict. A run that
     stalled CONCORD_MAX_REQUEUES times while running is marked failed instead of looping."""
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.CONCORD_STALE_RUN_SECONDS)
-    requeued: list[int] = []
     from validators.tasks import run_execute_task
 
-    with transaction.atomic():
-        stale = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-            .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff))
-            .order_by("id")
-        )
-        for run in stale:
-            if run.status == RunStatus.RUNNING and run.requeues >= settings.CONCORD_MAX_REQUEUES:
-                Run.objects.filter(pk=run.pk).update(
-                    status=RunStatus.FAILED, finished_at=now,
-                    error=f"Stopped making progress {run.requeues + 1} times (its worker died or hung); "
-                          "not re-queued again. Start a new run to continue where it stopped.",
-                )
-                continue
-            Run.objects.filter(pk=run.pk).update(requeues=F("requeues") + 1, heartbeat_at=now)
-            transaction.on_commit(partial(run_execute_task.delay, run.pk))
-            requeued.append(run.pk)
-    return requeued
+    return jobs_requeue_stale(
+        jobs=Run, queued=RunStatus.QUEUED, running=RunStatus.RUNNING, failed=RunStatus.FAILED,
+        dispatch=run_execute_task.delay,
+        give_up_advice=" Start a new run to continue where it stopped.", now=now,
+    )
 
 
 def run_cancel(*, run: Run) -> None:
