@@ -284,13 +284,18 @@ def grade_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def grade_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
+    return _skip(request, slug, mode="single")
+
+
+def _skip(request: HttpRequest, slug: str, *, mode: str) -> HttpResponse:
+    """Skip the item the person holds (an output, or a pair when mode is "pair")."""
     project, role = project_for(request.user, slug, roles=GRADING_ROLES)
     try:
-        assignment = _own_assignment(request, project, pair=False)
+        assignment = _own_assignment(request, project, pair=mode == "pair")
     except GradeError as exc:
-        return _no_such_assignment(request, project, role, mode="single", error=exc)
+        return _no_such_assignment(request, project, role, mode=mode, error=exc)
     skipped = assignment_skip(assignment=assignment, annotator=request.user)
-    return _done(request, project, role, mode="single", notice="Skipped." if skipped else "")
+    return _done(request, project, role, mode=mode, notice="Skipped." if skipped else "")
 
 
 @login_required
@@ -419,13 +424,7 @@ def pairwise_submit_view(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def pairwise_skip_view(request: HttpRequest, slug: str) -> HttpResponse:
-    project, role = project_for(request.user, slug, roles=GRADING_ROLES)
-    try:
-        assignment = _own_assignment(request, project, pair=True)
-    except GradeError as exc:
-        return _no_such_assignment(request, project, role, mode="pair", error=exc)
-    skipped = assignment_skip(assignment=assignment, annotator=request.user)
-    return _done(request, project, role, mode="pair", notice="Skipped." if skipped else "")
+    return _skip(request, slug, mode="pair")
 
 
 @login_required
