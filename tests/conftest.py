@@ -34,6 +34,22 @@ def empty_cache():
     cache.clear()
 
 
+@pytest.fixture
+def broker_without_worker(settings, tmp_path):
+    """The embedded filesystem broker in a fresh folder, with nobody consuming it: what
+    `make run` looks like when its worker is not running."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "filesystem://"
+    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
+    for folder in folders.values():
+        folder.mkdir()
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
+        "data_folder_processed": str(folders["processed"]), "control_folder": str(folders["control"]),
+    }
+    settings.CONCORD_WORKER_PING_TIMEOUT = 0.3
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

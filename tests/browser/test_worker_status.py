@@ -2,7 +2,6 @@
 and the history of a retried error verdict."""
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
@@ -13,24 +12,6 @@ from validators.services.authoring import validator_create
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NO_EMAIL = "def check(output, input, reference, meta):\n    return '@' not in output\n"
-
-
-@pytest.fixture
-def broker_without_worker(settings, tmp_path):
-    """The embedded filesystem broker in a fresh folder, with nobody consuming it."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = "filesystem://"
-    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
-    for folder in folders.values():
-        folder.mkdir()
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
-        "data_folder_processed": str(folders["processed"]), "control_folder": str(folders["control"]),
-    }
-    settings.CONCORD_WORKER_PING_TIMEOUT = 0.3
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def log_in(page: Page, live_server, username: str) -> None:

@@ -112,21 +112,6 @@ def test_stalled_export_is_requeued_and_written(project, owner, make_outputs, se
 
 
 # -- is a worker alive? --------------------------------------------------------------------
-@pytest.fixture
-def real_broker_without_worker(settings, tmp_path):
-    """The embedded filesystem broker in a fresh folder, with nobody consuming it."""
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = "filesystem://"
-    folders = {name: tmp_path / name for name in ("queue", "processed", "control")}
-    for folder in folders.values():
-        folder.mkdir()
-    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(folders["queue"]), "data_folder_out": str(folders["queue"]),
-        "data_folder_processed": str(folders["processed"]), "control_folder": str(folders["control"]),
-    }
-    settings.CONCORD_WORKER_PING_TIMEOUT = 0.3
-
-
 def run_status(user, run) -> dict:
     client = APIClient()
     client.force_authenticate(user)
@@ -136,7 +121,7 @@ def run_status(user, run) -> dict:
 
 
 @pytest.mark.django_db
-def test_queued_run_says_no_worker_is_running(project, owner, make_outputs, real_broker_without_worker):
+def test_queued_run_says_no_worker_is_running(project, owner, make_outputs, broker_without_worker):
     make_outputs(n_samples=1)
     check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     run = run_start(project=project, validators=[check])
@@ -165,7 +150,7 @@ def test_broker_that_cannot_be_asked_gives_unknown_not_a_guess(project, owner, m
 
 
 @pytest.mark.django_db
-def test_a_run_that_moves_proves_its_worker_and_finished_runs_need_none(project, owner, make_outputs, real_broker_without_worker):
+def test_a_run_that_moves_proves_its_worker_and_finished_runs_need_none(project, owner, make_outputs, broker_without_worker):
     make_outputs(n_samples=1)
     check = validator_create(project=project, kind="code", name="no @", source=NO_EMAIL)
     moving = Run.objects.create(project=project, total=2, status="running", heartbeat_at=timezone.now())
@@ -179,7 +164,7 @@ def test_a_run_that_moves_proves_its_worker_and_finished_runs_need_none(project,
 
 
 @pytest.mark.django_db
-def test_queued_export_says_no_worker_is_running(project, owner, make_outputs, real_broker_without_worker, client):
+def test_queued_export_says_no_worker_is_running(project, owner, make_outputs, broker_without_worker, client):
     make_outputs(n_samples=1)
     export = export_start(project=project, fmt="csv", requested_by=owner)
     api = APIClient()
