@@ -224,11 +224,14 @@ def _name_missing_attributes(proxy: types.ModuleType, name: str) -> None:
     proxy.__getattr__ = missing  # type: ignore[method-assign]
 
 
+# `from json import decoder` looks the attribute up on what __import__ returned and, when it
+# is missing, falls back to sys.modules[proxy.__name__ + ".decoder"]: the real submodule. A name
+# no real module has closes that door even if the fromlist check below were bypassed.
+_PROXY_SUFFIX = " (sandbox copy)"
+
+
 def _proxy_name(name: str) -> str:
-    # `from json import decoder` looks the attribute up on what __import__ returned and, when it
-    # is missing, falls back to sys.modules[proxy.__name__ + ".decoder"]: the real submodule.
-    # A name no real module has closes that door even if the fromlist check below were bypassed.
-    return f"{name} (sandbox copy)"
+    return f"{name}{_PROXY_SUFFIX}"
 
 
 def load_allowed_modules() -> dict[str, types.ModuleType]:
@@ -393,7 +396,7 @@ def _copy_proxy(proxy: types.ModuleType) -> types.ModuleType:
     copy.__dict__.update(
         (key, value) for key, value in vars(proxy).items() if not key.startswith("__")
     )
-    _name_missing_attributes(copy, proxy.__name__.removesuffix(" (sandbox copy)"))
+    _name_missing_attributes(copy, proxy.__name__.removesuffix(_PROXY_SUFFIX))
     return copy
 
 

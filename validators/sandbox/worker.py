@@ -196,12 +196,7 @@ class Worker:
             "RLIMIT_CPU": (cpu, cpu + 1),
             "RLIMIT_NPROC": (0, 0),
         }.items():
-            kind = getattr(resource, name, None)
-            if kind is not None:
-                try:
-                    resource.setrlimit(kind, limits)
-                except (ValueError, OSError):
-                    pass
+            self._set_limit(name, limits)
         if self.child_filter and not self.load_filter(self.child_filter):
             # Never run an assertion with less than the parent was told.
             os._exit(121)
