@@ -286,3 +286,16 @@ class SuiteSerializer(serializers.ModelSerializer):
     def get_export(self, suite: Suite) -> dict[str, str]:
         url = reverse("api-suite-export", args=[suite.pk])
         return {"json": f"{url}?format=json", "py": f"{url}?format=py"}
+
+
+class SandboxStatusSerializer(serializers.Serializer):
+    mode = serializers.CharField(help_text="namespaces, weak or unavailable")
+    code_validators_enabled = serializers.BooleanField()
+    disabled_reason = serializers.CharField(allow_blank=True)
+    weak_isolation_accepted = serializers.BooleanField()
+    active_barriers = serializers.ListField(child=serializers.CharField())
+    missing_barriers = serializers.ListField(child=serializers.CharField())
+    problems = serializers.ListField(child=serializers.CharField())
+    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
+    timeout_seconds = serializers.FloatField(required=False)
+    memory_mb = serializers.IntegerField(required=False)

@@ -7,7 +7,7 @@ import json
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from validators.api.serializers import (
     ProviderSerializer,
     RunSerializer,
     RunStartSerializer,
+    SandboxStatusSerializer,
     SuiteCreateSerializer,
     SuiteSerializer,
     ValidatorCreateSerializer,
@@ -254,19 +255,6 @@ class RunDetailView(APIView):
         run = get_object_or_404(Run.objects.select_related("project"), pk=pk)
         permissions.require_member(request.user, run.project)
         return Response(RunSerializer(run).data)
-
-
-class SandboxStatusSerializer(serializers.Serializer):
-    mode = serializers.CharField(help_text="namespaces, weak or unavailable")
-    code_validators_enabled = serializers.BooleanField()
-    disabled_reason = serializers.CharField(allow_blank=True)
-    weak_isolation_accepted = serializers.BooleanField()
-    active_barriers = serializers.ListField(child=serializers.CharField())
-    missing_barriers = serializers.ListField(child=serializers.CharField())
-    problems = serializers.ListField(child=serializers.CharField())
-    limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
-    timeout_seconds = serializers.FloatField(required=False)
-    memory_mb = serializers.IntegerField(required=False)
 
 
 @extend_schema(tags=["validators"])
