@@ -27,6 +27,9 @@ from annotate.statistics import OUTCOME_CODES, VERDICT_ERROR, VERDICT_MISSING, s
 from validators.models import Validator
 
 SETTLE_SECONDS = 10
+# A score stored without a threshold is no verdict until the report card picks a threshold
+# (validators.report_card reads the score column for it).
+MATRIX_OUTCOME_CODES = {**OUTCOME_CODES, "score": VERDICT_MISSING}
 
 
 @dataclass
@@ -67,7 +70,7 @@ def _empty(output_ids: np.ndarray, validator_ids: np.ndarray, signature) -> Verd
 
 _VERDICT_QUERY = (
     "SELECT output_id, validator_id, "
-    f"{sql_case('outcome', OUTCOME_CODES, VERDICT_ERROR)}, score, id, {{epoch}} "
+    f"{sql_case('outcome', MATRIX_OUTCOME_CODES, VERDICT_ERROR)}, score, id, {{epoch}} "
     "FROM validators_verdict WHERE id > %s AND validator_id IN ({ids})"
 )
 _EPOCH = {

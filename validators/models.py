@@ -31,8 +31,24 @@ class Provider(models.Model):
 
 
 class ValidatorKind(models.TextChoices):
-    CODE = "code", "Code assertion"
-    LLM = "llm", "LLM grader"
+    """How a validator reaches its verdict (DESIGN §4.6)."""
+
+    CODE = "code", "Code assertion or comparator"
+    LLM = "llm", "LLM grader or pairwise judge"
+    RATING = "rating", "LLM rating judge"
+    EXTERNAL = "external", "Imported verdicts"
+
+
+# Kinds that call a provider; the others never do.
+PROVIDER_KINDS = (ValidatorKind.LLM, ValidatorKind.RATING)
+
+
+class Target(models.TextChoices):
+    """What a validator judges: one output (pass/fail against the human verdict) or a pair of
+    outputs of the same input (a | b | tie against human comparisons)."""
+
+    OUTPUT = "output", "One output"
+    PAIR = "pair", "A pair of outputs"
 
 
 class Origin(models.TextChoices):
@@ -50,9 +66,18 @@ class Validator(models.Model):
         help_text="Empty means the holistic verdict.",
     )
     kind = models.CharField(max_length=8, choices=ValidatorKind.choices)
+    target = models.CharField(max_length=6, choices=Target.choices, default=Target.OUTPUT)
     name = models.CharField(max_length=200)
-    source = models.TextField()
+    # Empty for `external` validators: their verdicts were imported, they are never run.
+    source = models.TextField(blank=True)
+    # A numeric verdict passes at >= threshold. A scored validator without one (rating and
+    # external judges) stores outcome `score` and the report card picks the threshold.
     threshold = models.FloatField(null=True, blank=True)
+    # Regular expressions, one per line, tried before the defaults of validators.judging: for a
+    # pairwise judge each captures a, b, c or tie; for a rating judge, the number.
+    answer_patterns = models.TextField(blank=True)
+    # A pairwise judge whose two orders disagree: a tie (True) or an error verdict (False).
+    inconsistent_is_tie = models.BooleanField(default=True)
     provider = models.ForeignKey(
         Provider, null=True, blank=True, on_delete=models.PROTECT, related_name="validators"
     )
@@ -70,7 +95,7 @@ class Validator(models.Model):
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="code") | Q(provider__isnull=False) | Q(archived=True),
+                condition=Q(kind__in=["code", "external"]) | Q(provider__isnull=False) | Q(archived=True),
                 name="llm_validator_has_provider",
             ),
         ]
@@ -78,11 +103,17 @@ class Validator(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def patterns(self) -> list[str]:
+        return [line for line in self.answer_patterns.splitlines() if line.strip()]
+
 
 class Outcome(models.TextChoices):
     PASS = "pass", "Pass"
     FAIL = "fail", "Fail"
     ERROR = "error", "Error"
+    # A score from a validator without a threshold: pass or fail once the card picks one.
+    SCORE = "score", "Scored"
 
 
 class VerdictRecord(models.Model):
@@ -108,6 +139,48 @@ class VerdictRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.validator_id} on {self.output_id}: {self.outcome}"
+
+
+class Winner(models.TextChoices):
+    A = "a", "A"
+    B = "b", "B"
+    TIE = "tie", "Tie"
+    ERROR = "error", "Error"
+
+
+class PairVerdict(models.Model):
+    """What a pairwise validator said about two outputs of the same input. Stored once per
+    unordered pair, in canonical order (output_a has the lower id); `winner` is in that order.
+    A judge is asked in both orders (DESIGN §4.6): `first_*` is its answer with output_a shown
+    first, `second_*` with output_b shown first, its winner already mapped back to the
+    canonical order. Write-once, like verdicts: a retried error is deleted and stored again."""
+
+    validator = models.ForeignKey(Validator, on_delete=models.CASCADE, related_name="pair_verdicts")
+    output_a = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
+    output_b = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="+")
+    winner = models.CharField(max_length=5, choices=Winner.choices)
+    # Both orders read and they named different winners (winner is then tie or error).
+    inconsistent = models.BooleanField(default=False)
+    first_winner = models.CharField(max_length=5, blank=True, help_text="'' when unread or not asked.")
+    second_winner = models.CharField(max_length=5, blank=True, help_text="'' when unread or not asked.")
+    first_answer = models.TextField(blank=True)
+    second_answer = models.TextField(blank=True)
+    score_a = models.FloatField(null=True, blank=True)
+    score_b = models.FloatField(null=True, blank=True)
+    detail = models.TextField(blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    tokens = models.PositiveIntegerField(null=True, blank=True)
+    run = models.ForeignKey("Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["validator", "output_a", "output_b"], name="one_verdict_per_pair"),
+            models.CheckConstraint(condition=Q(output_a__lt=models.F("output_b")), name="pair_verdict_canonical_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.validator_id} on {self.output_a_id}/{self.output_b_id}: {self.winner}"
 
 
 class VerdictHistory(models.Model):
