@@ -73,7 +73,7 @@ def test_embedded_worker_killed_mid_run_is_recovered_by_beat(project, owner, mak
     settings.CONCORD_WORKER_STATUS_CACHE_SECONDS = 0.01
     settings.CONCORD_WORKER_PING_TIMEOUT = 1.0
     cache.clear()
-    sender = Celery(broker="filesystem://")
+    sender = Celery(broker="filesystem://", set_as_current=False)
     sender.conf.broker_transport_options = options
     log = tmp_path / "worker.log"
     stored = VerdictRecord.objects.filter(run=run)

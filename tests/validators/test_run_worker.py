@@ -80,7 +80,7 @@ def wait_until(predicate, timeout: float, what: str):
 def test_killed_worker_run_resumes_without_duplicates(project, make_outputs, tmp_path):
     outputs = make_outputs(n_samples=40, systems=("alpha", "beta"))
     queue = f"concord-test-{uuid.uuid4().hex[:8]}"
-    sender = Celery(broker=REDIS_URL)
+    sender = Celery(broker=REDIS_URL, set_as_current=False)
     with LLMStubServer(responder=keyword_responder("alpha"), latency_s=0.05) as stub:
         provider = provider_save(project=project, base_url=stub.base_url, model="m", concurrency=2)
         grader = Validator.objects.create(
@@ -156,7 +156,7 @@ def test_run_of_a_killed_worker_finishes_by_itself(project, owner, make_outputs,
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {}
     settings.CONCORD_STALE_RUN_SECONDS = stale_seconds
     settings.CONCORD_WORKER_STATUS_CACHE_SECONDS = 0.01
-    sender = Celery(broker=REDIS_URL)
+    sender = Celery(broker=REDIS_URL, set_as_current=False)
     log = tmp_path / "worker.log"
     stored = VerdictRecord.objects.filter(run=run)
 
