@@ -91,6 +91,8 @@ class PairRecord:
     output_b: str
     preference: str | None
     metadata: dict
+    # Set when the pair's input_id was set aside because a system's text differed there.
+    input_id: str | None = None
 
 
 @dataclass

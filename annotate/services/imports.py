@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from django.conf import settings
@@ -102,6 +102,13 @@ class _Rollback(Exception):
     pass
 
 
+def _sample_metadata(record, key: str) -> dict:
+    if record.item_id != key:
+        return {"item_id": record.item_id}
+    input_id = getattr(record, "input_id", None)
+    return {"input_id": input_id} if input_id is not None else {}
+
+
 def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
@@ -122,6 +129,8 @@ class _Importer:
         # Fixed-size digests keep memory per distinct key small on very large files.
         self.seen_outputs: dict[bytes, int] = {}
         self.seen_inputs: dict[str, tuple[bytes, int]] = {}
+        # (input_id, system) → digest of the text first met for it in this file.
+        self.grouped_texts: dict[bytes, bytes] = {}
         self.seen_references: dict[str, tuple[bytes, int]] = {}
         self.annotator: AbstractBaseUser | None = None
         self.criteria: dict[str, Criterion] = {}
@@ -191,7 +200,23 @@ class _Importer:
             line, raw, self.problems, max_text_bytes=self.max_text_bytes
         )
         if record is not None:
+            record = self._ungroup_if_texts_differ(record)
             self._check_duplicates(record.line, record.sample_key, record.input, [])
+        return record
+
+    def _ungroup_if_texts_differ(self, record: importing.PairRecord) -> importing.PairRecord:
+        """Pairs sharing an `input_id` share one input, so each system has one output there.
+        A file where a system answered the same prompt twice with different texts (PandaLM
+        does) keeps that pair as an input of its own, keyed by its item_id: neither text is
+        lost, and the pair is still a comparison of the same two systems."""
+        if record.sample_key == record.item_id:
+            return record
+        texts = [(record.system_a, _digest(record.output_a)), (record.system_b, _digest(record.output_b))]
+        keys = [_digest(f"{record.sample_key}\x1f{system}") for system, _ in texts]
+        if any(self.grouped_texts.get(key, text) != text for key, (_, text) in zip(keys, texts, strict=True)):
+            return replace(record, sample_key=record.item_id, input_id=record.sample_key)
+        for key, (_, text) in zip(keys, texts, strict=True):
+            self.grouped_texts.setdefault(key, text)
         return record
 
     def _check_scale(self, line: int, human: importing.HumanLabel) -> None:
@@ -262,6 +287,7 @@ class _Importer:
             if self.with_labels and not self.problems:
                 self._grades_for(chunk, samples, outputs)
         else:
+            chunk = self._ungroup_if_stored_texts_differ(chunk)
             samples = self._samples_for({r.sample_key: r for r in chunk})
             wanted = []
             for r in chunk:
@@ -270,6 +296,27 @@ class _Importer:
             outputs = self._outputs_for(samples, wanted)
             if self.with_labels and not self.problems:
                 self._comparisons_for(chunk, samples, outputs)
+
+    def _ungroup_if_stored_texts_differ(self, chunk: list[importing.PairRecord]) -> list[importing.PairRecord]:
+        """The rule of `_ungroup_if_texts_differ` against outputs an earlier import stored."""
+        grouped = {r.sample_key for r in chunk if r.sample_key != r.item_id}
+        if not grouped:
+            return chunk
+        stored = {
+            (key, system): text
+            for key, system, text in Output.objects.filter(
+                project=self.project, sample__external_id__in=grouped
+            ).values_list("sample__external_id", "system", "text")
+        }
+        ungrouped = []
+        for r in chunk:
+            if r.sample_key != r.item_id and any(
+                stored.get((r.sample_key, system), text) != text
+                for system, text in ((r.system_a, r.output_a), (r.system_b, r.output_b))
+            ):
+                r = replace(r, sample_key=r.item_id, input_id=r.sample_key)
+            ungrouped.append(r)
+        return ungrouped
 
     def _samples_for(self, by_key: dict[str, OutputRecord | PairRecord]) -> dict[str, Sample]:
         existing = {
@@ -287,7 +334,7 @@ class _Importer:
                 new.append(Sample(
                     project=self.project, external_id=key, input_text=record.input,
                     context=record.context, reference=record.reference,
-                    metadata={"item_id": record.item_id} if record.item_id != key else {},
+                    metadata=_sample_metadata(record, key),
                 ))
             elif sample.input_text != record.input:
                 self.problems.add(

@@ -121,6 +121,43 @@ class TestGoodFiles:
             ("llama", "bloom", "a"), ("llama", "opt", "b")
         ]
 
+    def test_a_system_with_a_second_text_for_one_input_keeps_both(self, project):
+        """PandaLM: the same model answered one prompt twice with different texts. Grouping by
+        input_id would force one text per system there; the second pair gets its own input."""
+        pairs = [
+            {"item_id": "p1", "input": "Say hi", "system_a": "llama", "output_a": "Hi",
+             "system_b": "opt", "output_b": "Hello", "human_preference": "b", "input_id": 7},
+            {"item_id": "p2", "input": "Say hi", "system_a": "llama", "output_a": "Hi there!",
+             "system_b": "bloom", "output_b": "Yo", "human_preference": "a", "input_id": 7},
+            {"item_id": "p3", "input": "Say hi", "system_a": "opt", "output_a": "Hello",
+             "system_b": "bloom", "output_b": "Yo", "human_preference": "tie", "input_id": 7},
+        ]
+
+        result = import_bytes(project, jsonl(pairs), with_labels=True)
+
+        assert result.ok, result.problems
+        assert (result.samples_created, result.outputs_created, result.comparisons_created) == (2, 5, 3)
+        texts = sorted(Output.objects.values_list("sample__external_id", "system", "text"))
+        assert texts == [("7", "bloom", "Yo"), ("7", "llama", "Hi"), ("7", "opt", "Hello"),
+                         ("p2", "bloom", "Yo"), ("p2", "llama", "Hi there!")]
+        assert Sample.objects.get(external_id="p2").metadata == {"input_id": "7"}
+        assert sorted(Comparison.objects.values_list("output_a__text", "output_b__text", "choice")) == [
+            ("Hello", "Yo", "tie"), ("Hi", "Hello", "b"), ("Hi there!", "Yo", "a"),
+        ]
+
+    def test_a_second_text_met_in_a_later_import_is_kept_too(self, project):
+        first = {"item_id": "p1", "input": "Say hi", "system_a": "llama", "output_a": "Hi",
+                 "system_b": "opt", "output_b": "Hello", "input_id": 7}
+        second = {**first, "item_id": "p2", "output_a": "Hi there!"}
+        assert import_bytes(project, jsonl([first])).ok
+
+        result = import_bytes(project, jsonl([second]))
+
+        assert result.ok, result.problems
+        assert sorted(Output.objects.filter(system="llama").values_list("sample__external_id", "text")) == [
+            ("7", "Hi"), ("p2", "Hi there!"),
+        ]
+
     def test_anonymous_pairwise_systems_get_one_sample_per_pair(self, project):
         pairs = [{"item_id": f"p{i}", "input": "Q", "system_a": None, "output_a": "x",
                   "system_b": None, "output_b": "y", "human_preference": "a"} for i in range(3)]
