@@ -34,7 +34,9 @@ class ImportForm(forms.Form):
 
 class MemberForm(forms.Form):
     username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices)
+    # The least powerful role that can work is the default: Owner (the first choice) was
+    # selected unless changed, and a newcomer added in a hurry became an owner.
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
 
     def clean_username(self):
         username = self.cleaned_data["username"]

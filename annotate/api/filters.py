@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Exists, OuterRef, QuerySet
+from rest_framework.exceptions import ValidationError
 
 from annotate.models import Grade, GradeCriterion, Output
+
+_TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _current_grades():
@@ -16,8 +19,11 @@ def _current_grades():
 
 class OutputFilter(django_filters.FilterSet):
     system = django_filters.CharFilter(field_name="system", help_text="Exact system name.")
-    labelled = django_filters.BooleanFilter(
-        method="filter_labelled", help_text="true: has a current grade; false: has none."
+    # A CharFilter read strictly: django-filter's BooleanFilter silently ignores "1" or "yes",
+    # which returned every output to a client asking for the labelled ones.
+    labelled = django_filters.CharFilter(
+        method="filter_labelled",
+        help_text="true / 1 / yes: has a current grade; false / 0 / no: has none.",
     )
     criterion = django_filters.CharFilter(
         method="filter_criterion",
@@ -28,9 +34,12 @@ class OutputFilter(django_filters.FilterSet):
         model = Output
         fields = ["system", "labelled", "criterion"]
 
-    def filter_labelled(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+    def filter_labelled(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        wanted = _TRUTH.get(value.strip().lower())
+        if wanted is None:
+            raise ValidationError({"labelled": [f"must be true or false (or 1 / 0, yes / no), not '{value[:40]}'"]})
         graded = Exists(_current_grades())
-        return queryset.filter(graded if value else ~graded)
+        return queryset.filter(graded if wanted else ~graded)
 
     def filter_criterion(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(Exists(GradeCriterion.objects.filter(

@@ -58,6 +58,8 @@ def _band(value: float | None) -> str:
     """Landis & Koch (1977) bands, coloured on the page so a room can read them at a glance."""
     if value is None:
         return "none"
+    if value < 0:
+        return "poor"
     for upper, band in ((0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial")):
         if value < upper:
             return band
@@ -91,9 +93,14 @@ def review_page(request: HttpRequest, slug: str) -> HttpResponse:
     agenda = review_agenda(
         project, since=previous.started_at if previous else None, votes=votes, chosen=chosen
     )
+    agreement_rows = _agreement_rows(agreement_tables(project, votes=votes, chosen=chosen))
     return render(request, "annotate/review.html", {
         "project": project, "role": role,
-        "agreement": _agreement_rows(agreement_tables(project, votes=votes, chosen=chosen)),
+        "agreement": agreement_rows,
+        "below_chance": any(
+            cell["band"] == "poor" for row in agreement_rows for group in (ANNOTATORS, VALIDATOR)
+            for cell in row[group]
+        ),
         "agreement_columns": _agreement_columns(),
         "chart": agreement_over_time(project, votes=votes, chosen=chosen),
         "timeline": criterion_timeline(project),

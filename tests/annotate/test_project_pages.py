@@ -168,6 +168,14 @@ class TestSettingsPermissions:
 
         assert Membership.objects.get(project=project, user=outsider).role == "reviewer"
 
+    def test_a_new_members_role_starts_as_annotator(self, client, project, owner):
+        client.force_login(owner)
+
+        page = client.get(reverse("project-settings", args=[project.slug])).content.decode()
+
+        assert '<option value="annotator" selected>Annotator</option>' in page
+        assert '<option value="owner">Owner</option>' in page
+
 
 @pytest.mark.django_db
 class TestUploadPage:

@@ -188,6 +188,23 @@ class TestAgreementTables:
         assert (row.percent_agreement, row.cohen_kappa, row.fleiss_kappa, row.krippendorff_alpha,
                 row.gwet_ac1) == (None, None, None, None, None)
 
+    def test_no_agreement_on_the_few_shared_outputs_reads_below_minus_one_and_is_explained(
+        self, client, project, owner, annotators, make_outputs
+    ):
+        """What a newcomer met: two raters who never agreed, κ = −1.20 and no word why. Chance
+        agreement comes from every vote, and the single-rated ones all pass."""
+        outputs = make_outputs(4)  # 8 outputs
+        two = annotators[:2]
+        grade_matrix(outputs, two, [["pass", "fail"], ["fail", "pass"]] + [["pass", None]] * 6)
+
+        [row] = agreement_tables(project)
+        client.force_login(owner)
+        page = client.get(reverse("review", args=[project.slug])).content.decode()
+
+        assert row.fleiss_kappa < -1 and row.percent_agreement == 0.0
+        assert f'band-poor">{row.fleiss_kappa:.2f}</td>' in page
+        assert "agree <em>less</em> often than chance" in page
+
     def test_annotators_against_the_chosen_validator(self, project, annotators, make_outputs, stub_validator):
         outputs = make_outputs(3)  # 6 outputs
         verdicts = [["pass", "pass", None], ["fail", "pass", "fail"], ["pass", None, None],

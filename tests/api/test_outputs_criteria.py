@@ -52,6 +52,14 @@ class TestOutputs:
         assert ids("?criterion=accuracy") == [outputs[0].pk]
         assert ids("?criterion=accuracy&system=beta") == []
         assert ids("?labelled=true&system=beta") == [outputs[1].pk]
+        # What people type, not only what django-filter's widget reads.
+        assert ids("?labelled=1") == ids("?labelled=yes") == ids("?labelled=True") == [outputs[0].pk, outputs[1].pk]
+        assert ids("?labelled=0") == ids("?labelled=no") == [o.pk for o in outputs[2:]]
+        refused = reviewer_api.get(url("outputs/") + "?labelled=maybe")
+        assert refused.status_code == 400
+        assert refused.json() == {"errors": [
+            {"field": "labelled", "message": "must be true or false (or 1 / 0, yes / no), not 'maybe'"}
+        ]}
 
     def test_outputs_of_other_projects_never_show(self, reviewer_api, make_outputs, owner):
         from annotate.services.projects import project_create
