@@ -23,7 +23,7 @@ run: install
 	$(MANAGE) migrate --noinput
 	$(MANAGE) load_demo
 	@echo "Concord is starting on http://127.0.0.1:8000/ (Ctrl+C stops the web server and the worker)"
-	@bash -c 'trap "kill 0" EXIT INT TERM; \
+	@bash -c 'trap "trap \"\" TERM; trap - EXIT INT; kill 0; wait; exit 0" EXIT INT TERM; \
 		$(BIN)/celery -A config worker --pool=solo -B --schedule var/celerybeat-schedule --loglevel=warning --without-heartbeat --without-gossip --without-mingle & \
 		$(MANAGE) runserver 127.0.0.1:8000'
 
