@@ -243,7 +243,9 @@ class SeedTrace:
     regret: list[float]
     hit: list[int]
     chosen: list[str | None]
-    order: list[int]
+    order: list[int]             # pairs in the order they were labelled
+    probabilities: list[float]   # the chance each had when it was drawn
+    pool_sizes: list[int]        # how many pairs it was drawn from
 
 
 def replay_seed(panel: JudgePanel, full: FullData, selector: str, seed: int,
@@ -261,7 +263,7 @@ def replay_seed(panel: JudgePanel, full: FullData, selector: str, seed: int,
     order: list[int] = []
     probabilities: list[float] = []
     pool_sizes: list[int] = []
-    trace = SeedTrace([], [], [], order)
+    trace = SeedTrace([], [], [], order, probabilities, pool_sizes)
     consistency = full.consistency
     checkpoints = set(budgets)
     for step in range(max(budgets)):
