@@ -36,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 Responder = Callable[[str], str]
+# Answers a whole chat request body (model, every message); raises StubRefusal to refuse it.
+ChatAnswerer = Callable[[dict[str, Any]], str]
 
 GARBLED_PAGE = b"<html><body>Gateway says hello</body></html>"
 NONSENSE_ANSWER = "I would rather talk about the weather; it is lovely today."
@@ -94,6 +96,16 @@ def pseudo_embedding(text: str, dimensions: int) -> list[float]:
         vector[0] = 1.0
         return vector
     return [value / norm for value in vector]
+
+
+class StubRefusal(Exception):
+    """Raised by a ChatAnswerer: the request is answered with this HTTP error instead."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,7 @@ class LLMStubServer:
         api_key: str | None = None,
         verbose: bool = False,
         echo_authorization: bool = False,
+        chat_answerer: ChatAnswerer | None = None,
     ) -> None:
         if embedding_dimensions < 1:
             raise ValueError("embedding_dimensions must be at least 1")
@@ -213,6 +226,9 @@ class LLMStubServer:
         # A hostile provider: it repeats the Authorization header it received in its error
         # messages and answers, as an attacker's server would to harvest a key.
         self.echo_authorization = echo_authorization
+        # Takes precedence over the responder: it sees the model name and every message, which a
+        # recorded-judge replay (concord_testing.judge_replay) needs to find its answer.
+        self.chat_answerer = chat_answerer
         self._lock = threading.Lock()
         self._behaviour = _Behaviour(
             responder=responder or keyword_responder(yes_keyword), latency_s=latency_s
@@ -495,8 +511,15 @@ class LLMStubServer:
             return HTTPStatus.BAD_REQUEST, _error(
                 "'messages' must be a non-empty list.", "invalid_request_error", None
             )
-        prompt = _last_user_message(body)
-        answer = NONSENSE_ANSWER if behaviour.nonsense else behaviour.responder(prompt)
+        if behaviour.nonsense:
+            answer = NONSENSE_ANSWER
+        elif self.chat_answerer is not None:
+            try:
+                answer = self.chat_answerer(body)
+            except StubRefusal as refusal:
+                return refusal.status, _error(refusal.message, "invalid_request_error", refusal.code)
+        else:
+            answer = behaviour.responder(_last_user_message(body))
         prompt_tokens = sum(count_tokens(_message_text(message)) for message in messages)
         completion_tokens = count_tokens(answer)
         return HTTPStatus.OK, {
@@ -610,7 +633,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dimensions", type=int, default=64, help="embedding dimensions")
     parser.add_argument("--api-key", default=None, help="require this bearer token")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--replay", metavar="JUDGES.jsonl", default=None,
+        help="answer with recorded judge completions (LLMBar format); needs --pairs",
+    )
+    parser.add_argument("--pairs", metavar="PAIRS.jsonl", default=None,
+                        help="the pairs the recorded judges judged (with --replay)")
     options = parser.parse_args(argv)
+    if (options.replay is None) != (options.pairs is None):
+        parser.error("--replay and --pairs go together")
+    chat_answerer: ChatAnswerer | None = None
+    if options.replay is not None:
+        from concord_testing.judge_replay import JudgeRecordings
+
+        chat_answerer = JudgeRecordings.from_files(options.replay, options.pairs).answer_request
 
     responder = (
         keyword_responder(options.keyword)
@@ -625,6 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         embedding_dimensions=options.dimensions,
         api_key=options.api_key,
         verbose=options.verbose,
+        chat_answerer=chat_answerer,
     )
     with stub:
         # Flushed: a parent process reads this line to learn the port (see --port 0).

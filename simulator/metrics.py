@@ -92,6 +92,21 @@ def median_labels(per_seed: Sequence[int | None]) -> float | None:
     return None if not np.isfinite(median) else median
 
 
+def labels_quantile(per_seed: Sequence[int | None], q: float) -> float | None:
+    """The q-quantile over seeds (linear interpolation, as numpy's default: q = 0.5 is
+    `median_labels`), a seed that never reached the target counting as infinitely many. None
+    when the quantile touches such a seed."""
+    if not per_seed:
+        return None
+    values = np.sort([np.inf if n is None else float(n) for n in per_seed])
+    position = (values.size - 1) * q
+    low, high = int(np.floor(position)), int(np.ceil(position))
+    if not np.isfinite(values[high]):
+        return None
+    # Rounded so 20.500000000000007 does not reach the JSON.
+    return round(float(values[low] + (values[high] - values[low]) * (position - low)), 6)
+
+
 def labels_needed(
     curves: Sequence[Sequence[float]], budgets: Sequence[int], threshold: float, *,
     at_least: bool,

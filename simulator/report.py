@@ -129,3 +129,27 @@ def format_table(result: dict) -> str:
             f"{entry.get('ms_per_label', math.nan):>9}"
         )
     return "\n".join(lines)
+
+
+def format_judge_table(result: dict) -> str:
+    """The summary of a judge-choice simulation: labels needed to hold the full-data judge
+    (regret ≤ 0.02 from then on), p10/p50/p90 over seeds, and parity against random."""
+    def show(value) -> str:
+        return "—" if value is None else f"{value:g}"
+
+    full = result["full_data"]
+    chosen = full["chosen"]
+    lines = [
+        f"{result['data']}: {result['pairs']} pairs, {result['judges']} judges, "
+        f"{result['seeds']} seeds, budgets {result['budgets'][0]}..{result['budgets'][-1]}",
+        f"full data holds {chosen} (accuracy {full['accuracy'][chosen]:.3f}); {full['reason']}",
+        f"{'selector':<20} {'p10':>6} {'p50':>6} {'p90':>6} {'hit@max':>8} {'parity judge':>13}",
+    ]
+    for name, entry in result["selectors"].items():
+        hit_max = float(np.mean([seed[-1] for seed in entry["judge_hit"]]))
+        lines.append(
+            f"{name:<20} {show(entry['labels_to_regret_0_02_p10']):>6} "
+            f"{show(entry['labels_to_regret_0_02_p50']):>6} {show(entry['labels_to_regret_0_02_p90']):>6} "
+            f"{hit_max:>8.2f} {show(entry['parity_judge']):>13}"
+        )
+    return "\n".join(lines)

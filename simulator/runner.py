@@ -61,7 +61,7 @@ from annotate.services.criteria import criterion_ensure
 from annotate.services.grades import comparison_submit, grade_submit
 from annotate.services.imports import outputs_import
 from annotate.services.projects import membership_set, project_create
-from simulator import metrics
+from simulator import metrics, pairwise_judges
 from simulator.static_orderings import (
     S2E_METHODS,
     S2E_PREFIX,
@@ -789,9 +789,53 @@ def _run_pairs(project, selector, seed, budgets, preference, code, full_scores) 
     return trace
 
 
+# -- judge choice (recorded or imported pairwise judges) -----------------------------------------
+def is_judge_choice(data: Path, validators: Path | None) -> bool:
+    """A pairwise file with recorded or external judges: the in-memory judge-choice engine."""
+    if validators is None:
+        return False
+    with open(data, encoding="utf-8") as handle:
+        first = next((line for line in handle if line.strip()), "")
+    return (bool(first) and "output_a" in json.loads(first)
+            and pairwise_judges.validators_file_kind(validators) != pairwise_judges.VALIDATOR_DEFINITIONS)
+
+
+def simulate_judges(settings: SimulationSettings, records: list[dict], progress: Progress) -> dict:
+    """Which judge the report card holds after each budget of human comparisons, per selector
+    and seed, in the pure engine of simulator.pairwise_judges (no database, no system ranking:
+    the file need not name its systems)."""
+    assert settings.validators is not None
+    rows = read_records(settings.validators)
+    if pairwise_judges.validators_file_kind(settings.validators) == pairwise_judges.RECORDED_JUDGES:
+        panel = pairwise_judges.judge_panel_from_recorded(records, rows)
+    else:
+        panel = pairwise_judges.judge_panel_from_external(records, rows)
+    n_pairs = int(np.count_nonzero(panel.human >= 0))
+    budgets = list(settings.budgets) or pairwise_judges.default_budgets(n_pairs)
+    if budgets != sorted(set(budgets)) or budgets[0] < 1:
+        raise SimulationError("--budgets must be increasing positive numbers")
+    if budgets[-1] > n_pairs:
+        raise SimulationError(
+            f"the largest budget {budgets[-1]} exceeds the file's {n_pairs} pairs with a human choice")
+    if settings.seeds < 1:
+        raise SimulationError("--seeds must be at least 1")
+    try:
+        result = pairwise_judges.simulate_judge_choice(
+            panel, selectors=settings.selectors, seeds=settings.seeds, budgets=budgets,
+            progress=progress,
+        )
+    except ValueError as exc:
+        raise SimulationError(str(exc)) from exc
+    result["data"] = settings.data.name
+    result["validators"] = settings.validators.name
+    return result
+
+
 def simulate(settings: SimulationSettings, progress: Progress = lambda message: None) -> dict:
     records = read_records(settings.data)
     pairwise = is_pairwise(records)
+    if pairwise and is_judge_choice(settings.data, settings.validators):
+        return simulate_judges(settings, records, progress)
     check_settings(settings, len(records), pairwise)
     if pairwise:
         return simulate_pairs(settings, records, progress)

@@ -215,3 +215,30 @@ def select_pairwise_judge(
     reason = (f"highest accuracy ({_fmt(cm.accuracy)} on {cm.n_decided} comparisons) among judges whose "
               f"position consistency meets {_fmt(floor)}")
     return PairwiseSelection(chosen, reason, floor, min_comparisons, why_not)
+
+
+def weighted_accuracy(human: np.ndarray, judge: np.ndarray, weights: np.ndarray) -> float | None:
+    """Σ w·correct / Σ w over the pairs with a human winner (human ties left out, as in
+    `pairwise_metrics`; a judge tie or error is wrong). With LURE weights
+    (annotate.sampling_weights) on actively drawn pairs this estimates the full-data accuracy
+    where the plain share would follow the draw. None when no weight falls on a decided pair."""
+    human, judge = np.asarray(human, np.int8), np.asarray(judge, np.int8)
+    weights = np.asarray(weights, np.float64)
+    decided = (human >= 0) & (human != WIN_TIE) & (judge != WIN_MISSING)
+    mass = float(weights[decided].sum())
+    if mass <= 0:
+        return None
+    return float(weights[decided & (judge == human)].sum() / mass)
+
+
+def weighted_consistency(first: np.ndarray, second: np.ndarray,
+                         weights: np.ndarray) -> float | None:
+    """Σ w·same / Σ w over the pairs whose two orders were both read (as `pairwise_metrics`'s
+    consistency, weighted like `weighted_accuracy`)."""
+    first, second = np.asarray(first, np.int8), np.asarray(second, np.int8)
+    weights = np.asarray(weights, np.float64)
+    read = (first >= 0) & (second >= 0)
+    mass = float(weights[read].sum())
+    if mass <= 0:
+        return None
+    return float(weights[read & (first == second)].sum() / mass)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from simulator.report import format_table, plot_result
-from simulator.runner import SimulationError, SimulationSettings, simulate
+from simulator.pairwise_judges import DEFAULT_SEEDS as DEFAULT_JUDGE_SEEDS
+from simulator.report import format_judge_table, format_table, plot_result
+from simulator.runner import SimulationError, SimulationSettings, is_judge_choice, simulate
 
 
 def _numbers(text: str, kind=int) -> tuple:
@@ -26,12 +27,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--data", required=True, help="labelled JSONL (per-output or *_pairs)")
-        parser.add_argument("--validators", help="validators file (JSON, DESIGN §6)")
-        parser.add_argument("--selectors", default="random,ranking_uncertainty",
-                            help="comma-separated selector names; s2e_metric_var, s2e_metric_avg "
-                                 "and s2e_diversity replay subset2evaluate's static orderings")
-        parser.add_argument("--budgets", default="50,100,200,400")
-        parser.add_argument("--seeds", type=int, default=3)
+        parser.add_argument("--validators",
+                            help="validators file (JSON, DESIGN §6); on a pairwise file also "
+                                 "recorded judges (LLMBar JSONL) or external verdicts (JSONL "
+                                 "{validator, item_id, winner}), which simulate judge choice")
+        parser.add_argument("--selectors",
+                            help="comma-separated selector names (default random,ranking_uncertainty; "
+                                 "random,judge_disagreement for judge choice); s2e_metric_var, "
+                                 "s2e_metric_avg and s2e_diversity replay subset2evaluate's static "
+                                 "orderings")
+        parser.add_argument("--budgets",
+                            help="default 50,100,200,400; every 5 pairs for judge choice")
+        parser.add_argument("--seeds", type=int,
+                            help=f"default 3; {DEFAULT_JUDGE_SEEDS} for judge choice (in memory, fast)")
         parser.add_argument("--out", required=True, help="where to write the JSON result")
         parser.add_argument("--plot", help="also draw τ and validator-pick rate to this PNG")
         parser.add_argument("--scale", choices=["binary", "rating"], default="binary")
@@ -44,12 +52,22 @@ class Command(BaseCommand):
                             help="keep the throw-away projects for inspection")
 
     def handle(self, *args, **options):
+        data = Path(options["data"])
+        validators = Path(options["validators"]) if options["validators"] else None
+        try:
+            judges = is_judge_choice(data, validators)
+        except (OSError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        selectors = options["selectors"] or (
+            "random,judge_disagreement" if judges else "random,ranking_uncertainty")
+        budgets = options["budgets"] or ("" if judges else "50,100,200,400")
+        seeds = options["seeds"] or (DEFAULT_JUDGE_SEEDS if judges else 3)
         settings = SimulationSettings(
-            data=Path(options["data"]),
-            validators=Path(options["validators"]) if options["validators"] else None,
-            selectors=tuple(s.strip() for s in options["selectors"].split(",") if s.strip()),
-            budgets=_numbers(options["budgets"]),
-            seeds=options["seeds"],
+            data=data,
+            validators=validators,
+            selectors=tuple(s.strip() for s in selectors.split(",") if s.strip()),
+            budgets=_numbers(budgets),
+            seeds=seeds,
             scale=options["scale"],
             pass_threshold=options["pass_threshold"],
             scale_min=options["scale_min"],
@@ -67,10 +85,12 @@ class Command(BaseCommand):
         out = Path(options["out"])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        if options["plot"]:
+        if options["plot"] and judges:
+            self.stderr.write("--plot draws rankings; judge choice has none, so no plot was drawn")
+        elif options["plot"]:
             plot = Path(options["plot"])
             plot.parent.mkdir(parents=True, exist_ok=True)
             plot_result(result, plot)
         if verbose:
-            self.stdout.write(format_table(result))
+            self.stdout.write(format_judge_table(result) if judges else format_table(result))
             self.stdout.write(f"wrote {out} in {result['seconds']} s")

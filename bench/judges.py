@@ -1,0 +1,195 @@
+"""Real LLM judges, offline: LLMBar's recorded judges on its Natural pairs (issue 13).
+
+    .venv/bin/python bench/judges.py [--judges FILE] [--pairs FILE] [--prompts DIR]
+                                     [--throughput-judges GPT-4/CoT,GPT-4/Vanilla,ChatGPT/CoT]
+                                     [--seeds 30]
+
+(a) parse rate: how many recorded comparison completions `parse_pairwise_answer` (defaults)
+    reads, and how often it agrees with the winner LLMBar recorded, with the others per judge
+    and why (unread by both, unread by us, read by us only, different);
+(b) throughput: the replay server behind the real client path (validators.llm.grade_prompts,
+    a fresh InMemoryAnswerCache each run so every prompt reaches the server) over every
+    recorded comparison prompt of a few judges, rendered from LLMBar's templates; verdicts/s at
+    concurrency 32 against concurrency 1 measured in the same run, and how many answers parse
+    to LLMBar's recorded winner;
+(c) the judge the report card picks on all pairs, and the top 5;
+(d) labels needed to hold that judge (regret ≤ 0.02 from then on), random against
+    judge_disagreement, p10/p50/p90 over the seeds, and parity.
+Reads ../shared/data, never copies it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+from concord_testing.judge_replay import JudgeReplayServer, read_jsonl  # noqa: E402
+from simulator.pairwise_judges import (  # noqa: E402
+    default_budgets,
+    full_data,
+    judge_panel_from_recorded,
+    simulate_judge_choice,
+)
+from validators.judging import parse_pairwise_answer  # noqa: E402
+from validators.llm import InMemoryAnswerCache, ProviderConfig, grade_prompts  # noqa: E402
+
+
+def parse_rates(judge_rows: list[dict]) -> dict[str, Counter]:
+    """Per comparison judge: completions read the same as LLMBar, and the others by reason."""
+    per_judge: dict[str, Counter] = defaultdict(Counter)
+    for row in judge_rows:
+        if row["mode"] != "comparison":
+            continue
+        for run in row["runs"]:
+            if run["completion"] is None:
+                continue
+            ours = parse_pairwise_answer(run["completion"])
+            # LLMBar's winner is in the original order; the completion speaks of the order shown.
+            theirs = run["winner"]
+            if theirs is not None and run["swap"]:
+                theirs = {"a": "b", "b": "a"}[theirs]
+            if ours == theirs and ours is not None:
+                reason = "same"
+            elif ours is None and theirs is None:
+                reason = "unread by both"
+            elif ours is None:
+                reason = "unread by us"
+            elif theirs is None:
+                reason = f"read by us only ({ours})"
+            else:
+                reason = f"different (ours {ours}, LLMBar {theirs})"
+            per_judge[row["judge"]][reason] += 1
+    return per_judge
+
+
+def comparison_template(prompts: Path, strategy: str) -> str:
+    """LLMBar's comparison template for a strategy, as chat text (its <|im_start|> markers
+    dropped: a chat API gets the user part)."""
+    text = (prompts / "comparison" / f"{strategy}.txt").read_text(encoding="utf-8")
+    user = text.split("<|im_start|>user", 1)[-1]
+    return user.replace("<|im_end|>", "").strip()
+
+
+def render(template: str, pair: dict, swap: bool, aux: list) -> str:
+    first, second = (pair["output_b"], pair["output_a"]) if swap else (pair["output_a"], pair["output_b"])
+    prompt = template.replace("{input}", pair["input"])
+    for i, text in enumerate(aux):
+        prompt = prompt.replace(f"{{auxiliary_input_{i}}}", str(text))
+    return prompt.replace("{output_1}", first).replace("{output_2}", second)
+
+
+def throughput(judges_path: Path, pairs_path: Path, prompts: Path, judge_rows: list[dict],
+               pairs: list[dict], judges: list[str], latency_s: float) -> list[tuple]:
+    by_key = {(r["judge"], r["item_id"]): r for r in judge_rows}
+    rows = []
+    # A model takes time to answer; with none, concurrency has nothing to overlap.
+    with JudgeReplayServer(judges_path, pairs_path, latency_s=latency_s) as replay:
+        for judge in judges:
+            strategy = judge.split("/", 1)[1]
+            template = comparison_template(prompts, strategy)
+            prompt_list, expected = [], []
+            for pair in pairs:
+                row = by_key.get((judge, pair["item_id"]))
+                if row is None:
+                    continue
+                for run in row["runs"]:
+                    if run["completion"] is None:
+                        continue
+                    prompt_list.append(render(template, pair, run["swap"], row["aux"]))
+                    # LLMBar's winner in the order shown, to compare with what we read.
+                    winner = run["winner"]
+                    expected.append({"a": "b", "b": "a"}[winner] if winner and run["swap"] else winner)
+            # Warm-up: the first call pays for imports and connection set-up.
+            grade_prompts(ProviderConfig(base_url=replay.base_url, model=judge, api_key=None),
+                          prompt_list[:4], cache=InMemoryAnswerCache())
+            for concurrency in (1, 32):
+                provider = ProviderConfig(base_url=replay.base_url, model=judge, api_key=None,
+                                          concurrency=concurrency, max_retries=0)
+                started = time.perf_counter()
+                results = grade_prompts(provider, prompt_list, cache=InMemoryAnswerCache())
+                seconds = time.perf_counter() - started
+                errors = sum(r.outcome == "error" and not r.raw for r in results)
+                same = sum(parse_pairwise_answer(r.raw) == e for r, e in zip(results, expected, strict=True)
+                           if r.raw and e is not None)
+                rows.append((judge, concurrency, len(prompt_list), seconds, len(prompt_list) / seconds,
+                             errors, same, sum(e is not None for e in expected)))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judges", type=Path, default=DATA / "llmbar_natural_judges_dev.jsonl")
+    parser.add_argument("--pairs", type=Path, default=DATA / "llmbar_natural_dev_pairs.jsonl")
+    parser.add_argument("--prompts", type=Path, default=DATA / "llmbar_judge_prompts" / "prompts")
+    parser.add_argument("--throughput-judges", default="GPT-4/CoT,GPT-4/Vanilla,ChatGPT/Metrics_Reference")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--latency", type=float, default=0.05,
+                        help="seconds the replay server waits per answer, as a model would")
+    options = parser.parse_args()
+    judge_rows, pairs = read_jsonl(options.judges), read_jsonl(options.pairs)
+
+    print("(a) parse_pairwise_answer (defaults) on the recorded comparison completions")
+    rates = parse_rates(judge_rows)
+    total = sum(sum(c.values()) for c in rates.values())
+    same = sum(c["same"] for c in rates.values())
+    read = sum(v for c in rates.values() for k, v in c.items() if k == "same" or k.startswith(("read", "diff")))
+    recorded = total - sum(v for c in rates.values() for k, v in c.items()
+                           if k == "unread by both" or k.startswith("read by us only"))
+    print(f"  {total} completions, {len(rates)} judges: read {read} ({read / total:.1%}), "
+          f"same winner as LLMBar {same} ({same / total:.1%}; {same / recorded:.1%} of the "
+          f"{recorded} LLMBar read)")
+    print(f"  {'judge':<32} {'n':>4} {'same':>6}  others")
+    for judge, counts in sorted(rates.items(), key=lambda kv: kv[1]["same"] / sum(kv[1].values())):
+        n = sum(counts.values())
+        others = ", ".join(f"{k}: {v}" for k, v in counts.most_common() if k != "same")
+        if others:
+            print(f"  {judge:<32} {n:>4} {counts['same'] / n:>6.1%}  {others}")
+    print(f"  ({sum(1 for c in rates.values() if c['same'] == sum(c.values()))} judges agree on every completion)")
+
+    print(f"\n(b) replay server ({options.latency * 1000:g} ms per answer) + "
+          "validators.llm.grade_prompts, fresh cache per run")
+    rows = throughput(options.judges, options.pairs, options.prompts, judge_rows, pairs,
+                      [j for j in options.throughput_judges.split(",") if j], options.latency)
+    print(f"  {'judge':<28} {'conc':>4} {'prompts':>7} {'s':>6} {'verdicts/s':>10} {'ratio':>6} "
+          f"{'errors':>6} {'same winner':>12}")
+    baseline = {judge: rate for judge, conc, _, _, rate, *_ in rows if conc == 1}
+    for judge, conc, n, seconds, rate, errors, same_winner, comparable in rows:
+        print(f"  {judge:<28} {conc:>4} {n:>7} {seconds:>6.2f} {rate:>10.0f} "
+              f"{rate / baseline[judge]:>5.1f}x {errors:>6} {same_winner:>5}/{comparable}")
+
+    print("\n(c) the report card's choice on all pairs (accuracy, ties and inconsistent orders wrong)")
+    panel = judge_panel_from_recorded(pairs, judge_rows)
+    full = full_data(panel)
+    order = np.lexsort((-np.nan_to_num(full.consistency, nan=-1.0), -full.accuracy,
+                        full.consistency < 0.6))
+    print(f"  chosen: {panel.names[full.chosen]} — {full.reason}")
+    for j in order[:5]:
+        consistency = "asked once" if np.isnan(full.consistency[j]) else f"{full.consistency[j]:.2f}"
+        print(f"  {panel.names[j]:<32} accuracy {full.accuracy[j]:.3f}  consistency {consistency}")
+
+    print(f"\n(d) labels to hold the full-data judge (regret ≤ 0.02), {options.seeds} seeds, budgets every 5")
+    started = time.perf_counter()
+    result = simulate_judge_choice(panel, selectors=["random", "judge_disagreement"],
+                                   seeds=options.seeds, budgets=default_budgets(len(pairs)))
+    seconds = time.perf_counter() - started
+    print(f"  {'selector':<20} {'p10':>6} {'p50':>6} {'p90':>6} {'parity':>7}")
+    for name, entry in result["selectors"].items():
+        cells = [entry[f"labels_to_regret_0_02_p{q}"] for q in (10, 50, 90)]
+        parity = entry["parity_judge"]
+        print(f"  {name:<20} " + " ".join("     —" if c is None else f"{c:>6g}" for c in cells)
+              + ("      —" if parity is None else f" {parity:>7.2f}"))
+    print(f"  ({seconds:.1f} s for {options.seeds} seeds × 2 selectors)")
+
+
+if __name__ == "__main__":
+    main()
