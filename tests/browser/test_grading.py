@@ -90,7 +90,15 @@ def press_and_wait_for_next_item(page: Page, *keys: str) -> None:
     )
 
 
+def htmx_complaints(page: Page) -> list[str]:
+    """Console errors htmx logs, e.g. a double-submit guard whose selector matches nothing."""
+    complaints: list[str] = []
+    page.on("console", lambda message: complaints.append(message.text) if message.type in ("error", "warning") else None)
+    return complaints
+
+
 def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, support_project, annotator, owner, artifacts_dir):
+    complaints = htmx_complaints(page)
     log_in(page, live_server, "arjun")
     page.goto(f"{live_server.url}/p/{support_project.slug}/grade/")
     expect(page.get_by_test_id("why")).to_have_text("chosen at random from 8 items")
@@ -106,6 +114,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     press_and_wait_for_next_item(page, "3", "Enter")
     expect(page.get_by_test_id("my-progress")).to_have_text("3/4")
     assert page.evaluate("window.sameDocument") == 42  # swapped in place, never reloaded
+    assert complaints == []
 
     grades = list(Grade.objects.filter(annotator=annotator).order_by("id"))
     assert [(g.verdict, g.output.text) for g in grades] == list(zip(["pass", "fail", "unsure"], shown, strict=True))
@@ -200,6 +209,7 @@ def test_skip_and_a_criterion_added_by_someone_else(page: Page, live_server, sup
 
 
 def test_pairwise_choice_by_keyboard(page: Page, live_server, support_project, annotator, artifacts_dir):
+    complaints = htmx_complaints(page)
     log_in(page, live_server, "arjun")
     page.goto(f"{live_server.url}/p/{support_project.slug}/pairwise/")
     left = page.get_by_test_id("output-a").inner_text()
@@ -222,6 +232,7 @@ def test_pairwise_choice_by_keyboard(page: Page, live_server, support_project, a
 
     press_and_wait_for_next_item(page, "t", "Enter")
     assert list(Comparison.objects.order_by("id").values_list("choice", flat=True)) == ["b", "tie"]
+    assert complaints == []
 
 
 def test_non_member_cannot_open_the_grading_pages(page: Page, live_server, support_project, outsider):
