@@ -75,8 +75,10 @@ class ValidatorCreateSerializer(ProjectScopedSerializer):
         default=None, help_text="A criterion key; null (or left out) for the holistic verdict.",
         error_messages={"does_not_exist": "No criterion '{value}' in this project."},
     )
+    # Every kind, so the schema has one kind enum; `external` is refused by the service, with
+    # why (external validators come from importing their verdicts).
     kind = serializers.ChoiceField(
-        choices=[c for c in ValidatorKind.choices if c[0] != ValidatorKind.EXTERNAL],
+        choices=ValidatorKind.choices,
         help_text="code, llm or rating; external validators come from importing their verdicts.",
     )
     target = serializers.ChoiceField(

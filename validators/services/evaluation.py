@@ -131,6 +131,8 @@ def validator_first_outputs_problem(*, validator: Validator) -> str:
     that would call the provider on every save."""
     if validator.kind != ValidatorKind.CODE:
         return ""
+    if validator.target == Target.PAIR:
+        return _first_pairs_problem(validator)
     outputs = list(Output.objects.filter(project=validator.project)
                    .select_related("sample").order_by("id")[:FIRST_OUTPUTS_CHECKED])
     if not outputs:
@@ -143,6 +145,25 @@ def validator_first_outputs_problem(*, validator: Validator) -> str:
         return ""
     return (f"'{validator.name}' answered error on every one of the project's first "
             f"{len(outputs)} outputs; the first said: {escape_unstorable_text(evaluations[0].detail)}")
+
+
+def _first_pairs_problem(validator: Validator) -> str:
+    """validator_first_outputs_problem for a code comparator, over the first five pairs."""
+    from validators.pairs import project_pairs
+    from validators.services.pair_evaluation import evaluate_pairs
+
+    pairs = project_pairs(validator.project)[:FIRST_OUTPUTS_CHECKED]
+    if not pairs:
+        return ""
+    by_id = Output.objects.select_related("sample").in_bulk({i for pair in pairs for i in pair})
+    try:
+        evaluations = evaluate_pairs(validator, [(by_id[a], by_id[b]) for a, b in pairs])
+    except Exception as exc:  # noqa: BLE001 - the sandbox being off is reported, not raised
+        return f"'{validator.name}' could not be tried: {exc}"
+    if any(e.winner != Outcome.ERROR for e in evaluations):
+        return ""
+    return (f"'{validator.name}' answered error on every one of the project's first "
+            f"{len(pairs)} pairs; the first said: {escape_unstorable_text(evaluations[0].detail)}")
 
 
 def validator_try(*, validator: Validator, limit: int = 5) -> list[tuple[Output, Evaluation]]:
