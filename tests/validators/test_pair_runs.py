@@ -2,6 +2,7 @@
 format, a real OpenAI-compatible stub server answering as real judges do, the real sandbox."""
 
 import pytest
+from django.urls import reverse
 
 from annotate.models import Output
 from annotate.services.imports import outputs_import
@@ -296,6 +297,20 @@ class TestCodeComparator:
         verdict = verdict_of(comparator, *pairs[0])
         assert (verdict.winner, verdict.first_winner, verdict.second_winner, verdict.inconsistent) == ("error", "a", "b", True)
 
+    def test_meta_names_the_systems_in_the_order_shown(self, project, pairs, django_capture_on_commit_callbacks):
+        by_system = validator_create(
+            project=project, kind="code", target="pair", name="system", inconsistent_is_tie=False,
+            source="def compare(output_a, output_b, input, reference, meta):\n"
+                   "    return 'a' if meta['system_a'] == 'anonymous-a' else 'b'\n",
+        )
+
+        run_now(project, [by_system], django_capture_on_commit_callbacks)
+
+        # Swapped, the first-shown output is anonymous-b's, so the comparator names (b): the
+        # same output, hence consistent.
+        verdict = verdict_of(by_system, *pairs[0])
+        assert (verdict.winner, verdict.first_winner, verdict.second_winner) == ("a", "a", "a")
+
     def test_errors_are_error_winners_with_the_reason(self, project, pairs, django_capture_on_commit_callbacks):
         broken = validator_create(project=project, kind="code", target="pair", name="broken", source=BROKEN)
         boolean = validator_create(project=project, kind="code", target="pair", name="bool", source=RETURNS_BOOL)
@@ -323,6 +338,17 @@ class TestRunsWithPairsAndOutputs:
         assert (run.status, run.total, run.done, run.failed) == (RunStatus.DONE, 6 + 3, 6 + 3, 0)
         assert VerdictRecord.objects.filter(validator=single).count() == 6
         assert PairVerdict.objects.filter(validator=comparator).count() == 3
+
+    def test_run_page_counts_pair_winners(self, client, project, owner, pairs, django_capture_on_commit_callbacks):
+        comparator = validator_create(project=project, kind="code", target="pair", name="longer", source=LONGER_WINS)
+        run = run_now(project, [comparator], django_capture_on_commit_callbacks)
+        client.force_login(owner)
+
+        body = client.get(reverse("run-detail", args=[project.slug, run.pk])).content.decode()
+
+        # Paris and Madrid outputs are longer (a); Rome's is longer (b).
+        assert ('<span class="verdict winner-a">2 a</span> <span class="verdict winner-b">1 b</span> '
+                '<span class="verdict winner-tie">0 tie</span> <span class="verdict error">0 error</span>') in body
 
     def test_external_validators_are_never_run(self, project, pairs, django_capture_on_commit_callbacks):
         external = Validator.objects.create(project=project, kind="external", name="their judge")

@@ -57,15 +57,22 @@ def evaluate_pairs(validator: Validator, pairs: Sequence[tuple[Output, Output]])
     return [PairEvaluation(a.pk, b.pk, Winner.ERROR, detail=reason) for a, b in pairs]
 
 
+def pair_meta(first: Output, second: Output) -> dict:
+    """What {meta[...]} and a comparator's `meta` hold for a pair, seen in one order: the
+    input's metadata and the systems of the output shown first (system_a) and second."""
+    sample = first.sample
+    return {**(sample.metadata or {}), "system_a": first.system, "system_b": second.system,
+            "context": sample.context}
+
+
 def pair_prompts(validator: Validator, output_a: Output, output_b: Output) -> tuple[str, str]:
     """The prompts of a pairwise LLM judge: output_a shown first, then output_b shown first.
     Raises llm.PromptTemplateError."""
     sample = output_a.sample
-    meta = output_meta(output_a)
     return tuple(  # type: ignore[return-value]
         llm.render_pair_prompt(
             validator.source, output_a=first.text, output_b=second.text, input=sample.input_text,
-            reference=sample.reference, meta=meta,
+            reference=sample.reference, meta=pair_meta(first, second),
         )
         for first, second in ((output_a, output_b), (output_b, output_a))
     )
@@ -179,9 +186,9 @@ def _compare_pairs(validator: Validator, pairs: Sequence[tuple[Output, Output]])
 
     items = []
     for a, b in pairs:
-        sample, meta = a.sample, output_meta(a)
-        items.append(CompareItem(a.text, b.text, sample.input_text, sample.reference, meta))
-        items.append(CompareItem(b.text, a.text, sample.input_text, sample.reference, meta))
+        sample = a.sample
+        items.append(CompareItem(a.text, b.text, sample.input_text, sample.reference, pair_meta(a, b)))
+        items.append(CompareItem(b.text, a.text, sample.input_text, sample.reference, pair_meta(b, a)))
     results = get_pool().compare(validator.source, items)
     evaluations = []
     for position, (a, b) in enumerate(pairs):

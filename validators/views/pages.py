@@ -175,6 +175,7 @@ def validator_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         "project": project, "role": role, "validator": validator, "form": form,
         "counts": queries.outcome_counts(validator), "errors": queries.grouped_errors(validator),
         "history": queries.verdict_history(validator), "pair_verdicts": pair_verdicts,
+        "pair_counts": queries.pair_winner_counts(validator) if pair_verdicts is not None else None,
     })
 
 
