@@ -361,3 +361,26 @@ class TestRunsWithPairsAndOutputs:
         with pytest.raises(ValidatorError, match="External validators are imported, never run: their judge"):
             run_start(project=project, validators=[external])
         assert Run.objects.count() == 1
+
+
+SECRET = "sk-live-CONCORD-PAIR-0123456789abcdef"
+
+
+@pytest.mark.django_db
+def test_a_key_echoed_to_a_pairwise_or_rating_judge_is_redacted(project, pairs, monkeypatch,
+                                                                 django_capture_on_commit_callbacks):
+    monkeypatch.setenv("CONCORD_LLM_KEY_PAIRS", SECRET)
+    with LLMStubServer(echo_authorization=True) as echoing:
+        provider = provider_save(project=project, base_url=echoing.base_url, model="m",
+                                 api_key_env="CONCORD_LLM_KEY_PAIRS")
+        judge = pairwise_judge(project, provider)
+        rater = validator_create(project=project, kind="rating", target="pair", name="rater",
+                                 source=RATING_TEMPLATE, provider=provider)
+
+        run_now(project, [judge, rater], django_capture_on_commit_callbacks)
+
+        assert echoing.requests[0].authorization == f"Bearer {SECRET}"
+    stored = list(PairVerdict.objects.values_list("first_answer", "second_answer", "detail"))
+    assert len(stored) == 6
+    assert all(SECRET not in text for row in stored for text in row)
+    assert all("[redacted key]" in first and "[redacted key]" in second for first, second, _ in stored)

@@ -279,7 +279,9 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @login_required
 def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
-    validators = list(Validator.objects.filter(project=project, archived=False).order_by("id"))
+    # Pairwise judges have no verdict per output: their pair verdicts are on their own page.
+    validators = list(Validator.objects.filter(project=project, archived=False)
+                      .exclude(target=Target.PAIR).order_by("id"))
     outputs = Output.objects.filter(project=project).select_related("sample").order_by("sample__external_id", "system")
     system = request.GET.get("system", "")
     if system:
