@@ -1,7 +1,7 @@
 from django import forms
 
 from annotate.models import Criterion
-from validators.models import Provider, ValidatorKind
+from validators.models import Provider, Target, ValidatorKind
 
 CODE_EXAMPLE = (
     "import re\n\n"
@@ -15,8 +15,32 @@ PROMPT_EXAMPLE = (
 )
 
 
+PAIRWISE_PROMPT_EXAMPLE = (
+    "Question: {input}\n\nOutput (a):\n{output_a}\n\nOutput (b):\n{output_b}\n\n"
+    "Which output answers the question better? Answer with \"Output (a)\" or \"Output (b)\"."
+)
+COMPARATOR_EXAMPLE = (
+    "def compare(output_a, output_b, input, reference, meta):\n"
+    "    # Return 'a', 'b', 'tie', or a number (a - b: above 0 means a is better).\n"
+    "    return len(output_a) - len(output_b)\n"
+)
+RATING_EXAMPLE = (
+    "Question: {input}\nAnswer: {output}\n\n"
+    "Rate the answer from 1 to 10. End with \"Rating: <number>\"."
+)
+
+
 class ValidatorForm(forms.Form):
-    kind = forms.ChoiceField(choices=ValidatorKind.choices, initial=ValidatorKind.CODE)
+    # External validators are created by importing their verdicts, never written here.
+    kind = forms.ChoiceField(
+        choices=[c for c in ValidatorKind.choices if c[0] != ValidatorKind.EXTERNAL],
+        initial=ValidatorKind.CODE,
+    )
+    # Not required: a client that predates pairwise judges posts neither of these fields.
+    target = forms.ChoiceField(
+        choices=Target.choices, initial=Target.OUTPUT, required=False,
+        help_text="A pair: the judge says which of two outputs of the same input is better.",
+    )
     name = forms.CharField(max_length=200)
     criterion = forms.ModelChoiceField(
         queryset=Criterion.objects.none(), required=False, empty_label="Holistic verdict"
@@ -24,6 +48,24 @@ class ValidatorForm(forms.Form):
     source = forms.CharField(widget=forms.Textarea(attrs={"rows": 10, "class": "code", "spellcheck": "false"}), initial=CODE_EXAMPLE)
     threshold = forms.FloatField(required=False, help_text="For numeric results: passes when ≥ threshold.")
     provider = forms.ModelChoiceField(queryset=Provider.objects.none(), required=False)
+    answer_patterns = forms.CharField(
+        required=False, strip=False, label="Answer patterns",
+        widget=forms.Textarea(attrs={"rows": 2, "class": "code", "spellcheck": "false"}),
+        help_text="Optional regular expressions, one per line, each with one group capturing "
+                  "the winner (a, b, c or tie) or the rating; tried before the defaults.",
+    )
+    inconsistent = forms.ChoiceField(
+        choices=[("tie", "count it as a tie"), ("error", "count it as an error")], initial="tie",
+        required=False,
+        label="When the two orders disagree",
+        help_text="A pairwise judge is asked with each output shown first.",
+    )
+
+    def clean_target(self) -> str:
+        return self.cleaned_data["target"] or Target.OUTPUT
+
+    def clean_inconsistent(self) -> str:
+        return self.cleaned_data["inconsistent"] or "tie"
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

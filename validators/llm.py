@@ -37,7 +37,9 @@ import openai
 from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
-Outcome = Literal["pass", "fail", "error"]
+# "answered": the raw answer of a judge that reads its own answers (grade_prompts with
+# read_verdict=False), such as a pairwise or rating judge.
+Outcome = Literal["pass", "fail", "error", "answered"]
 Verdict = Literal["pass", "fail"]
 
 UNPARSEABLE_DETAIL = "could not read YES/NO or PASS/FAIL from the answer"
@@ -177,12 +179,14 @@ def resolve_api_key(env_var: str | None, *, environ: Mapping[str, str] | None = 
 # -- prompt templates ------------------------------------------------------------------------
 
 _PLAIN_FIELDS = frozenset({"output", "input", "reference"})
+# A pairwise judge's template sees both outputs instead of one (DESIGN §4.6).
+_PAIR_FIELDS = frozenset({"output_a", "output_b", "input", "reference"})
 # Only a bracketed key directly after "meta": nothing may follow it, so "{meta[x].__globals__}"
 # and "{meta[x][y]}" are refused instead of walking into the value.
 _META_FIELD = re.compile(r"meta\[([^\[\]]+)\]")
 
 
-def _template_field_errors(template: str) -> list[str]:
+def _template_field_errors(template: str, fields: frozenset[str] = _PLAIN_FIELDS) -> list[str]:
     errors: list[str] = []
     try:
         parsed = list(string.Formatter().parse(template))
@@ -193,7 +197,7 @@ def _template_field_errors(template: str) -> list[str]:
     for _literal, field_name, format_spec, conversion in parsed:
         if field_name is None:
             continue
-        if field_name not in _PLAIN_FIELDS and not _META_FIELD.fullmatch(field_name):
+        if field_name not in fields and not _META_FIELD.fullmatch(field_name):
             errors.append(f"unknown field '{field_name}' in prompt template")
             continue
         if conversion is not None:
@@ -212,7 +216,7 @@ class _PromptFormatter(string.Formatter):
     """
 
     def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
-        if field_name in _PLAIN_FIELDS:
+        if field_name in (_PLAIN_FIELDS | _PAIR_FIELDS) and field_name in kwargs:
             return kwargs[field_name], field_name
         match = _META_FIELD.fullmatch(field_name)
         if match is None:
@@ -255,6 +259,34 @@ def check_template(template: str) -> list[str]:
     ):
         errors.append("the template never uses {output}, so the grader would not see the output")
     return errors
+
+
+def check_pair_template(template: str) -> list[str]:
+    """Every problem in a pairwise judge's template; empty when it is fine."""
+    errors = _template_field_errors(template, _PAIR_FIELDS)
+    if errors:
+        return errors
+    used = {field_name for _, field_name, _, _ in string.Formatter().parse(template)}
+    return [
+        f"the template never uses {{{name}}}, so the judge would not see that output"
+        for name in ("output_a", "output_b") if name not in used
+    ]
+
+
+def render_pair_prompt(
+    template: str, *, output_a: str, output_b: str, input: str, reference: str | None,
+    meta: Mapping[str, Any],
+) -> str:
+    """Fill {output_a} (shown first), {output_b}, {input}, {reference} and {meta[key]}; the
+    same guarantees as :func:`render_prompt`."""
+    errors = _template_field_errors(template, _PAIR_FIELDS)
+    if errors:
+        raise PromptTemplateError(errors[0])
+    return _FORMATTER.vformat(
+        template, (),
+        {"output_a": output_a, "output_b": output_b, "input": input, "reference": reference or "",
+         "meta": meta},
+    )
 
 
 def render_prompt(
@@ -359,9 +391,10 @@ def parse_answer(text: str) -> Verdict | None:
 
 
 def _result_from_answer(
-    raw: str, tokens: int | None, *, latency_ms: float, cached: bool, retries: Sequence[str]
+    raw: str, tokens: int | None, *, latency_ms: float, cached: bool, retries: Sequence[str],
+    read_verdict: bool = True,
 ) -> LLMResult:
-    verdict = parse_answer(raw)
+    verdict: Outcome | None = parse_answer(raw) if read_verdict else "answered"
     if verdict is None:
         return LLMResult("error", raw, UNPARSEABLE_DETAIL, latency_ms, tokens, cached)
     detail = ""
@@ -571,6 +604,7 @@ async def _grade_pending(
     pending: Sequence[tuple[str, str]],
     system_prompt: str | None,
     deliver: Callable[[_Delivery], None],
+    read_verdict: bool = True,
 ) -> None:
     health = _ProviderHealth()
     rng = random.Random()
@@ -594,7 +628,8 @@ async def _grade_pending(
             return
         elapsed_ms = (time.perf_counter() - started) * 1000
         result = _result_from_answer(
-            raw, tokens, latency_ms=elapsed_ms, cached=False, retries=retries
+            raw, tokens, latency_ms=elapsed_ms, cached=False, retries=retries,
+            read_verdict=read_verdict,
         )
         deliver((key, result, CachedAnswer(raw, tokens)))
 
@@ -621,8 +656,10 @@ class _GradingThread(threading.Thread):
         provider: ProviderConfig,
         pending: Sequence[tuple[str, str]],
         system_prompt: str | None,
+        read_verdict: bool = True,
     ) -> None:
         super().__init__(name="llm-grader", daemon=True)
+        self._read_verdict = read_verdict
         self.inbox: queue.Queue[object] = queue.Queue()
         self._provider = provider
         self._pending = pending
@@ -635,7 +672,8 @@ class _GradingThread(threading.Thread):
         loop = asyncio.new_event_loop()
         try:
             self._task = loop.create_task(
-                _grade_pending(self._provider, self._pending, self._system_prompt, self.inbox.put)
+                _grade_pending(self._provider, self._pending, self._system_prompt, self.inbox.put,
+                               self._read_verdict)
             )
             self._loop = loop
             self._ready.set()
@@ -668,8 +706,13 @@ def grade_prompts(
     cache: AnswerCache | None = None,
     system_prompt: str | None = None,
     on_result: Callable[[int, LLMResult], None] | None = None,
+    read_verdict: bool = True,
 ) -> list[LLMResult]:
     """Grade rendered prompts, concurrently up to ``provider.concurrency``; results in order.
+
+    With ``read_verdict=False`` the answers are not read as YES/NO: every answered prompt ends
+    as ``answered`` with its text in ``raw`` (judges that parse their own answers, such as
+    pairwise and rating judges), and only a provider failure is an error.
 
     Synchronous: safe to call from a Celery task or a view. ``on_result(index, result)`` and
     the cache are called from the calling thread as results arrive (cached ones first), so they
@@ -699,12 +742,13 @@ def grade_prompts(
     for key, indices in indices_by_key.items():
         if key in hits:
             raw, tokens = hits[key]
-            deliver(key, _result_from_answer(raw, tokens, latency_ms=0.0, cached=True, retries=()))
+            deliver(key, _result_from_answer(raw, tokens, latency_ms=0.0, cached=True, retries=(),
+                                             read_verdict=read_verdict))
         else:
             pending.append((key, prompts[indices[0]]))
 
     if pending:
-        _grade_in_background(provider, pending, system_prompt, cache, deliver)
+        _grade_in_background(provider, pending, system_prompt, cache, deliver, read_verdict)
     graded = [result for result in results if result is not None]
     if len(graded) != len(prompts):
         raise RuntimeError(f"{len(prompts) - len(graded)} prompts got no result")
@@ -717,8 +761,9 @@ def _grade_in_background(
     system_prompt: str | None,
     cache: AnswerCache | None,
     deliver: Callable[[str, LLMResult], None],
+    read_verdict: bool = True,
 ) -> None:
-    grader = _GradingThread(provider, pending, system_prompt)
+    grader = _GradingThread(provider, pending, system_prompt, read_verdict)
     grader.start()
     unsaved: dict[str, CachedAnswer] = {}
     try:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from config.workers import WorkerStatus, job_worker_status
-from validators.models import Run, RunStatus, Validator, VerdictHistory, VerdictRecord
+from validators.models import (
+    PairVerdict,
+    Run,
+    RunStatus,
+    Target,
+    Validator,
+    VerdictHistory,
+    VerdictRecord,
+    Winner,
+)
 
 
 def validators_with_counts(project):
@@ -25,7 +34,23 @@ def outcome_counts(validator: Validator) -> dict[str, int]:
     counts = dict(
         VerdictRecord.objects.filter(validator=validator).values_list("outcome").annotate(n=Count("id"))
     )
-    return {k: counts.get(k, 0) for k in ("pass", "fail", "error")}
+    return {k: counts.get(k, 0) for k in ("pass", "fail", "error", "score")}
+
+
+def pair_winner_counts(validator_or_run) -> dict[str, int]:
+    """Pair verdicts by winner ('a', 'b', 'tie', 'error'), and how many were inconsistent."""
+    verdicts = _pair_verdicts_of(validator_or_run)
+    counts = dict(verdicts.values_list("winner").annotate(n=Count("id")))
+    return {**{k: counts.get(k, 0) for k in Winner.values},
+            "inconsistent": verdicts.filter(inconsistent=True).count()}
+
+
+def _pair_verdicts_of(validator_or_run):
+    if isinstance(validator_or_run, Run):
+        return PairVerdict.objects.filter(
+            validator__in=validator_or_run.validators.all(), output_a__project=validator_or_run.project,
+        )
+    return PairVerdict.objects.filter(validator=validator_or_run)
 
 
 def grouped_errors(validator_or_run, limit: int = 10) -> list[dict]:
@@ -34,8 +59,12 @@ def grouped_errors(validator_or_run, limit: int = 10) -> list[dict]:
         verdicts = verdicts.filter(validator__in=validator_or_run.validators.all(), output__project=validator_or_run.project)
     else:
         verdicts = verdicts.filter(validator=validator_or_run)
+    details = [
+        *verdicts.values_list("detail", flat=True)[:5000],
+        *_pair_verdicts_of(validator_or_run).filter(winner=Winner.ERROR).values_list("detail", flat=True)[:5000],
+    ]
     groups: dict[str, int] = {}
-    for detail in verdicts.values_list("detail", flat=True)[:5000]:
+    for detail in details:
         first_line = (detail or "error").splitlines()[0][:160]
         groups[first_line] = groups.get(first_line, 0) + 1
     return [{"message": m, "n": n} for m, n in sorted(groups.items(), key=lambda kv: -kv[1])[:limit]]
@@ -52,6 +81,8 @@ def run_summary(run: Run) -> dict:
         "finished": run.status in ("done", "failed", "cancelled"),
         "worker": run_worker_status(run),
         "retried": VerdictHistory.objects.filter(replaced_by=run).count(),
+        "pair_counts": (pair_winner_counts(run) if run.validators.filter(target=Target.PAIR).exists()
+                        else None),
     }
 
 

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from annotate.api.fields import StorableSlugRelatedField
 from annotate.models import Criterion, Project
-from validators.models import Provider, Run, RunStatus, Suite, Validator, ValidatorKind
+from validators.models import Provider, Run, RunStatus, Suite, Target, Validator, ValidatorKind
 from validators.queries import run_worker_status
 from validators.selection import STATUSES
 
@@ -43,8 +43,9 @@ class ValidatorSerializer(serializers.ModelSerializer):
     class Meta:
         model = Validator
         fields = [
-            "id", "name", "criterion", "kind", "source", "threshold", "provider", "origin",
-            "parent", "archived", "created_at", "verdicts", "warnings",
+            "id", "name", "criterion", "kind", "target", "source", "threshold", "provider",
+            "answer_patterns", "inconsistent_is_tie", "origin", "parent", "archived",
+            "created_at", "verdicts", "warnings",
         ]
 
     def get_warnings(self, validator: Validator) -> list[str]:
@@ -74,11 +75,33 @@ class ValidatorCreateSerializer(ProjectScopedSerializer):
         default=None, help_text="A criterion key; null (or left out) for the holistic verdict.",
         error_messages={"does_not_exist": "No criterion '{value}' in this project."},
     )
-    kind = serializers.ChoiceField(choices=ValidatorKind.choices)
+    # Every kind, so the schema has one kind enum; `external` is refused by the service, with
+    # why (external validators come from importing their verdicts).
+    kind = serializers.ChoiceField(
+        choices=ValidatorKind.choices,
+        help_text="code, llm or rating; external validators come from importing their verdicts.",
+    )
+    target = serializers.ChoiceField(
+        choices=Target.choices, default=Target.OUTPUT,
+        help_text="output: judges one output (pass/fail); pair: judges two outputs of one input.",
+    )
     name = serializers.CharField(max_length=200)
     source = serializers.CharField(
         trim_whitespace=False,
-        help_text="Python source defining check(output, input, reference, meta), or a prompt.",
+        help_text=(
+            "Python source defining check(output, input, reference, meta) (target pair: "
+            "compare(output_a, output_b, input, reference, meta)), or a prompt ({output}; a "
+            "pairwise judge's: {output_a} and {output_b})."
+        ),
+    )
+    answer_patterns = serializers.CharField(
+        required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="Regular expressions, one per line, each with one group capturing the winner "
+                  "(a, b, c or tie) or the rating; tried before the defaults.",
+    )
+    inconsistent = serializers.ChoiceField(
+        choices=["tie", "error"], default="tie", write_only=True,
+        help_text="A pairwise judge whose two orders disagree: counted as a tie or an error.",
     )
     threshold = serializers.FloatField(
         required=False, allow_null=True, default=None,
@@ -89,6 +112,11 @@ class ValidatorCreateSerializer(ProjectScopedSerializer):
         default=None, help_text="Provider name, for llm graders (default: the project's first).",
         error_messages={"does_not_exist": "No provider '{value}' in this project."},
     )
+
+    def validate(self, attrs):
+        attrs = dict(attrs)
+        attrs["inconsistent_is_tie"] = attrs.pop("inconsistent", "tie") == "tie"
+        return attrs
 
     def get_fields(self):
         fields = super().get_fields()

@@ -109,11 +109,14 @@ class ValidatorListView(ProjectListMixin, generics.GenericAPIView):
         return self.page_of(queries.validators_with_counts(project))
 
     @extend_schema(
-        summary="Add a validator: a code assertion or an LLM grader prompt (owners)",
+        summary="Add a validator: a code assertion or comparator, an LLM grader or judge (owners)",
         description=(
             "The source is checked before it is saved: code must define "
             "check(output, input, reference, meta) and import only allowed modules; a prompt "
-            "may use {output}, {input}, {reference} and {meta[...]}."
+            "may use {output}, {input}, {reference} and {meta[...]}. With target pair, code "
+            "defines compare(output_a, output_b, input, reference, meta) and an llm prompt uses "
+            "{output_a} and {output_b} (it is asked in both orders); a rating judge's prompt "
+            "uses {output} either way."
         ),
         request=ValidatorCreateSerializer, responses={201: ValidatorSerializer, **REFUSED},
     )

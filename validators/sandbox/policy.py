@@ -49,6 +49,15 @@ DENIED_MODULE_ATTRIBUTES: Mapping[str, frozenset[str]] = {"string": frozenset({"
 ASSERTION_FILENAME = "<assertion>"
 CHECK_FUNCTION = "check"
 CHECK_PARAMETERS = ("output", "input", "reference", "meta")
+# A code comparator (DESIGN §4.6) is called with two outputs of one input instead of one.
+COMPARE_FUNCTION = "compare"
+COMPARE_PARAMETERS = ("output_a", "output_b", "input", "reference", "meta")
+# The functions a worker may be asked to call, with what they receive: a request naming any
+# other is refused, so a request can never point the worker at another name in the namespace.
+ENTRY_POINTS: Mapping[str, tuple[str, ...]] = {
+    CHECK_FUNCTION: CHECK_PARAMETERS, COMPARE_FUNCTION: COMPARE_PARAMETERS,
+}
+COMPARISON_WINNERS = ("a", "b", "tie")
 
 # Compiling is done in-process by `check_source`; a bound keeps a hostile source from making
 # the web process spend long in the parser.
@@ -138,7 +147,7 @@ def compile_assertion(source: str) -> tuple[types.CodeType | None, str]:
     return code, ""
 
 
-def _static_problems(tree: ast.Module) -> list[str]:
+def _static_problems(tree: ast.Module, function: str = CHECK_FUNCTION) -> list[str]:
     problems: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -155,44 +164,49 @@ def _static_problems(tree: ast.Module) -> list[str]:
                 )
     checks = [
         node for node in tree.body
-        if isinstance(node, ast.FunctionDef) and node.name == CHECK_FUNCTION
+        if isinstance(node, ast.FunctionDef) and node.name == function
     ]
     if not checks:
         problems.append(
             f"the assertion must define a function "
-            f"{CHECK_FUNCTION}({', '.join(CHECK_PARAMETERS)})"
+            f"{function}({', '.join(ENTRY_POINTS[function])})"
         )
     else:
-        arity_problem = _arity_problem(checks[-1].args)
+        arity_problem = _arity_problem(checks[-1].args, function)
         if arity_problem:
             problems.append(f"Line {checks[-1].lineno}: {arity_problem}")
     return problems
 
 
-def _arity_problem(arguments: ast.arguments) -> str:
+def _arity_problem(arguments: ast.arguments, function: str = CHECK_FUNCTION) -> str:
+    parameters = ENTRY_POINTS[function]
     positional = [*arguments.posonlyargs, *arguments.args]
     required = len(positional) - len(arguments.defaults)
     required_keyword_only = [
         arg.arg for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
         if default is None
     ]
-    expected = f"{CHECK_FUNCTION}({', '.join(CHECK_PARAMETERS)})"
-    if len(positional) < len(CHECK_PARAMETERS) and arguments.vararg is None:
-        return f"{CHECK_FUNCTION} takes {len(positional)} arguments; it is called as {expected}"
-    if required > len(CHECK_PARAMETERS) or required_keyword_only:
-        return f"{CHECK_FUNCTION} needs more arguments than {expected} provides"
+    expected = f"{function}({', '.join(parameters)})"
+    if len(positional) < len(parameters) and arguments.vararg is None:
+        return f"{function} takes {len(positional)} arguments; it is called as {expected}"
+    if required > len(parameters) or required_keyword_only:
+        return f"{function} needs more arguments than {expected} provides"
     return ""
 
 
-def check_source(source: str) -> list[str]:
+def check_source(source: str, function: str = CHECK_FUNCTION) -> list[str]:
     """Problems that stop the assertion from running, found without running any of it:
     compile errors, imports outside the allow-list, no `check` or a `check` that cannot take
-    (output, input, reference, meta). An empty list means it will at least start."""
+    (output, input, reference, meta); with function="compare", the same for a comparator's
+    `compare(output_a, output_b, input, reference, meta)`. An empty list means it will at
+    least start."""
+    if function not in ENTRY_POINTS:
+        raise ValueError(f"unknown entry point {function!r}")
     code, errors = _compile(source)
     if errors or code is None:
         return errors or ["the assertion did not compile"]
     # The restricted compile succeeded, so the plain parse cannot fail.
-    return _static_problems(ast.parse(source, filename=ASSERTION_FILENAME))
+    return _static_problems(ast.parse(source, filename=ASSERTION_FILENAME), function)
 
 
 # --- the restricted namespace (worker side) -------------------------------------------------
@@ -402,11 +416,12 @@ def _copy_proxy(proxy: types.ModuleType) -> types.ModuleType:
 
 @dataclass(frozen=True)
 class CheckValue:
-    """What one call of `check` produced, before the parent applies the threshold.
-    kind is "bool", "number", "none" or "error"; value is set for bool and number."""
+    """What one call of `check` (or `compare`) produced, before the parent applies the
+    threshold. kind is "bool", "number", "winner" (compare only), "none" or "error"; value is
+    set for bool, number and winner."""
 
     kind: str
-    value: bool | float | None
+    value: bool | float | str | None
     detail: str
 
 
@@ -427,6 +442,29 @@ def classify_return(returned: Any) -> CheckValue:
         "error", None,
         f"check returned {type(returned).__name__}; expected bool, a number or None",
     )
+
+
+def classify_comparison(returned: Any) -> CheckValue:
+    """What one call of `compare` produced: kind "winner" ('a', 'b' or 'tie'), "number"
+    (a − b: the sign names the winner), or "none"/"error"."""
+    if isinstance(returned, str):
+        winner = returned.strip().lower()
+        if winner in COMPARISON_WINNERS:
+            return CheckValue("winner", winner, "")
+        return CheckValue("error", None,
+                          f"compare returned {truncate_detail(repr(returned), 60)}; "
+                          "expected 'a', 'b', 'tie' or a number")
+    if returned is True or returned is False:
+        return CheckValue("error", None,
+                          "compare returned a bool; expected 'a', 'b', 'tie' or a number")
+    if returned is None:
+        return CheckValue("none", None, "compare returned None")
+    value = classify_return(returned)
+    if value.kind == "error":
+        return CheckValue("error", None, value.detail.replace("check returned", "compare returned")
+                          .replace("expected bool, a number or None",
+                                   "expected 'a', 'b', 'tie' or a number"))
+    return value
 
 
 def describe_exception(exc: BaseException, memory_mb: int | None = None) -> str:

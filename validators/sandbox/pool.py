@@ -31,7 +31,12 @@ from queue import Queue
 from typing import Any
 
 from validators.sandbox.isolation import Wall, bwrap_path, decide_wall, worker_import_paths
-from validators.sandbox.policy import truncate_detail
+from validators.sandbox.policy import (
+    CHECK_FUNCTION,
+    COMPARE_FUNCTION,
+    COMPARISON_WINNERS,
+    truncate_detail,
+)
 from validators.sandbox.protocol import (
     LOADING_SOURCE,
     MAX_REPLY_BYTES,
@@ -70,6 +75,29 @@ class CheckItem:
     input: str
     reference: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareItem:
+    """Two outputs of one input for a code comparator,
+    `compare(output_a, output_b, input, reference, meta)`; `output_a` is the one passed first."""
+
+    output_a: str
+    output_b: str
+    input: str
+    reference: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareResult:
+    """A comparator's verdict on one pair: winner 'a', 'b', 'tie' or 'error'; `score` is the
+    number it returned (a − b), when it returned one."""
+
+    winner: str
+    score: float | None
+    detail: str
+    latency_ms: float
 
 
 @dataclass(frozen=True)
@@ -356,6 +384,8 @@ class _Run:
     source_json: str
     threshold: float | None
     results: list[CheckResult | None]
+    # The entry point the worker calls: `check` (one output) or `compare` (a pair).
+    function: str = CHECK_FUNCTION
     source_failure: str | None = None
     timeouts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -364,23 +394,65 @@ class _Run:
 @dataclass(frozen=True)
 class _Batch:
     indices: list[int]
-    items: Sequence[CheckItem]
+    items: Sequence[CheckItem] | Sequence[CompareItem]
 
     def encode(self, positions: list[int]) -> str:
         return _ITEM_ENCODER.encode([
-            [item.output, item.input, item.reference, item.meta]
-            for item in (self.items[self.indices[position]] for position in positions)
+            _arguments(item) for item in (self.items[self.indices[position]] for position in positions)
         ])
 
 
-def _verdicts(message: dict[str, Any], expected: int, threshold: float | None
-              ) -> list[CheckResult]:
+def _arguments(item: CheckItem | CompareItem) -> list[Any]:
+    """The positional arguments of the worker's call, in the entry point's order."""
+    if isinstance(item, CompareItem):
+        return [item.output_a, item.output_b, item.input, item.reference, item.meta]
+    return [item.output, item.input, item.reference, item.meta]
+
+
+def _item_chars(item: CheckItem | CompareItem) -> int:
+    outputs = (len(item.output_a) + len(item.output_b) if isinstance(item, CompareItem)
+               else len(item.output))
+    return outputs + len(item.input) + len(item.reference or "") + 64 * len(item.meta)
+
+
+def _comparisons(rows: list[Any]) -> list[CheckResult]:
+    """A comparator's rows, checked like _verdicts'; the outcome is the winner."""
+    verdicts: list[CheckResult] = []
+    for row in rows:
+        if type(row) is not list or len(row) != 4:
+            raise FrameError("a result is not a 4-item list")
+        kind, value, detail, latency_us = row
+        if type(latency_us) is not int or latency_us < 0:
+            raise FrameError("a result without a latency")
+        latency_ms = latency_us / 1000.0
+        if kind == "winner":
+            if type(value) is not str or value not in COMPARISON_WINNERS:
+                raise FrameError("a winner result without a winner")
+            verdicts.append(CheckResult(value, None, "", latency_ms))
+        elif kind == "number":
+            if type(value) not in (int, float) or math.isnan(value):
+                raise FrameError("a number result without a number")
+            winner = "a" if value > 0 else "b" if value < 0 else "tie"
+            verdicts.append(CheckResult(winner, float(value), "", latency_ms))
+        elif kind == "none":
+            verdicts.append(_error("compare returned None", latency_ms))
+        elif kind == "error" and type(detail) is str:
+            verdicts.append(_error(detail, latency_ms))
+        else:
+            raise FrameError("a result of unknown kind")
+    return verdicts
+
+
+def _verdicts(message: dict[str, Any], expected: int, threshold: float | None,
+              function: str = CHECK_FUNCTION) -> list[CheckResult]:
     """Verdicts from a worker's rows ([kind, value, detail, latency in µs]), checked field by
     field; a FrameError for anything off-schema. The threshold is applied here, not in the
     worker, so a worker can misreport only what its own assertion could have returned."""
     rows = message.get("results")
     if not isinstance(rows, list) or len(rows) != expected:
         raise FrameError(f"expected {expected} results")
+    if function == COMPARE_FUNCTION:
+        return _comparisons(rows)
     verdicts: list[CheckResult] = []
     for row in rows:
         if type(row) is not list or len(row) != 4:
@@ -468,10 +540,24 @@ class SandboxPool:
     ) -> list[CheckResult]:
         """One verdict per item, in order. Never raises for a bad assertion (every problem is
         an `error` verdict); raises SandboxUnavailable when workers cannot be started."""
+        return self._run_items(source, items, threshold, CHECK_FUNCTION)
+
+    def compare(self, source: str, items: Sequence[CompareItem]) -> list[CompareResult]:
+        """A code comparator's verdict per pair, in order: its source defines
+        `compare(output_a, output_b, input, reference, meta)`, run with every guarantee of
+        `run`. Never raises for a bad comparator (every problem is an `error` winner); raises
+        SandboxUnavailable when workers cannot be started."""
+        results = self._run_items(source, items, None, COMPARE_FUNCTION)
+        return [CompareResult(r.outcome, r.score, r.detail, r.latency_ms) for r in results]
+
+    def _run_items(
+        self, source: str, items: Sequence[CheckItem] | Sequence[CompareItem],
+        threshold: float | None, function: str,
+    ) -> list[CheckResult]:
         self._ensure_open()
         if not items:
             return []
-        run = _Run(json.dumps(source), threshold, [None] * len(items))
+        run = _Run(json.dumps(source), threshold, [None] * len(items), function=function)
         batches = self._batches(items)
         futures: list[Future[None]] = [
             self._executor.submit(self._run_batch, run, batch) for batch in batches
@@ -582,14 +668,13 @@ class SandboxPool:
                 f"needs ({'; '.join(self.wall.problems)}). An admin can accept the weaker "
                 f"isolation with {WEAK_ISOLATION_SETTING}=1.")
 
-    def _batches(self, items: Sequence[CheckItem]) -> list[_Batch]:
+    def _batches(self, items: Sequence[CheckItem] | Sequence[CompareItem]) -> list[_Batch]:
         batches: list[_Batch] = []
         indices: list[int] = []
         size_chars = 0
         for index, item in enumerate(items):
             # An estimate is enough: the bound only keeps frames from growing without limit.
-            item_chars = (len(item.output) + len(item.input) + len(item.reference or "")
-                          + 64 * len(item.meta))
+            item_chars = _item_chars(item)
             if indices and (len(indices) >= self.batch_size
                             or size_chars + item_chars > MAX_BATCH_BYTES):
                 batches.append(_Batch(indices, items))
@@ -646,13 +731,13 @@ class SandboxPool:
             batch_id = _new_batch_id()
             frame = frame_from_json(
                 f'{{"op":"batch","batch":{batch_id},"source":{run.source_json},'
-                f'"items":{batch.encode(pending)}}}'
+                f'"function":"{run.function}","items":{batch.encode(pending)}}}'
             )
             with self._checkout() as slot:
                 worker = self._ready_worker(slot, len(pending))
                 reply = worker.exchange(frame, batch_id, len(pending) + 1, self.timeout_seconds)
                 if not isinstance(reply, _Failure):
-                    reply = self._checked_reply(reply, len(pending), run.threshold)
+                    reply = self._checked_reply(reply, len(pending), run.threshold, run.function)
                 if isinstance(reply, _Failure):
                     if not reply.zygote_alive:
                         self._discard(slot)
@@ -678,7 +763,8 @@ class SandboxPool:
             pending = []
 
     def _checked_reply(
-        self, reply: dict[str, Any], expected: int, threshold: float | None
+        self, reply: dict[str, Any], expected: int, threshold: float | None,
+        function: str = CHECK_FUNCTION,
     ) -> dict[str, Any] | _Failure:
         cpu_seconds = reply.get("cpu_seconds")
         if isinstance(cpu_seconds, bool) or not isinstance(cpu_seconds, int | float):
@@ -693,7 +779,7 @@ class SandboxPool:
             return _Failure(expected, "sandbox worker sent a malformed reply (op)",
                             malformed=True)
         try:
-            verdicts = _verdicts(reply, expected, threshold)
+            verdicts = _verdicts(reply, expected, threshold, function)
         except FrameError as exc:
             return _Failure(expected, f"sandbox worker sent a malformed reply ({exc})",
                             malformed=True)

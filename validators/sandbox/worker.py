@@ -331,7 +331,9 @@ class Worker:
     def mark(self, batch: int, position: int) -> None:
         PROGRESS.pack_into(self.progress, 0, batch, position)
 
-    def load(self, source: str) -> LoadedAssertion:
+    def load(self, source: str, function: str = policy.CHECK_FUNCTION) -> LoadedAssertion:
+        if function not in policy.ENTRY_POINTS:
+            return LoadedAssertion(None, f"no entry point named {function!r}")
         code, error = policy.compile_assertion(source)
         if code is None:
             return LoadedAssertion(None, error)
@@ -340,12 +342,12 @@ class Worker:
             exec(code, namespace)  # restricted byte code, in a confined child
         except BaseException as exc:  # SystemExit from an assertion included
             return LoadedAssertion(None, policy.describe_exception(exc, self.memory_mb))
-        check = namespace.get(policy.CHECK_FUNCTION)
+        check = namespace.get(function)
         if not callable(check):
             return LoadedAssertion(
                 None,
                 f"the assertion must define a function "
-                f"{policy.CHECK_FUNCTION}({', '.join(policy.CHECK_PARAMETERS)})",
+                f"{function}({', '.join(policy.ENTRY_POINTS[function])})",
             )
         return LoadedAssertion(check, "")
 
@@ -353,12 +355,15 @@ class Worker:
         batch = int(request["batch"])
         items = request["items"]
         self.mark(batch, LOADING_SOURCE)
-        loaded = self.load(request["source"])
+        function = request.get("function", policy.CHECK_FUNCTION)
+        loaded = self.load(request["source"], function if isinstance(function, str) else "")
         if loaded.check is None:
             self.mark(batch, len(items))
             return {"op": "load_error", "batch": batch, "detail": loaded.error,
                     "cpu_seconds": _cpu_seconds()}
         check = loaded.check
+        classify = (policy.classify_comparison if function == policy.COMPARE_FUNCTION
+                    else policy.classify_return)
         rows: list[list[Any]] = []
         mark, progress, clock = PROGRESS.pack_into, self.progress, time.perf_counter
         for position, item in enumerate(items):
@@ -366,10 +371,10 @@ class Worker:
             started = clock()
             try:
                 returned = check(*item)
-                if returned is True or returned is False:
+                if (returned is True or returned is False) and classify is policy.classify_return:
                     row = ["bool", returned, "", 0]
                 else:
-                    value = policy.classify_return(returned)
+                    value = classify(returned)
                     row = [value.kind, value.value, value.detail, 0]
             except BaseException as exc:  # SystemExit from an assertion included
                 row = ["error", None, policy.describe_exception(exc, self.memory_mb), 0]

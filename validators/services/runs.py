@@ -16,15 +16,20 @@ from annotate.services.jobs import jobs_requeue_stale
 from annotate.untrusted_text import escape_unstorable_text
 from validators.models import (
     Outcome,
+    PairVerdict,
     Run,
     RunStatus,
+    Target,
     Validator,
     ValidatorKind,
     VerdictHistory,
     VerdictRecord,
+    Winner,
 )
+from validators.pairs import Pair, project_pairs
 from validators.services.errors import ValidatorError
 from validators.services.evaluation import DETAIL_LIMIT, Evaluation, evaluate
+from validators.services.pair_evaluation import PairEvaluation, evaluate_pairs
 
 BATCH_SIZE = 500
 
@@ -37,17 +42,26 @@ def run_start(
     """Queue a run of `validators` (every active one by default) over the project's outputs.
     Verdicts already stored are kept, except `error` ones, which the run computes again."""
     chosen = list(validators) if validators is not None else list(
-        Validator.objects.filter(project=project, archived=False)
+        # External validators hold imported verdicts: "all" means all that can run.
+        Validator.objects.filter(project=project, archived=False).exclude(kind=ValidatorKind.EXTERNAL)
     )
     if not chosen:
         raise ValidatorError("There are no validators to run.", "validators")
     foreign = [v.pk for v in chosen if v.project_id != project.pk]
     if foreign:
         raise ValidatorError(f"Validators {foreign} belong to another project.", "validators")
+    external = [v.name for v in chosen if v.kind == ValidatorKind.EXTERNAL]
+    if external:
+        raise ValidatorError(
+            f"External validators are imported, never run: {', '.join(external)}. "
+            "Import a new file to update their verdicts.", "validators",
+        )
+    n_pair_validators = sum(1 for v in chosen if v.target == Target.PAIR)
     n_outputs = Output.objects.filter(project=project).count()
+    n_pairs = len(project_pairs(project)) if n_pair_validators else 0
     run = Run.objects.create(
-        project=project, total=n_outputs * len(chosen), requested_by=requested_by,
-        heartbeat_at=timezone.now(),
+        project=project, total=n_outputs * (len(chosen) - n_pair_validators) + n_pairs * n_pair_validators,
+        requested_by=requested_by, heartbeat_at=timezone.now(),
     )
     run.validators.set(chosen)
     from validators.tasks import run_execute_task
@@ -66,35 +80,61 @@ def _settled_output_ids(run: Run, validator: Validator) -> set[int]:
     }
 
 
+def _settled_pairs(run: Run, validator: Validator) -> set[Pair]:
+    """Pairs this run need not judge, by the rule of `_settled_output_ids`."""
+    stored = PairVerdict.objects.filter(validator=validator).values_list(
+        "output_a_id", "output_b_id", "winner", "run_id"
+    )
+    return {(a, b) for a, b, winner, run_id in stored if winner != Winner.ERROR or run_id == run.pk}
+
+
+def _batch_size(validator: Validator) -> int:
+    if validator.kind == ValidatorKind.CODE:
+        return BATCH_SIZE // 2 if validator.target == Target.PAIR else BATCH_SIZE
+    # A pairwise LLM judge asks two prompts per pair (both orders).
+    per_item = 2 if validator.target == Target.PAIR else 1
+    return max(validator.provider.concurrency * 4, 32) // per_item
+
+
 def run_execute(*, run_id: int) -> Run:
     """Idempotent and resumable: verdicts already stored are skipped, so a run restarted after
     a crash finishes the rest and never duplicates a verdict. `error` verdicts stored by an
-    earlier run are computed again; what they said moves to the verdict's history."""
+    earlier run are computed again; what they said moves to the verdict's history (pair
+    verdicts in error are simply replaced). Pairwise judges work over the project's pairs
+    (outputs sharing an input), the others over its outputs."""
     run = Run.objects.get(pk=run_id)
     if run.status in (RunStatus.DONE, RunStatus.CANCELLED):
         return run
     validators = list(run.validators.select_related("provider").order_by("id"))
     output_ids = list(Output.objects.filter(project_id=run.project_id).order_by("id").values_list("id", flat=True))
-    todo_by_validator = []
+    pair_validators = [v for v in validators if v.target == Target.PAIR]
+    pairs = project_pairs(run.project) if pair_validators else []
+    todo_by_validator: list[tuple[Validator, list]] = []
     for validator in validators:
-        settled = _settled_output_ids(run, validator)
-        todo_by_validator.append((validator, [i for i in output_ids if i not in settled]))
-    total = len(output_ids) * len(validators)
+        if validator.target == Target.PAIR:
+            settled_pairs = _settled_pairs(run, validator)
+            todo_by_validator.append((validator, [p for p in pairs if p not in settled_pairs]))
+        else:
+            settled = _settled_output_ids(run, validator)
+            todo_by_validator.append((validator, [i for i in output_ids if i not in settled]))
+    total = len(output_ids) * (len(validators) - len(pair_validators)) + len(pairs) * len(pair_validators)
     Run.objects.filter(pk=run.pk).update(
         status=RunStatus.RUNNING, started_at=run.started_at or timezone.now(), total=total,
         done=total - sum(len(todo) for _, todo in todo_by_validator),
-        failed=VerdictRecord.objects.filter(run=run, outcome=Outcome.ERROR).count(),
+        failed=VerdictRecord.objects.filter(run=run, outcome=Outcome.ERROR).count()
+        + PairVerdict.objects.filter(run=run, winner=Winner.ERROR).count(),
         heartbeat_at=timezone.now(),
     )
     try:
         for validator, todo in todo_by_validator:
-            batch_size = BATCH_SIZE if validator.kind == ValidatorKind.CODE else max(
-                validator.provider.concurrency * 4, 32
-            )
+            batch_size = _batch_size(validator)
             for start in range(0, len(todo), batch_size):
                 if Run.objects.filter(pk=run.pk, status=RunStatus.CANCELLED).exists():
                     return Run.objects.get(pk=run.pk)
-                _run_batch(run, validator, todo[start: start + batch_size])
+                if validator.target == Target.PAIR:
+                    _run_pair_batch(run, validator, todo[start: start + batch_size])
+                else:
+                    _run_batch(run, validator, todo[start: start + batch_size])
     except Exception as exc:
         Run.objects.filter(pk=run.pk).update(
             status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
@@ -102,9 +142,12 @@ def run_execute(*, run_id: int) -> Run:
         raise
     # Exact counts at the end: a duplicate execution racing this one may have inflated them.
     stored = VerdictRecord.objects.filter(validator__in=validators, output__project_id=run.project_id)
+    stored_pairs = PairVerdict.objects.filter(validator__in=pair_validators, output_a__project_id=run.project_id)
     Run.objects.filter(pk=run.pk).exclude(status=RunStatus.CANCELLED).update(
-        status=RunStatus.DONE, finished_at=timezone.now(), done=stored.count(),
-        failed=stored.filter(outcome=Outcome.ERROR).count(), heartbeat_at=timezone.now(),
+        status=RunStatus.DONE, finished_at=timezone.now(),
+        done=stored.count() + stored_pairs.count(),
+        failed=stored.filter(outcome=Outcome.ERROR).count() + stored_pairs.filter(winner=Winner.ERROR).count(),
+        heartbeat_at=timezone.now(),
     )
     return Run.objects.get(pk=run.pk)
 
@@ -156,6 +199,50 @@ def _run_batch(run: Run, validator: Validator, output_ids: list[int]) -> None:
         n_errors = sum(1 for e in evaluations if e.outcome == Outcome.ERROR)
         Run.objects.filter(pk=run.pk).update(
             done=F("done") + len(evaluations), failed=F("failed") + n_errors, heartbeat_at=timezone.now(),
+        )
+
+
+def _run_pair_batch(run: Run, validator: Validator, pairs: list[Pair]) -> None:
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+    outputs = Output.objects.filter(pk__in={i for pair in pairs for i in pair}).select_related("sample")
+    by_id = {o.pk: o for o in outputs}
+    # A pair whose output was deleted since the pairs were listed is simply not judged.
+    present = [(a, b) for a, b in pairs if a in by_id and b in by_id]
+    try:
+        evaluations = evaluate_pairs(validator, [(by_id[a], by_id[b]) for a, b in present])
+    except Exception as exc:  # noqa: BLE001 - one validator's failure must not stop the others
+        detail = f"could not evaluate: {type(exc).__name__}: {exc}"[:DETAIL_LIMIT]
+        evaluations = [PairEvaluation(a, b, Winner.ERROR, detail=detail) for a, b in present]
+    wanted = set(present)
+    with transaction.atomic():
+        # As in _run_batch: locked and filtered again, so another run's retry is never lost.
+        retried = [
+            old.pk for old in PairVerdict.objects.select_for_update()
+            .filter(validator=validator, output_a_id__in={a for a, _ in present}, winner=Winner.ERROR)
+            .exclude(run=run).order_by("id")
+            if (old.output_a_id, old.output_b_id) in wanted
+        ]
+        # Write-once like verdicts: a retried error is a new row.
+        PairVerdict.objects.filter(pk__in=retried).delete()
+        PairVerdict.objects.bulk_create(
+            [
+                PairVerdict(
+                    validator=validator, output_a_id=e.output_a_id, output_b_id=e.output_b_id,
+                    winner=e.winner, inconsistent=e.inconsistent, first_winner=e.first_winner,
+                    second_winner=e.second_winner,
+                    # Judges' answers are untrusted text: escaped, never refused.
+                    first_answer=escape_unstorable_text(e.first_answer),
+                    second_answer=escape_unstorable_text(e.second_answer),
+                    score_a=e.score_a, score_b=e.score_b, detail=escape_unstorable_text(e.detail),
+                    latency_ms=e.latency_ms, tokens=e.tokens, run=run,
+                )
+                for e in evaluations
+            ],
+            ignore_conflicts=True,
+        )
+        n_errors = sum(1 for e in evaluations if e.winner == Winner.ERROR)
+        Run.objects.filter(pk=run.pk).update(
+            done=F("done") + len(pairs), failed=F("failed") + n_errors, heartbeat_at=timezone.now(),
         )
 
 

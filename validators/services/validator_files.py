@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -12,20 +13,68 @@ from django.db import transaction
 from annotate.models import Criterion, Project
 from annotate.services.criteria import CriterionError, criterion_ensure, criterion_key_check
 from annotate.services.text import unstorable_field
-from validators.models import Origin, Provider, Validator, ValidatorKind
+from validators.models import PROVIDER_KINDS, Origin, Provider, Target, Validator, ValidatorKind
 from validators.services.authoring import validator_create
 from validators.services.errors import ValidatorError
 
+# The file's kinds: the model's runnable kinds, plus "pairwise" (an LLM judge or a code
+# comparator over pairs, DESIGN §6).
+PAIRWISE = "pairwise"
+FILE_KINDS = (ValidatorKind.CODE, ValidatorKind.LLM, ValidatorKind.RATING, PAIRWISE)
+_DEFINES_COMPARE = re.compile(r"^def\s+compare\s*\(", re.M)
+
 
 def validators_export(project: Project) -> dict:
+    """The project's active validators as a validators file. External validators are left
+    out: they are verdicts imported from a file, with no source to run."""
     return {"validators": [
-        {
-            "name": v.name, "criterion": v.criterion.key if v.criterion else None, "kind": v.kind,
-            "threshold": v.threshold, "source": v.source,
-            **({"provider": v.provider.name} if v.provider else {}),
-        }
-        for v in Validator.objects.filter(project=project, archived=False).select_related("criterion", "provider")
+        _exported(v)
+        for v in Validator.objects.filter(project=project, archived=False)
+        .exclude(kind=ValidatorKind.EXTERNAL).select_related("criterion", "provider")
     ]}
+
+
+def _exported(v: Validator) -> dict:
+    pairwise = v.target == Target.PAIR
+    entry = {
+        "name": v.name, "criterion": v.criterion.key if v.criterion else None,
+        "kind": PAIRWISE if pairwise and v.kind != ValidatorKind.RATING else v.kind,
+        "threshold": v.threshold, "source": v.source,
+        **({"provider": v.provider.name} if v.provider else {}),
+    }
+    if pairwise and v.kind == ValidatorKind.RATING:
+        entry["target"] = Target.PAIR
+    if v.patterns:
+        entry["answer_patterns"] = v.patterns
+    if pairwise and v.kind != ValidatorKind.RATING:
+        entry["inconsistent"] = "tie" if v.inconsistent_is_tie else "error"
+    return entry
+
+
+def _kind_and_target(entry: dict, kind: str, source: str) -> tuple[str, str, str]:
+    """(model kind, target, '' or the problem) of a file entry."""
+    if kind == PAIRWISE:
+        if entry.get("target") not in (None, Target.PAIR):
+            return kind, Target.PAIR, "a pairwise judge's target is pair"
+        if entry.get("provider") is None and _DEFINES_COMPARE.search(source):
+            return ValidatorKind.CODE, Target.PAIR, ""
+        return ValidatorKind.LLM, Target.PAIR, ""
+    target = entry.get("target") or Target.OUTPUT
+    if target not in Target.values:
+        return kind, Target.OUTPUT, "must be output or pair"
+    return kind, target, ""
+
+
+def _answer_patterns(value: object) -> str | None:
+    """The patterns as stored (one per line), from a string or a list of strings; None when
+    the value is neither."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(line, str) and "\n" not in line for line in value):
+        return "\n".join(value)
+    return None
 
 
 @dataclass
@@ -85,10 +134,29 @@ def validators_import(
         if threshold is not None and not math.isfinite(threshold):
             problems.append(ValidatorImportProblem(index, "threshold", "must be a finite number"))
             continue
-        if not isinstance(kind, str) or kind not in ValidatorKind.values:
+        if kind == ValidatorKind.EXTERNAL:
             problems.append(ValidatorImportProblem(
-                index, "kind", f"must be one of {', '.join(ValidatorKind.values)}",
+                index, "kind", "external validators are imported with their verdicts file, not here",
             ))
+            continue
+        if not isinstance(kind, str) or kind not in FILE_KINDS:
+            problems.append(ValidatorImportProblem(
+                index, "kind", f"must be one of {', '.join(FILE_KINDS)}",
+            ))
+            continue
+        kind, target, target_problem = _kind_and_target(entry, kind, source)
+        if target_problem:
+            problems.append(ValidatorImportProblem(index, "target", target_problem))
+            continue
+        answer_patterns = _answer_patterns(entry.get("answer_patterns"))
+        if answer_patterns is None:
+            problems.append(ValidatorImportProblem(
+                index, "answer_patterns", "must be a string or a list of strings (one regular expression each)",
+            ))
+            continue
+        inconsistent = entry.get("inconsistent", "tie")
+        if inconsistent not in ("tie", "error"):
+            problems.append(ValidatorImportProblem(index, "inconsistent", 'must be "tie" or "error"'))
             continue
         if entry.get("provider") is not None and not isinstance(entry.get("provider"), str):
             problems.append(ValidatorImportProblem(index, "provider", "must be a provider name or null"))
@@ -97,8 +165,8 @@ def validators_import(
             problems.append(ValidatorImportProblem(index, bad[0], bad[1]))
             continue
         criterion_key = entry.get("criterion")
-        provider = providers.get(entry.get("provider") or "default") if kind == "llm" else None
-        if kind == "llm" and provider is None:
+        provider = providers.get(entry.get("provider") or "default") if kind in PROVIDER_KINDS else None
+        if kind in PROVIDER_KINDS and provider is None:
             problems.append(ValidatorImportProblem(
                 index, "provider", f"no provider named '{entry.get('provider') or 'default'}' in this project",
             ))
@@ -127,7 +195,8 @@ def validators_import(
             known_criteria.add(criterion_key)
         existing = Validator.objects.filter(
             project=project, kind=kind, source=source, criterion=criterion, threshold=threshold,
-            archived=False,
+            target=target, answer_patterns=answer_patterns.strip("\n"),
+            inconsistent_is_tie=inconsistent == "tie", archived=False,
         ).first()
         if existing:
             continue
@@ -135,6 +204,8 @@ def validators_import(
             created.append(validator_create(
                 project=project, kind=kind, name=name or "", source=source, criterion=criterion,
                 threshold=threshold, provider=provider, origin=origin, created_by=created_by,
+                target=target, answer_patterns=answer_patterns,
+                inconsistent_is_tie=inconsistent == "tie",
             ))
         except ValidatorError as exc:
             problems.append(ValidatorImportProblem(index, exc.field, str(exc)))

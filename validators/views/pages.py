@@ -12,8 +12,17 @@ from annotate.access import ALL_ROLES, project_for
 from annotate.models import Output, Role
 from validators import queries
 from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
-from validators.models import Provider, Run, Validator, VerdictRecord
+from validators.models import (
+    PROVIDER_KINDS,
+    PairVerdict,
+    Provider,
+    Run,
+    Target,
+    Validator,
+    VerdictRecord,
+)
 from validators.services.authoring import (
+    answer_pattern_problems,
     source_problems,
     validator_archive,
     validator_create,
@@ -21,6 +30,7 @@ from validators.services.authoring import (
 )
 from validators.services.errors import ValidatorError
 from validators.services.evaluation import validator_first_outputs_problem, validator_try
+from validators.services.pair_evaluation import PAIRS_TRIED, validator_try_pairs
 from validators.services.providers import provider_save
 from validators.services.runs import run_start
 from validators.services.validator_files import (
@@ -64,7 +74,8 @@ def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
             validator = validator_create(
                 project=project, kind=data["kind"], name=data["name"], source=data["source"],
                 criterion=data["criterion"], threshold=data["threshold"], provider=data["provider"],
-                created_by=request.user,
+                created_by=request.user, target=data["target"],
+                answer_patterns=data["answer_patterns"], inconsistent_is_tie=data["inconsistent"] == "tie",
             )
         except ValidatorError as exc:
             form.add_error(exc.field if exc.field in form.fields else None, str(exc))
@@ -84,24 +95,32 @@ def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
 def validator_try_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=OWNER)
     form = ValidatorForm(request.POST, project=project)
-    context = {"project": project, "problems": [], "results": []}
+    context = {"project": project, "problems": [], "results": [], "pairs_tried": PAIRS_TRIED}
+    template = "validators/partials/_try_results.html"
     if not form.is_valid():
         context["problems"] = [f"{k}: {' '.join(v)}" for k, v in form.errors.items()]
     else:
         data = form.cleaned_data
-        problems = source_problems(kind=data["kind"], source=data["source"])
+        problems = source_problems(kind=data["kind"], source=data["source"], target=data["target"])
+        problems += answer_pattern_problems(data["answer_patterns"])
         provider = data["provider"] or Provider.objects.filter(project=project).first()
-        if data["kind"] == "llm" and provider is None:
+        if data["kind"] in PROVIDER_KINDS and provider is None:
             problems.append("LLM graders need a provider: add one below first.")
         if problems:
             context["problems"] = problems
         else:
             unsaved = Validator(
                 project=project, kind=data["kind"], name=data["name"], source=data["source"],
-                threshold=data["threshold"], provider=provider,
+                threshold=data["threshold"], provider=provider, target=data["target"],
+                answer_patterns=data["answer_patterns"],
+                inconsistent_is_tie=data["inconsistent"] == "tie",
             )
-            context["results"] = validator_try(validator=unsaved)
-    return render(request, "validators/partials/_try_results.html", context)
+            if unsaved.target == Target.PAIR:
+                template = "validators/partials/_try_pair_results.html"
+                context["trials"] = validator_try_pairs(validator=unsaved)
+            else:
+                context["results"] = validator_try(validator=unsaved)
+    return render(request, template, context)
 
 
 @login_required
@@ -141,12 +160,22 @@ def validator_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         form = ValidatorForm(project=project, initial={
             "kind": validator.kind, "name": validator.name, "source": validator.source,
             "threshold": validator.threshold, "criterion": validator.criterion_id,
-            "provider": validator.provider_id,
+            "provider": validator.provider_id, "target": validator.target,
+            "answer_patterns": validator.answer_patterns,
+            "inconsistent": "tie" if validator.inconsistent_is_tie else "error",
         })
+    pair_verdicts = None
+    if validator.target == Target.PAIR:
+        pair_verdicts = Paginator(
+            PairVerdict.objects.filter(validator=validator)
+            .select_related("output_a__sample", "output_b").order_by("output_a_id", "output_b_id"),
+            50,
+        ).get_page(request.GET.get("page"))
     return render(request, "validators/detail.html", {
         "project": project, "role": role, "validator": validator, "form": form,
         "counts": queries.outcome_counts(validator), "errors": queries.grouped_errors(validator),
-        "history": queries.verdict_history(validator),
+        "history": queries.verdict_history(validator), "pair_verdicts": pair_verdicts,
+        "pair_counts": queries.pair_winner_counts(validator) if pair_verdicts is not None else None,
     })
 
 
@@ -250,7 +279,9 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @login_required
 def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
-    validators = list(Validator.objects.filter(project=project, archived=False).order_by("id"))
+    # Pairwise judges have no verdict per output: their pair verdicts are on their own page.
+    validators = list(Validator.objects.filter(project=project, archived=False)
+                      .exclude(target=Target.PAIR).order_by("id"))
     outputs = Output.objects.filter(project=project).select_related("sample").order_by("sample__external_id", "system")
     system = request.GET.get("system", "")
     if system:
