@@ -6,7 +6,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from annotate.models import Comparison, Grade, Output, Project
-from validators.models import Validator, VerdictRecord
+from validators.models import PairVerdict, Validator, VerdictRecord
 
 PAGES = ["project-dashboard", "grade-page", "pairwise-page", "validator-list", "verdict-matrix",
          "report-card", "rankings", "review", "exports", "project-settings", "project-import"]
@@ -20,8 +20,10 @@ def test_demo_loads_and_every_page_renders(client, django_capture_on_commit_call
 
     project = Project.objects.get(slug="support-answers")
     assert "owner / concord-owner" in capsys.readouterr().out
-    assert (Output.objects.filter(project=project).count(), Validator.objects.filter(project=project).count()) == (96, 8)
+    assert (Output.objects.filter(project=project).count(), Validator.objects.filter(project=project).count()) == (96, 11)
     assert VerdictRecord.objects.filter(validator__project=project).count() == 96 * 8
+    # Three code comparators on every pair of the 32 inputs' three answers, no errors.
+    assert PairVerdict.objects.filter(validator__project=project).exclude(winner="error").count() == 32 * 3 * 3
     assert Grade.objects.filter(project=project).count() == 32
     assert Comparison.objects.filter(project=project).count() == 36
     client.force_login(get_user_model().objects.get(username="owner"))

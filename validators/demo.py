@@ -113,6 +113,25 @@ DEMO_VALIDATORS = [
 ]
 
 
+# Pairwise judges for the demo's comparisons: the report card's pairwise section picks one.
+DEMO_COMPARATORS = [
+    ("fewer_refusal_words",
+     "import re\n\nREFUSALS = r\"can't help|contact support|refer to the documentation|sorry\"\n\n"
+     "def compare(output_a, output_b, input, reference, meta):\n"
+     "    # Fewer refusal phrases wins: a positive number means output_a is better.\n"
+     "    return len(re.findall(REFUSALS, output_b, re.I)) - len(re.findall(REFUSALS, output_a, re.I))\n"),
+    ("closer_to_reference",
+     "import difflib\n\ndef compare(output_a, output_b, input, reference, meta):\n"
+     "    ref = (reference or '').lower()\n"
+     "    a = difflib.SequenceMatcher(None, output_a.lower(), ref).ratio()\n"
+     "    b = difflib.SequenceMatcher(None, output_b.lower(), ref).ratio()\n"
+     "    return 'tie' if abs(a - b) < 0.02 else ('a' if a > b else 'b')\n"),
+    ("longer_wins",
+     "def compare(output_a, output_b, input, reference, meta):\n"
+     "    return len(output_a) - len(output_b)\n"),
+]
+
+
 def _add_validators(project: Project, owner) -> None:
     """Candidates the report card chooses between, run at once so the demo shows verdicts."""
     from annotate.models import Criterion
@@ -126,6 +145,11 @@ def _add_validators(project: Project, owner) -> None:
             criterion=criteria.get(key) if key else None, created_by=owner,
         )
         for name, key, threshold, source in DEMO_VALIDATORS
+    ] + [
+        validator_create(
+            project=project, kind="code", target="pair", name=name, source=source, created_by=owner,
+        )
+        for name, source in DEMO_COMPARATORS
     ]
     run = run_start(project=project, validators=validators, requested_by=owner)
     # The demo is built before any worker runs, so execute here (idempotent if a worker also does).
