@@ -126,6 +126,81 @@ def throughput(judges_path: Path, pairs_path: Path, prompts: Path, judge_rows: l
     return rows
 
 
+# Strategies whose comparison prompt embeds nothing but the pair: the product renders those
+# from the pair alone (the others embed per-pair LLM-generated metrics or references).
+PAIR_ONLY_STRATEGIES = ("CoT", "Vanilla", "Vanilla_1shot", "Vanilla_2shot", "Vanilla_NoRules")
+
+
+def product_path(judges_path: Path, pairs_path: Path, prompts: Path, judge_rows: list[dict],
+                 pairs: list[dict], latency_s: float) -> dict:
+    """The whole product on the recorded judges: a pairwise project importing the pairs with
+    their gold, one provider per judge (the model name selects the recording) and one pairwise
+    LLM validator per judge with LLMBar's template, a run through run_start (eager Celery, the
+    real client, answer cache, parsing, both orders, PairVerdict rows), then the report card."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from _setup import fresh_database
+
+    database = fresh_database("judges")
+    from django.contrib.auth import get_user_model
+
+    from annotate.services.imports import outputs_import
+    from annotate.services.projects import project_create
+    from validators.models import PairVerdict, Provider, Run
+    from validators.report_card import report_card
+    from validators.services.authoring import validator_create
+    from validators.services.runs import run_start
+
+    judges = sorted({r["judge"] for r in judge_rows if r["mode"] == "comparison"
+                     and r["strategy"] in PAIR_ONLY_STRATEGIES})
+    owner = get_user_model().objects.create(username="bench")
+
+    def judged_project(slug: str, names: list[str], concurrency: int):
+        project = project_create(name=f"LLMBar Natural ({slug})", slug=slug, owner=owner)
+        imported = outputs_import(project=project, records=[dict(p) for p in pairs], with_labels=True)
+        assert imported.ok, imported.problems[:3]
+        validators = []
+        for judge in names:
+            template = comparison_template(prompts, judge.split("/", 1)[1])
+            template = template.replace("{output_1}", "{output_a}").replace("{output_2}", "{output_b}")
+            provider = Provider.objects.create(project=project, name=judge[:64], base_url=replay.base_url,
+                                               model=judge, concurrency=concurrency)
+            validators.append(validator_create(project=project, kind="llm", target="pair", name=judge,
+                                               source=template, provider=provider, created_by=owner))
+        before = replay.request_count
+        started = time.perf_counter()
+        run = run_start(project=project, validators=validators, requested_by=owner)
+        seconds = time.perf_counter() - started
+        verdicts = PairVerdict.objects.filter(validator__project=project)
+        return {"project": project, "run": Run.objects.get(pk=run.pk), "seconds": seconds,
+                "requests": replay.request_count - before, "verdicts": verdicts.count(),
+                "errors": verdicts.filter(winner="error").count(), "judges": len(names)}
+
+    with JudgeReplayServer(judges_path, pairs_path, latency_s=latency_s) as replay:
+        baseline = judged_project("baseline", ["GPT-4/CoT", "ChatGPT/Vanilla"], concurrency=1)
+        everything = judged_project("all", judges, concurrency=32)
+    return {"database": database, "pairs": len(pairs), "baseline": baseline, "all": everything,
+            "card": report_card(everything["project"])}
+
+
+def print_product_path(options, judge_rows: list[dict], pairs: list[dict]) -> None:
+    result = product_path(options.judges, options.pairs, options.prompts, judge_rows, pairs, options.latency)
+    print(f"(e) the product path ({result['database']}): pairwise LLM judges × {result['pairs']} pairs × "
+          f"2 orders through run_start (eager), replay server {options.latency * 1000:g} ms per answer")
+    print(f"  {'run':<34} {'status':>6} {'pair verdicts':>13} {'errors':>6} {'requests':>8} {'s':>6} "
+          f"{'verdicts/s':>10} {'requests/s':>10} {'ratio':>6}")
+    base_rate = result["baseline"]["verdicts"] / result["baseline"]["seconds"]
+    for label, entry in (("2 judges, provider concurrency 1", result["baseline"]),
+                         (f"{result['all']['judges']} judges, provider concurrency 32", result["all"])):
+        rate = entry["verdicts"] / entry["seconds"]
+        print(f"  {label:<34} {entry['run'].status:>6} {entry['verdicts']:>13} {entry['errors']:>6} "
+              f"{entry['requests']:>8} {entry['seconds']:>6.1f} {rate:>10.0f} "
+              f"{entry['requests'] / entry['seconds']:>10.0f} {rate / base_rate:>5.1f}x")
+    pairwise = getattr(result["card"], "pairwise", None)
+    if pairwise is not None:
+        print(f"  report card: {pairwise}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--judges", type=Path, default=DATA / "llmbar_natural_judges_dev.jsonl")
@@ -135,8 +210,13 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=30)
     parser.add_argument("--latency", type=float, default=0.05,
                         help="seconds the replay server waits per answer, as a model would")
+    parser.add_argument("--parts", default="abcde", help="which parts to run, e.g. 'e'")
     options = parser.parse_args()
     judge_rows, pairs = read_jsonl(options.judges), read_jsonl(options.pairs)
+    if "e" in options.parts:
+        print_product_path(options, judge_rows, pairs)
+    if options.parts == "e":
+        return
 
     print("(a) parse_pairwise_answer (defaults) on the recorded comparison completions")
     rates = parse_rates(judge_rows)

@@ -44,7 +44,15 @@
     var next = radios[(current + 1) % radios.length];
     next.checked = true;
     next.dispatchEvent(new Event("change", { bubbles: true }));
-    flash(next.closest("[data-criterion]") || next.parentElement);
+    reveal(next.closest("[data-criterion]") || next.parentElement);
+  }
+
+  // A row changed by its key must be seen: scroll it out from under the sticky decision bar
+  // (its scroll-margin-bottom in app.css keeps it clear of the bar), then flash it.
+  function reveal(el) {
+    if (!el) return;
+    el.scrollIntoView({ block: "nearest" });
+    flash(el);
   }
 
   function flash(el) {
@@ -60,7 +68,7 @@
     } else if (target.matches('input[type="radio"], input[type="checkbox"]')) {
       target.checked = target.type === "radio" ? true : !target.checked;
       target.dispatchEvent(new Event("change", { bubbles: true }));
-      flash(target.closest("label") || target);
+      reveal(target.closest("label") || target);
     } else if (isTyping(target)) {
       target.focus();
       if (target.setSelectionRange && target.value) {
@@ -73,8 +81,10 @@
     }
   }
 
-  function submitForm(region) {
-    var form = document.getElementById(region.dataset.form || "");
+  function submitForm(region, from) {
+    // The form the key was pressed in (a radio of the meeting's adjudication, say) comes
+    // before the region's default form.
+    var form = (from && from.closest && from.closest("form")) || document.getElementById(region.dataset.form || "");
     if (!form) return;
     // A key pressed right after a swap can beat htmx's settle step; binding the new form
     // first (idempotent) keeps the submit an htmx request instead of a full page load.
@@ -114,7 +124,7 @@
       // Enter on a focused button or link keeps its usual meaning.
       if (event.target.closest && event.target.closest("button, a, summary")) return;
       event.preventDefault();
-      submitForm(region);
+      submitForm(region, event.target);
       return;
     }
     if (key.length !== 1) return;
@@ -122,8 +132,17 @@
     if (opener) {
       event.preventDefault();
       opener.open = true;
-      var field = opener.querySelector("input:not([type=hidden]), textarea");
-      if (field) field.focus();
+      // Prefer a field in an already open inner panel; open the panels around the one chosen,
+      // since a field inside a closed <details> cannot take the focus.
+      var field = opener.querySelector(":scope details[open] input:not([type=hidden]), :scope details[open] textarea")
+        || opener.querySelector("input:not([type=hidden]), textarea");
+      if (field) {
+        for (var d = field.parentElement.closest("details"); d && d !== opener; d = d.parentElement.closest("details")) d.open = true;
+        field.focus();
+        field.scrollIntoView({ block: "center" });
+      } else {
+        opener.scrollIntoView({ block: "nearest" });
+      }
       return;
     }
     var target = region.querySelector('[data-hotkey="' + CSS.escape(key) + '"]');

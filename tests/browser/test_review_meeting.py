@@ -132,12 +132,13 @@ def test_review_meeting_end_to_end(page: Page, live_server, project, meeting_pro
     item_output = item.output
     expect(page.get_by_test_id("agenda-item")).to_contain_text(item_output.text)
 
-    # Adjudicate the output on screen: f for fail, a reason, submit.
+    # Adjudicate the output on screen by keyboard: a reason, f for fail, Enter submits.
     form = page.get_by_test_id("adjudicate-form")
+    form.get_by_label("Reason for the adjudication").fill("invents a policy")
+    page.keyboard.press("Escape")
     page.keyboard.press("f")
     expect(form.locator("input[name=verdict][value=fail]")).to_be_checked()
-    form.get_by_label("Reason for the adjudication").fill("invents a policy")
-    form.get_by_role("button", name="Adjudicate").click()
+    page.keyboard.press("Enter")
     expect(page.get_by_test_id("notice")).to_contain_text(
         f"Adjudicated {item_output.sample.external_id} · {item_output.system} on the holistic verdict: fail."
     )
@@ -146,10 +147,15 @@ def test_review_meeting_end_to_end(page: Page, live_server, project, meeting_pro
     assert (adjudication.output, adjudication.verdict, adjudication.meeting, adjudication.reviewer) == (
         item_output, "fail", meeting, reviewer)
 
-    # Publish a new version of "grounded" with a reason.
+    # Publish a new version of "grounded" with a reason: v opens the panel and puts the
+    # cursor in its first criterion's form, on screen.
     page.keyboard.press("v")
+    focused = page.locator(":focus")
+    expect(focused).to_be_in_viewport()
+    assert focused.evaluate("el => !!el.closest('details.action-panel[open] details.refine-one[open]')")
     refine = page.locator("details.refine-one[data-criterion=grounded]")
-    refine.locator("summary").click()
+    if not refine.evaluate("d => d.open"):
+        refine.locator("summary").click()
     refine.get_by_label("Definition of grounded").fill(
         "Every factual claim, number and policy is supported by the help-centre article; "
         "a policy the article does not state fails."
