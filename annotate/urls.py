@@ -12,6 +12,10 @@ urlpatterns = [
     path("p/<slug:slug>/settings/", projects.project_settings, name="project-settings"),
     path("p/<slug:slug>/members/", projects.project_member_add, name="project-member-add"),
     path("p/<slug:slug>/import/", projects.project_import, name="project-import"),
+    path(
+        "p/<slug:slug>/import/sample-<str:kind>.jsonl", projects.project_import_sample,
+        name="project-import-sample",
+    ),
     # Grading (single outputs), the annotator's history and criteria drift while grading.
     path("p/<slug:slug>/grade/", grading.grade_page, name="grade-page"),
     path("p/<slug:slug>/grade/submit/", grading.grade_submit_view, name="grade-submit"),

@@ -2,13 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate import queries
 from annotate.access import project_for, visible_projects
 from annotate.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
+from annotate.import_samples import SAMPLES, sample_jsonl
 from annotate.models import Membership, Role
 from annotate.services.criteria import current_versions
 from annotate.services.imports import outputs_import
@@ -83,6 +84,16 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project, "role": role, "form": form, "members": members,
         "member_form": MemberForm(),
     }, status=400 if form.errors else 200)
+
+
+@login_required
+def project_import_sample(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    project_for(request.user, slug, roles=(Role.OWNER,))
+    if kind not in SAMPLES:
+        raise Http404("There are sample files for 'outputs' and 'pairs' only.")
+    response = HttpResponse(sample_jsonl(kind), content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="concord-sample-{kind}.jsonl"'
+    return response
 
 
 @login_required

@@ -208,6 +208,27 @@ class TestUploadPage:
         assert "is missing" in page and "invalid JSON" in page
         assert Output.objects.filter(project=project).count() == 0
 
+    @pytest.mark.parametrize(("kind", "created"), [("outputs", (2, 3, 2, 0)), ("pairs", (2, 5, 0, 3))])
+    def test_the_sample_files_download_and_import_with_labels(self, client, project, owner, kind, created):
+        client.force_login(owner)
+        page = client.get(reverse("project-import", args=[project.slug])).content.decode()
+        url = reverse("project-import-sample", args=[project.slug, kind])
+        assert f'href="{url}" download' in page
+
+        download = client.get(url)
+        response = self.upload(client, project, download.content, name=f"sample-{kind}.jsonl", with_labels=True)
+
+        assert download["Content-Disposition"] == f'attachment; filename="concord-sample-{kind}.jsonl"'
+        assert response.status_code == 302
+        assert (project.samples.count(), project.outputs.count(), project.grades.count(),
+                project.comparisons.count()) == created
+
+    def test_only_the_two_sample_files_exist_and_only_for_owners(self, client, project, owner, annotator):
+        client.force_login(owner)
+        assert client.get(reverse("project-import-sample", args=[project.slug, "secrets"])).status_code == 404
+        client.force_login(annotator)
+        assert client.get(reverse("project-import-sample", args=[project.slug, "pairs"])).status_code == 403
+
     def test_annotator_cannot_upload(self, client, project, annotator):
         client.force_login(annotator)
         body = json.dumps({"item_id": "q1", "input": "Q", "system": "a", "output": "x"}).encode()
