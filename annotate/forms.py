@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib.auth import get_user_model
+from django.urls import reverse
+from django.utils.html import format_html
 
 from annotate.models import Project, Role
 
@@ -17,6 +19,19 @@ class ProjectSettingsForm(forms.ModelForm):
             "description": forms.Textarea(attrs={"rows": 2}),
             "guidelines": forms.Textarea(attrs={"rows": 6}),
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from annotate.selectors import SELECTORS
+
+        # Eleven bare names told a newcomer nothing: each option says what it picks.
+        self.fields["default_selector"].choices = [
+            (name, f"{cls.label} — {cls.summary}") for name, cls in SELECTORS.items()
+        ]
+        self.fields["default_selector"].help_text = format_html(
+            'What picks the next output to grade. <a href="{}">How the selectors compare</a>.',
+            reverse("selector-guide"),
+        )
 
 
 class ProjectCreateForm(forms.Form):

@@ -8,6 +8,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", projects.project_list, name="project-list"),
     path("projects/new/", projects.project_create_view, name="project-create"),
+    path("guide/selectors/", projects.selector_guide, name="selector-guide"),
     path("p/<slug:slug>/", projects.project_dashboard, name="project-dashboard"),
     path("p/<slug:slug>/settings/", projects.project_settings, name="project-settings"),
     path("p/<slug:slug>/members/", projects.project_member_add, name="project-member-add"),

@@ -152,6 +152,8 @@ class Selector(Protocol):
     # The registry name (stored on grades and projects), and what the settings menu shows.
     name: ClassVar[str]
     label: ClassVar[str]
+    # One line on what it picks and why, shown beside the menu and on the selector guide.
+    summary: ClassVar[str]
     # Chooses pairs of outputs (judged A / B / tie) instead of single outputs.
     pairwise: ClassVar[bool]
     # Reads output embeddings, so callers compute them first (it falls back without them).

@@ -105,6 +105,9 @@ class DiversitySelector:
     name: ClassVar[str] = "diversity"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Diversity (k-center)"
+    summary: ClassVar[str] = (
+        "Outputs unlike anything graded yet (k-center on embeddings): covers the data's variety fast."
+    )
     uses_embeddings: ClassVar[bool] = True
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -173,6 +176,9 @@ class MadSystemsSelector:
     name: ClassVar[str] = "mad_systems"
     pairwise: ClassVar[bool] = True
     label: ClassVar[str] = "MAD between systems (pairwise)"
+    summary: ClassVar[str] = (
+        "Pairs where two systems' answers differ most: finds what separates systems (pairwise grading)."
+    )
     uses_embeddings: ClassVar[bool] = True
     diversity_weight: float = 0.5
 

@@ -31,6 +31,9 @@ class RandomSelector:
     name: ClassVar[str] = "random"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Random"
+    summary: ClassVar[str] = (
+        "Every ungraded output equally likely: unbiased, the baseline every other selector is measured against."
+    )
     uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -60,6 +63,9 @@ class EvalGenSelector:
     name: ClassVar[str] = "evalgen"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "EvalGen priority"
+    summary: ClassVar[str] = (
+        "EvalGen's own rule: outputs the candidate validators fail most, so the report card sees failures early."
+    )
     uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -116,6 +122,9 @@ class VarianceSelector:
     name: ClassVar[str] = "variance"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Validator disagreement"
+    summary: ClassVar[str] = (
+        "Outputs the candidate validators disagree on: one grade there separates good validators from bad."
+    )
     uses_embeddings: ClassVar[bool] = False
     least_settled_criterion: bool = False
 
@@ -196,6 +205,9 @@ class MetricVarSelector:
     name: ClassVar[str] = "metric_var"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Metric variance across systems"
+    summary: ClassVar[str] = (
+        "Inputs where systems' validator scores vary most: grades that tell systems apart."
+    )
     uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -266,6 +278,9 @@ class MadValidatorsSelector:
     name: ClassVar[str] = "mad_validators"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "MAD between validators"
+    summary: ClassVar[str] = (
+        "Outputs where the two leading validators disagree: settles which of them to trust."
+    )
     uses_embeddings: ClassVar[bool] = False
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
@@ -343,6 +358,9 @@ class ValidatorChoiceSelector:
     name: ClassVar[str] = "validator_choice"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Validator choice (sampled disagreement)"
+    summary: ClassVar[str] = (
+        "Samples where each criterion's two leading validators disagree, half at random, so estimates stay unbiased: picks the report card's validators with fewer labels."
+    )
     uses_embeddings: ClassVar[bool] = False
     sampling: ClassVar[str] = "proportional"
     uniform_share: float = 0.5

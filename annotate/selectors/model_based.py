@@ -110,6 +110,9 @@ class UncertaintySelector:
     name: ClassVar[str] = "uncertainty"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Uncertainty"
+    summary: ClassVar[str] = (
+        "Outputs a model trained on the grades so far is least sure about (pass vs fail)."
+    )
     uses_embeddings: ClassVar[bool] = False
     l2: float = 1.0
     newton_steps: int = 8
@@ -262,6 +265,9 @@ class IrtSelector:
     name: ClassVar[str] = "irt"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "IRT (Fisher information)"
+    summary: ClassVar[str] = (
+        "Outputs an item-response model says are most informative about the systems' abilities."
+    )
     uses_embeddings: ClassVar[bool] = False
     cold_steps: int = 40
     warm_steps: int = 4

@@ -115,6 +115,9 @@ class RankingUncertaintySelector:
     name: ClassVar[str] = "ranking_uncertainty"
     pairwise: ClassVar[bool] = False
     label: ClassVar[str] = "Ranking uncertainty"
+    summary: ClassVar[str] = (
+        "Grades the systems whose order is least certain: a stable system ranking with fewer labels."
+    )
     uses_embeddings: ClassVar[bool] = False
     z: float = Z_95
 

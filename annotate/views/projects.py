@@ -87,6 +87,13 @@ def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
+def selector_guide(request: HttpRequest) -> HttpResponse:
+    from annotate.selectors import SELECTORS
+
+    return render(request, "annotate/selector_guide.html", {"selectors": SELECTORS.values()})
+
+
+@login_required
 def project_import_sample(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     project_for(request.user, slug, roles=(Role.OWNER,))
     if kind not in SAMPLES:

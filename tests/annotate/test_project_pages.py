@@ -3,6 +3,7 @@ import json
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from annotate.models import Membership, Output, Project, Role
 
@@ -167,6 +168,20 @@ class TestSettingsPermissions:
         client.post(reverse("project-member-add", args=[project.slug]), {"username": "mallory", "role": "reviewer"})
 
         assert Membership.objects.get(project=project, user=outsider).role == "reviewer"
+
+    def test_every_selector_in_the_menu_says_what_it_picks_and_the_guide_lists_them(self, client, project, owner):
+        from annotate.selectors import SELECTORS
+
+        client.force_login(owner)
+        settings_page = client.get(reverse("project-settings", args=[project.slug])).content.decode()
+        guide = client.get(reverse("selector-guide")).content.decode()
+
+        for name, selector in SELECTORS.items():
+            assert len(selector.summary) > 40, name
+            assert f'<option value="{name}"' in settings_page
+            assert f"{selector.label} — {escape(selector.summary)}</option>" in settings_page
+            assert f"<code>{name}</code></td><td>{escape(selector.summary)}</td>" in guide
+        assert f'<a href="{reverse("selector-guide")}">How the selectors compare</a>' in settings_page
 
     def test_a_new_members_role_starts_as_annotator(self, client, project, owner):
         client.force_login(owner)
