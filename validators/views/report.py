@@ -6,9 +6,9 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.access import ALL_ROLES, project_for
 from annotate.models import Criterion, Role
-from validators.models import CriterionSetting, Suite, Validator
+from validators.models import CriterionSetting, PairwiseSetting, Suite, Target, Validator
 from validators.report_card import HOLISTIC, report_card
-from validators.services.criterion_settings import criterion_setting_save
+from validators.services.criterion_settings import criterion_setting_save, pairwise_setting_save
 from validators.services.errors import ValidatorError
 from validators.services.suites import suite_save
 from validators.suite_export import suite_as_json, suite_as_module
@@ -24,6 +24,11 @@ def _card_context(project, role):
     return {
         "project": project, "role": role, "card": card, "validators": validators,
         "settings_by_key": settings_by_key, "holistic_key": HOLISTIC,
+        "pairwise_setting": PairwiseSetting.objects.filter(project=project).first(),
+        "threshold_curves": {
+            str(vid): {"name": validators[vid].name, **sweep.curve()}
+            for entry in card.criteria for vid, sweep in entry.sweeps.items() if vid in validators
+        },
     }
 
 
@@ -56,6 +61,25 @@ def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpRes
         messages.success(request, f"Selection settings for '{key if criterion else 'holistic'}' saved.")
     except (ValidatorError, ValueError, Validator.DoesNotExist) as exc:
         messages.error(request, str(exc) or "Invalid settings.")
+    return redirect("report-card", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["POST"])
+def pairwise_setting_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
+    judges = Validator.objects.filter(project=project, target=Target.PAIR)
+    try:
+        floor = request.POST.get("consistency_floor", "").strip()
+        pinned_id = request.POST.get("pinned", "")
+        pairwise_setting_save(
+            project=project, consistency_floor=float(floor) if floor else None,
+            pinned=judges.get(pk=int(pinned_id)) if pinned_id.isdigit() else None,
+            excluded=judges.filter(pk__in=[int(i) for i in request.POST.getlist("excluded") if i.isdigit()]),
+        )
+        messages.success(request, "Pairwise judge settings saved.")
+    except (ValidatorError, ValueError, OverflowError, Validator.DoesNotExist) as exc:
+        messages.error(request, str(exc) if isinstance(exc, ValidatorError) else "Invalid settings.")
     return redirect("report-card", slug=project.slug)
 
 
