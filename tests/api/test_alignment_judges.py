@@ -220,3 +220,27 @@ def test_exported_comparators_rating_pairs_and_external_judges(owner_api, judge,
     assert module.pair_verdict(rating, record, {}) == {"winner": "a", "score_a": 8.0, "score_b": 2.0}
     assert module.NOT_RUNNABLE == ("external",)
     assert "cannot run here" in module.__doc__
+
+
+@pytest.mark.django_db
+def test_a_suite_saved_before_pairwise_judges_still_exports_and_runs(owner_api, project, tmp_path):
+    suite = Suite.objects.create(project=project, name="Old", coverage=1.0, false_failure_rate=0.0, snapshot={
+        "criteria": [], "suite": {"coverage": 1.0}, "n_grades": 2,
+        "validators": [{"id": 7, "name": "no beta", "criterion": None, "kind": "code", "threshold": None,
+                        "provider": None,
+                        "source": "def check(output, input, reference, meta):\n    return 'beta' not in output"}],
+    })
+    module = tmp_path / "suite.py"
+    module.write_text(suite_as_module(suite))
+    data = tmp_path / "outputs.jsonl"
+    data.write_text(json.dumps({"item_id": "x", "output": "beta says hi"}) + "\n")
+
+    exported = owner_api.get(f"/api/suites/{suite.pk}/export/?format=json").json()
+    ran = subprocess.run([sys.executable, str(module), str(data)], capture_output=True, text=True, timeout=30, env={})
+
+    assert {k: exported["validators"][0][k] for k in ("target", "patterns", "inconsistent_is_tie", "threshold_source")} == {
+        "target": "output", "patterns": [], "inconsistent_is_tie": True, "threshold_source": None,
+    }
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == {"item_id": "x", "system": None, "verdicts": {"no beta": "fail"},
+                                      "suite": "fail", "not_run": []}

@@ -12,7 +12,14 @@ from annotate.services.criteria import criterion_create
 from annotate.services.grades import comparison_submit, grade_submit
 from tests.factories import OutputFactory, SampleFactory
 from validators.matrix import forget
-from validators.models import PairVerdict, PairwiseSetting, Provider, Validator, VerdictRecord
+from validators.models import (
+    PairVerdict,
+    PairwiseSetting,
+    Provider,
+    Suite,
+    Validator,
+    VerdictRecord,
+)
 from validators.report_card import report_card
 
 HUMAN = ["a", "b", "a", "tie", "b", "a"]
@@ -257,3 +264,23 @@ def test_verdict_matrix_has_a_pairs_view_and_shows_scores(client, project, owner
     assert outputs_page.status_code == 200
     assert "biased" not in [v.name for v in outputs_page.context["validators"]]
     assert ">0.95<" in outputs_page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_suite_of_only_a_pairwise_judge_is_saved_from_the_page_and_shown(client, project, owner, judges):
+    careful, biased, comparator = judges
+    client.force_login(owner)
+
+    saved = client.post(reverse("suite-save", args=[project.slug]), {"name": "Judges"})
+
+    suite = Suite.objects.get()
+    assert saved.status_code == 302 and saved["Location"] == reverse("suite-detail", args=[project.slug, suite.pk])
+    assert [v.pk for v in suite.validators.all()] == [comparator.pk]
+    assert suite.snapshot["pairwise"]["chosen"] == comparator.pk
+    page = client.get(saved["Location"])
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert page.context["pairwise_row"]["saved_chosen"]["name"] == "comparator"
+    assert "<td>comparator</td>" in html
+    assert '<td class="num">1.00 → 1.00</td>' in html
+    assert '<td class="num">— → —</td>' in html

@@ -113,8 +113,22 @@ def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         rows.append({"saved": saved, "saved_chosen": saved_chosen, "now": now, "now_metrics": now_metrics})
     return render(request, "validators/suite.html", {
         "project": project, "role": role, "suite": suite, "rows": rows,
-        "card_today": card_today,
+        "card_today": card_today, "pairwise_row": _pairwise_then_and_now(suite.snapshot.get("pairwise"), card_today),
     })
+
+
+def _pairwise_then_and_now(saved: dict | None, card_today) -> dict | None:
+    """The saved pairwise judge with its metrics then and today (None when the snapshot has
+    no pairwise section, as suites saved before pairwise judges existed)."""
+    if not saved:
+        return None
+    saved_chosen = next((c for c in saved["candidates"] if c["validator"] == saved["chosen"]), None)
+    today = card_today.pairwise
+    now = None
+    if today is not None and saved["chosen"] is not None:
+        now = next((c.metrics for c in today.candidates if c.validator_id == saved["chosen"]), None)
+    return {"saved": saved, "saved_chosen": saved_chosen, "now_metrics": now,
+            "now_chosen": today.chosen if today is not None else None}
 
 
 @login_required
