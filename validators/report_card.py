@@ -13,7 +13,7 @@ from django.db.models import Avg
 
 from annotate.labels import inferred_outputs, load_votes, output_weights
 from annotate.models import Criterion, Project
-from annotate.statistics import LABEL_FAIL, LABEL_PASS, majority
+from annotate.statistics import LABEL_FAIL, LABEL_PASS, VERDICT_MISSING, majority
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
 from validators.models import CriterionSetting, PairVerdict, PairwiseSetting, Target, Validator
@@ -284,10 +284,16 @@ def _read_scores(
     fixed: dict[int, float] = {}
     labelled = np.flatnonzero(labels >= 0)
     for column, validator in zip(columns, column_validators, strict=True):
+        score_only = np.isfinite(scores[:, column]) & (codes[:, column] == VERDICT_MISSING)
         if validator.threshold is not None:
             fixed[validator.pk] = validator.threshold
+            if score_only.any():
+                # Compared in the matrix's float32, so a score stored equal to the threshold passes.
+                codes[:, column] = verdicts_at(
+                    codes[:, column], scores[:, column], np.array([validator.threshold], dtype=scores.dtype)
+                )[:, 0]
             continue
-        if validator.kind not in SCORED_KINDS:
+        if validator.kind not in SCORED_KINDS or not score_only.any():
             continue
         sweep = threshold_sweep(
             labels[labelled], codes[labelled, column], scores[labelled, column],

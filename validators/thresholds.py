@@ -86,7 +86,7 @@ def threshold_sweep(
     the highest alignment regardless of the ceiling, so the card shows how far off it is."""
     thresholds = candidate_thresholds(scores, cap)
     if thresholds.size == 0:
-        return ThresholdSweep(thresholds, [], None, False, "no scores yet")
+        return ThresholdSweep(thresholds, [], None, False, "no score on a graded output yet")
     table = alignment_table(human, verdicts_at(codes, scores, thresholds), weights)
     candidates = [
         Candidate(validator_id=index, kind="code", name=f"{t:g}", metrics=m)

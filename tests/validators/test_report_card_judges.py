@@ -284,3 +284,29 @@ def test_a_suite_of_only_a_pairwise_judge_is_saved_from_the_page_and_shown(clien
     assert "<td>comparator</td>" in html
     assert '<td class="num">1.00 → 1.00</td>' in html
     assert '<td class="num">— → —</td>' in html
+
+
+@pytest.mark.django_db
+def test_given_scores_under_a_fixed_threshold_or_no_scores_then_nothing_is_picked(project, scored):
+    outputs, grounded, imported, fixed = scored
+    rated = Validator.objects.create(project=project, name="fixed 0.7", kind="external", criterion=grounded,
+                                     threshold=0.7)
+    VerdictRecord.objects.bulk_create([
+        VerdictRecord(validator=rated, output=o, outcome="score", score=0.7 if i >= 4 else 0.2)
+        for i, o in enumerate(outputs)
+    ])
+    verdicts_only = Validator.objects.create(project=project, name="imported verdicts", kind="external",
+                                             criterion=grounded)
+    VerdictRecord.objects.bulk_create([
+        VerdictRecord(validator=verdicts_only, output=o, outcome="fail" if i < 4 else "pass")
+        for i, o in enumerate(outputs)
+    ])
+
+    entry = next(c for c in report_card(project).criteria if c.key == "grounded")
+
+    assert entry.threshold_of(rated.pk) == (0.7, "fixed")
+    assert entry.threshold_of(verdicts_only.pk) == (None, None)
+    ranked = {r.candidate.name: r.candidate.metrics for r in entry.selection.ranked}
+    # 0.7 stored is 0.699999988 in the float32 matrix; it must still pass at 0.7.
+    assert (ranked["fixed 0.7"].tp, ranked["fixed 0.7"].tn) == (4, 6)
+    assert (ranked["imported verdicts"].tp, ranked["imported verdicts"].tn) == (4, 6)

@@ -113,7 +113,7 @@ def test_given_no_scores_or_no_qualifying_threshold_then_the_reason_says_so():
         np.array([0.9, 0.1, 0.95]), ffr_ceiling=0.25, min_labels=1,
     )
 
-    assert (empty.threshold, empty.reason) == (None, "no scores yet")
+    assert (empty.threshold, empty.reason) == (None, "no score on a graded output yet")
     assert upside_down.qualified is False
     assert upside_down.threshold == 0.95
     assert upside_down.reason.startswith("no threshold qualifies (")
