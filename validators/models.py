@@ -277,6 +277,21 @@ class CriterionSetting(models.Model):
         return f"selection settings for {self.criterion_id or 'holistic'}"
 
 
+class PairwiseSetting(models.Model):
+    """An owner's overrides for choosing the project's pairwise judge: the position-consistency
+    floor (DESIGN §4.6, default 0.6), pinning and exclusions."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="pairwise_setting")
+    consistency_floor = models.FloatField(null=True, blank=True)
+    pinned = models.ForeignKey(
+        Validator, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    excluded = models.ManyToManyField(Validator, blank=True, related_name="+")
+
+    def __str__(self) -> str:
+        return f"pairwise selection settings for {self.project_id}"
+
+
 class Suite(models.Model):
     """A report card snapshot: the chosen validator per criterion with its metrics then."""
 

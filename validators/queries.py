@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, OuterRef, Q, Subquery
 
+from annotate.models import Output, Project
 from config.workers import WorkerStatus, job_worker_status
 from validators.models import (
     PairVerdict,
@@ -15,6 +19,7 @@ from validators.models import (
     VerdictRecord,
     Winner,
 )
+from validators.pairs import human_pair_choices, project_pairs
 
 
 def validators_with_counts(project):
@@ -147,3 +152,34 @@ def history_by_cell(output_ids, validator_ids) -> dict[tuple[int, int], list[Ver
     for entry in VerdictHistory.objects.filter(output_id__in=output_ids, validator_id__in=validator_ids):
         cells.setdefault((entry.output_id, entry.validator_id), []).append(entry)
     return cells
+
+
+@dataclass(frozen=True)
+class PairRow:
+    """One row of the pairs view of the verdict matrix: a pair in canonical order, the human
+    choice ('' when nobody compared it) and each judge's PairVerdict (None when not judged)."""
+
+    output_a: Output
+    output_b: Output
+    human: str
+    cells: list[PairVerdict | None]
+
+
+def pair_matrix_page(project: Project, judges: list[Validator], page_number: str | None) -> tuple[Page, list[PairRow]]:
+    human = human_pair_choices(project)
+    pairs = sorted(set(project_pairs(project)) | set(human))
+    page = Paginator(pairs, 50).get_page(page_number)
+    on_page = list(page.object_list)
+    ids = {i for pair in on_page for i in pair}
+    outputs = Output.objects.select_related("sample").in_bulk(ids)
+    verdicts = {
+        (v.validator_id, v.output_a_id, v.output_b_id): v
+        for v in PairVerdict.objects.filter(
+            validator__in=judges, output_a_id__in=[a for a, _ in on_page], output_b_id__in=[b for _, b in on_page],
+        )
+    }
+    rows = [
+        PairRow(outputs[a], outputs[b], human.get((a, b), ""), [verdicts.get((j.pk, a, b)) for j in judges])
+        for a, b in on_page
+    ]
+    return page, rows

@@ -33,9 +33,10 @@ from annotate.statistics import (
 )
 from validators.alignment import AlignmentMetrics, alignment_metrics, check_human_labels
 
-KINDS = ("code", "llm")
-# Code assertions cost nothing to run; an LLM grader costs a call per output.
-_KIND_ORDER = {kind: position for position, kind in enumerate(KINDS)}
+KINDS = ("code", "llm", "rating", "external")
+# Code assertions cost nothing to run, nor do imported verdicts; an LLM grader or rating judge
+# costs a call per output.
+_KIND_ORDER = {"code": 0, "external": 0, "llm": 1, "rating": 1}
 
 STATUS_CHOSEN = "chosen"
 STATUS_FFR_ABOVE_CEILING = "ffr_above_ceiling"
@@ -246,7 +247,7 @@ def _ranks_below(loser: Candidate, winner: Candidate, keys: dict[int, _RuleKey])
         )
         return f"same alignment ({same_alignment}), higher FFR ({high} > {low})"
     if difference == "kind":
-        return f"same alignment ({same_alignment}) and FFR; {loser.kind} ranks after code"
+        return f"same alignment ({same_alignment}) and FFR; {loser.kind} ranks after {winner.kind}"
     if difference == "skip_rate":
         low, high = _numbers_apart(winner_metrics.skip_rate, loser_metrics.skip_rate)
         return (

@@ -19,6 +19,7 @@ urlpatterns = [
 
 urlpatterns += [
     path("p/<slug:slug>/report-card/", report.report_card_view, name="report-card"),
+    path("p/<slug:slug>/pairwise-settings/", report.pairwise_setting_view, name="pairwise-setting"),
     path("p/<slug:slug>/report-card/<slug:key>/settings/", report.criterion_setting_view, name="criterion-setting"),
     path("p/<slug:slug>/suites/", report.suite_save_view, name="suite-save"),
     path("p/<slug:slug>/suites/<int:pk>/", report.suite_detail, name="suite-detail"),

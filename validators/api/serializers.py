@@ -250,6 +250,13 @@ class AlignmentCandidateSerializer(serializers.Serializer):
     skip_rate = serializers.FloatField(allow_null=True)
     ci = AlignmentIntervalsSerializer()
     confusion = ConfusionSerializer()
+    threshold = serializers.FloatField(
+        allow_null=True, help_text="The score a pass needs; null for pass/fail validators.",
+    )
+    threshold_source = serializers.ChoiceField(
+        choices=["fixed", "picked"], allow_null=True,
+        help_text="fixed: the validator's own; picked: by the report card's threshold sweep.",
+    )
 
 
 class AlignmentCriterionSerializer(serializers.Serializer):
@@ -278,10 +285,47 @@ class AlignmentSuiteSerializer(serializers.Serializer):
     validators = serializers.ListField(child=serializers.IntegerField())
 
 
+class PairwiseCandidateSerializer(serializers.Serializer):
+    validator = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ValidatorKind.choices)
+    cost = serializers.FloatField(help_text="Mean tokens per pair; 0 for code and imported judges.")
+    n_pairs = serializers.IntegerField(help_text="Pairs with a human choice and a verdict.")
+    n_decided = serializers.IntegerField(help_text="Of those, pairs people did not call a tie.")
+    n_errors = serializers.IntegerField()
+    accuracy = serializers.FloatField(allow_null=True, help_text="Ties left out.")
+    accuracy_ci = IntervalField(allow_null=True, min_length=2, max_length=2)
+    accuracy_ties_half = serializers.FloatField(allow_null=True, help_text="Ties counted as ½.")
+    kappa = serializers.FloatField(allow_null=True, help_text="Cohen's κ over a, b, tie.")
+    n_both_orders = serializers.IntegerField()
+    consistency = serializers.FloatField(
+        allow_null=True, help_text="Same winner in both orders; null for judges asked once.",
+    )
+    consistency_ci = IntervalField(allow_null=True, min_length=2, max_length=2)
+    first_position_rate = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True)
+    why_not = serializers.CharField(allow_null=True, help_text="Null for the chosen judge.")
+
+
+class PairwiseAlignmentSerializer(serializers.Serializer):
+    floor = serializers.FloatField(help_text="Lowest position consistency allowed.")
+    min_comparisons = serializers.IntegerField()
+    n_comparisons = serializers.IntegerField(help_text="Pairs with a current human choice.")
+    pinned = serializers.IntegerField(allow_null=True)
+    excluded = serializers.ListField(child=serializers.IntegerField())
+    chosen = serializers.IntegerField(allow_null=True, help_text="The chosen judge's id.")
+    reason = serializers.CharField()
+    candidates = PairwiseCandidateSerializer(many=True)
+
+
 class AlignmentSerializer(serializers.Serializer):
     criteria = AlignmentCriterionSerializer(many=True)
     suite = AlignmentSuiteSerializer()
     n_grades = serializers.IntegerField()
+    pairwise = PairwiseAlignmentSerializer(
+        allow_null=True,
+        help_text="Pairwise judges against human comparisons; null without either.",
+    )
 
 
 # -- suites ----------------------------------------------------------------------------------

@@ -279,9 +279,15 @@ def run_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
 @login_required
 def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
-    # Pairwise judges have no verdict per output: their pair verdicts are on their own page.
-    validators = list(Validator.objects.filter(project=project, archived=False)
-                      .exclude(target=Target.PAIR).order_by("id"))
+    everything = list(Validator.objects.filter(project=project, archived=False).select_related("criterion").order_by("id"))
+    judges = [v for v in everything if v.target == Target.PAIR]
+    validators = [v for v in everything if v.target != Target.PAIR]
+    if judges and request.GET.get("view") == "pairs":
+        page, pair_rows = queries.pair_matrix_page(project, judges, request.GET.get("page"))
+        return render(request, "validators/matrix.html", {
+            "project": project, "role": role, "judges": judges, "pair_rows": pair_rows, "page": page,
+            "view": "pairs", "filters": {"view": "pairs"},
+        })
     outputs = Output.objects.filter(project=project).select_related("sample").order_by("sample__external_id", "system")
     system = request.GET.get("system", "")
     if system:
@@ -310,5 +316,5 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     systems = Output.objects.filter(project=project).values_list("system", flat=True).distinct().order_by("system")
     return render(request, "validators/matrix.html", {
         "project": project, "role": role, "validators": validators, "rows": rows, "page": page,
-        "systems": systems, "filters": request.GET,
+        "systems": systems, "filters": request.GET, "judges": judges, "view": "outputs",
     })

@@ -6,9 +6,9 @@ from django.views.decorators.http import require_http_methods
 
 from annotate.access import ALL_ROLES, project_for
 from annotate.models import Criterion, Role
-from validators.models import CriterionSetting, Suite, Validator
+from validators.models import CriterionSetting, PairwiseSetting, Suite, Target, Validator
 from validators.report_card import HOLISTIC, report_card
-from validators.services.criterion_settings import criterion_setting_save
+from validators.services.criterion_settings import criterion_setting_save, pairwise_setting_save
 from validators.services.errors import ValidatorError
 from validators.services.suites import suite_save
 from validators.suite_export import suite_as_json, suite_as_module
@@ -24,6 +24,11 @@ def _card_context(project, role):
     return {
         "project": project, "role": role, "card": card, "validators": validators,
         "settings_by_key": settings_by_key, "holistic_key": HOLISTIC,
+        "pairwise_setting": PairwiseSetting.objects.filter(project=project).first(),
+        "threshold_curves": {
+            str(vid): {"name": validators[vid].name, **sweep.curve()}
+            for entry in card.criteria for vid, sweep in entry.sweeps.items() if vid in validators
+        },
     }
 
 
@@ -61,6 +66,25 @@ def criterion_setting_view(request: HttpRequest, slug: str, key: str) -> HttpRes
 
 @login_required
 @require_http_methods(["POST"])
+def pairwise_setting_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
+    judges = Validator.objects.filter(project=project, target=Target.PAIR)
+    try:
+        floor = request.POST.get("consistency_floor", "").strip()
+        pinned_id = request.POST.get("pinned", "")
+        pairwise_setting_save(
+            project=project, consistency_floor=float(floor) if floor else None,
+            pinned=judges.get(pk=int(pinned_id)) if pinned_id.isdigit() else None,
+            excluded=judges.filter(pk__in=[int(i) for i in request.POST.getlist("excluded") if i.isdigit()]),
+        )
+        messages.success(request, "Pairwise judge settings saved.")
+    except (ValidatorError, ValueError, OverflowError, Validator.DoesNotExist) as exc:
+        messages.error(request, str(exc) if isinstance(exc, ValidatorError) else "Invalid settings.")
+    return redirect("report-card", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["POST"])
 def suite_save_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=(Role.OWNER,))
     try:
@@ -89,8 +113,22 @@ def suite_detail(request: HttpRequest, slug: str, pk: int) -> HttpResponse:
         rows.append({"saved": saved, "saved_chosen": saved_chosen, "now": now, "now_metrics": now_metrics})
     return render(request, "validators/suite.html", {
         "project": project, "role": role, "suite": suite, "rows": rows,
-        "card_today": card_today,
+        "card_today": card_today, "pairwise_row": _pairwise_then_and_now(suite.snapshot.get("pairwise"), card_today),
     })
+
+
+def _pairwise_then_and_now(saved: dict | None, card_today) -> dict | None:
+    """The saved pairwise judge with its metrics then and today (None when the snapshot has
+    no pairwise section, as suites saved before pairwise judges existed)."""
+    if not saved:
+        return None
+    saved_chosen = next((c for c in saved["candidates"] if c["validator"] == saved["chosen"]), None)
+    today = card_today.pairwise
+    now = None
+    if today is not None and saved["chosen"] is not None:
+        now = next((c.metrics for c in today.candidates if c.validator_id == saved["chosen"]), None)
+    return {"saved": saved, "saved_chosen": saved_chosen, "now_metrics": now,
+            "now_chosen": today.chosen if today is not None else None}
 
 
 @login_required
