@@ -195,9 +195,18 @@ def print_product_path(options, judge_rows: list[dict], pairs: list[dict]) -> No
         print(f"  {label:<34} {entry['run'].status:>6} {entry['verdicts']:>13} {entry['errors']:>6} "
               f"{entry['requests']:>8} {entry['seconds']:>6.1f} {rate:>10.0f} "
               f"{entry['requests'] / entry['seconds']:>10.0f} {rate / base_rate:>5.1f}x")
-    pairwise = getattr(result["card"], "pairwise", None)
-    if pairwise is not None:
-        print(f"  report card: {pairwise}")
+    pairwise = result["card"].pairwise
+    chosen = pairwise.chosen
+    print(f"  report card over {pairwise.n_comparisons} comparisons, consistency floor {pairwise.floor:g}: "
+          f"chosen {chosen.name if chosen else 'none'} — {pairwise.selection.reason}")
+    ranked = sorted(pairwise.candidates, key=lambda c: (-(c.metrics.accuracy or 0), -(c.metrics.consistency or 0)))
+    print(f"  {'judge':<28} {'accuracy':>8} {'ties ½':>7} {'κ':>6} {'consistency':>11} {'1st pos':>7} "
+          f"{'errors':>6} {'tokens/pair':>11}  why not chosen")
+    for c in ranked[:8]:
+        m = c.metrics
+        print(f"  {c.name:<28} {m.accuracy:>8.3f} {m.accuracy_ties_half:>7.3f} {m.kappa:>6.3f} "
+              f"{m.consistency:>11.2f} {m.first_position_rate:>7.2f} {m.n_errors:>6} {c.cost:>11.0f}  "
+              f"{pairwise.selection.why_not.get(c.validator_id, '(chosen)')}")
     print()
 
 
