@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from annotate.models import Output, Project
 from config.workers import WorkerStatus, job_worker_status
@@ -22,6 +23,13 @@ from validators.models import (
 from validators.pairs import human_pair_choices, project_pairs
 
 
+def _count_per_validator(model) -> QuerySet:
+    return (
+        model.objects.filter(validator=OuterRef("pk")).order_by().values("validator")
+        .annotate(n=Count("id")).values("n")
+    )
+
+
 def validators_with_counts(project):
     return (
         Validator.objects.filter(project=project, archived=False)
@@ -30,6 +38,9 @@ def validators_with_counts(project):
             n_pass=Count("verdicts", filter=Q(verdicts__outcome="pass")),
             n_fail=Count("verdicts", filter=Q(verdicts__outcome="fail")),
             n_error=Count("verdicts", filter=Q(verdicts__outcome="error")),
+            # Counted apart: a second Count over another relation would multiply the rows.
+            n_verdicts=Coalesce(Subquery(_count_per_validator(VerdictRecord)), 0)
+            + Coalesce(Subquery(_count_per_validator(PairVerdict)), 0),
         )
         .order_by("criterion__position", "id")
     )

@@ -8,6 +8,14 @@ urlpatterns = [
     path("p/<slug:slug>/validators/try/", pages.validator_try_view, name="validator-try"),
     path("p/<slug:slug>/validators/export/", pages.validators_export_view, name="validators-export"),
     path("p/<slug:slug>/validators/import/", pages.validators_import_view, name="validators-import"),
+    path(
+        "p/<slug:slug>/validators/external/", pages.external_verdicts_import_view,
+        name="external-verdicts-import",
+    ),
+    path(
+        "p/<slug:slug>/validators/external/sample.jsonl", pages.external_verdicts_sample_view,
+        name="external-verdicts-sample",
+    ),
     path("p/<slug:slug>/validators/<int:pk>/", pages.validator_detail, name="validator-detail"),
     path("p/<slug:slug>/validators/<int:pk>/revise/", pages.validator_revise_view, name="validator-revise"),
     path("p/<slug:slug>/validators/<int:pk>/archive/", pages.validator_archive_view, name="validator-archive"),

@@ -35,7 +35,7 @@ from annotate.services.exports import export_run, export_start
 from annotate.services.grades import grade_submit
 from annotate.services.projects import membership_set, project_create
 from tests.factories import OutputFactory, SampleFactory, UserFactory
-from validators.models import Provider, Run, Suite, Validator, VerdictRecord
+from validators.models import PairVerdict, Provider, Run, Suite, Validator, VerdictRecord
 from validators.services.authoring import validator_create
 from validators.services.runs import run_start
 from validators.services.suites import suite_save
@@ -118,6 +118,9 @@ CASES = [
          lambda w: {"kind": "code", "name": "long", "source": LENGTH, "threshold": 0.2}),
     Case("validators import", "post", P + "validators/import/", OWNER_WRITE,
          lambda w: [{"name": "long", "kind": "code", "source": LENGTH, "threshold": 0.2}]),
+    Case("external verdicts import", "post", P + "validators/external/", OWNER_WRITE,
+         lambda w: {"records": [{"validator": "promptfoo", "output_id": w.outputs[0].pk,
+                                 "outcome": "pass"}]}),
     Case("validators export", "get", P + "validators/export/", READ),
     Case("runs list", "get", P + "runs/", READ),
     Case("run start", "post", P + "runs/", OWNER_WRITE, lambda w: {"validators": "all"}),
@@ -144,7 +147,7 @@ def db_state() -> dict:
     """Row counts of every table the API writes, plus the rows it could change in place."""
     models = [
         Project, Membership, Sample, Output, Criterion, CriterionVersion, Grade, GradeCriterion,
-        Comparison, Assignment, Provider, Validator, Run, VerdictRecord, Suite, Export,
+        Comparison, Assignment, Provider, Validator, Run, VerdictRecord, PairVerdict, Suite, Export,
         get_user_model(),
     ]
     return {

@@ -371,3 +371,42 @@ class SandboxStatusSerializer(serializers.Serializer):
     limits = serializers.DictField(child=serializers.IntegerField(allow_null=True))
     timeout_seconds = serializers.FloatField(required=False)
     memory_mb = serializers.IntegerField(required=False)
+
+
+class ExternalUploadSerializer(serializers.Serializer):
+    """Schema only: multipart upload of judge verdicts (the view reads request.FILES)."""
+
+    file = serializers.FileField(help_text="JSON Lines (.jsonl) or CSV (.csv), one verdict a row.")
+    create_criteria = serializers.BooleanField(
+        required=False, default=False, help_text="Create the criteria the file names that the project lacks.",
+    )
+
+
+class ExternalRecordsSerializer(serializers.Serializer):
+    """Schema only: judge verdicts in the body, checked record by record by the service."""
+
+    records = serializers.ListField(
+        child=serializers.DictField(),
+        help_text=(
+            "One verdict each: validator, criterion?, the target (output_id; item_id and system; "
+            "output_a_id and output_b_id; item_id with system_a and system_b; or item_id alone) "
+            "and outcome, score (threshold?) or winner (score_a?, score_b?), raw?"
+        ),
+    )
+    create_criteria = serializers.BooleanField(required=False, default=False)
+
+
+class ImportedJudgeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    target = serializers.ChoiceField(choices=["output", "pair"])
+    parent = serializers.IntegerField(
+        allow_null=True, help_text="The version this import replaced (now archived), or null."
+    )
+    n_verdicts = serializers.IntegerField()
+
+
+class ExternalImportResultSerializer(serializers.Serializer):
+    validators = ImportedJudgeSerializer(many=True)
+    criteria_created = serializers.ListField(child=serializers.CharField())
+    message = serializers.CharField()

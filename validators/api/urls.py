@@ -12,6 +12,10 @@ urlpatterns = [
         name="api-validators-import",
     ),
     path(
+        f"{PROJECT}validators/external/", views.ExternalVerdictsImportView.as_view(),
+        name="api-validators-external",
+    ),
+    path(
         f"{PROJECT}validators/export/", views.ValidatorExportView.as_view(),
         name="api-validators-export",
     ),

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,10 +16,14 @@ from rest_framework.views import APIView
 
 from annotate.api import permissions
 from annotate.api.errors import ErrorsSerializer, LineErrorsSerializer, invalid
+from annotate.api.parsers import BoundedJSONParser
 from annotate.services.criteria import CriterionError
 from validators import queries
 from validators.api.serializers import (
     AlignmentSerializer,
+    ExternalImportResultSerializer,
+    ExternalRecordsSerializer,
+    ExternalUploadSerializer,
     ProviderSerializer,
     RunSerializer,
     RunStartSerializer,
@@ -35,6 +40,7 @@ from validators.report_card import report_card
 from validators.services.authoring import validator_create
 from validators.services.errors import ValidatorError
 from validators.services.evaluation import validator_first_outputs_problem
+from validators.services.external import external_verdicts_import
 from validators.services.providers import provider_save
 from validators.services.runs import run_start
 from validators.services.suites import suite_save
@@ -198,6 +204,70 @@ class ValidatorImportView(APIView):
                 created, many=True, context={"warnings": _warnings(created)}).data},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+@extend_schema(tags=["validators"])
+class ExternalVerdictsImportView(APIView):
+    # Refusals before the file is read (a body that is no JSON) carry line 0, like the rest.
+    errors_have_lines = True
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
+
+    @extend_schema(
+        summary="Import judge verdicts, scores or winners computed elsewhere (owners)",
+        description=(
+            "External judges (promptfoo, DeepEval, LangSmith, a team's own scripts): a "
+            "multipart upload (field `file`: .jsonl or .csv) or a JSON body "
+            '{"records": [...]}. Each judge name becomes a validator of kind `external` that '
+            "is never run; importing a name again makes a new version (its `parent`) and "
+            "archives the old one, verdicts kept. All or nothing: on any problem the answer is "
+            "400 with every problem's line (record number for a body) and field."
+        ),
+        request={
+            "multipart/form-data": ExternalUploadSerializer,
+            "application/json": ExternalRecordsSerializer,
+        },
+        responses={
+            201: ExternalImportResultSerializer,
+            400: LineErrorsSerializer, 401: ErrorsSerializer, 403: ErrorsSerializer,
+            404: ErrorsSerializer,
+            413: OpenApiResponse(ErrorsSerializer, description="A JSON body over "
+                                 "DATA_UPLOAD_MAX_MEMORY_SIZE; send a file instead."),
+        },
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = permissions.member_project(request.user, slug, permissions.OWNERS)
+        data = request.data if isinstance(request.data, dict) else {}
+        flag = data.get("create_criteria") or False
+        create_criteria = flag if isinstance(flag, bool) else _BOOLEAN_WORDS.get(str(flag).lower())
+        if create_criteria is None:
+            return _line_errors([(0, "create_criteria", "must be true or false")])
+        upload = request.FILES.get("file")
+        if upload is not None:
+            source, filename = upload.file, upload.name
+        elif "records" in data:
+            source, filename = data["records"], ""
+            if not isinstance(source, list):
+                return _line_errors([(0, "records", "must be a list of objects")])
+        else:
+            return _line_errors([(
+                0, "file", 'send a file (multipart field "file") or a JSON body {"records": [...]}',
+            )])
+        result = external_verdicts_import(
+            project=project, stream_or_records=source, filename=filename,
+            created_by=request.user, create_criteria=create_criteria,
+        )
+        if not result.ok:
+            return Response(
+                {"errors": [p.to_dict() for p in result.problems]}, status=status.HTTP_400_BAD_REQUEST,
+            )
+        return Response(result.to_dict(), status=status.HTTP_201_CREATED)
+
+
+def _line_errors(problems: list[tuple[int, str, str]]) -> Response:
+    return Response(
+        {"errors": [{"line": line, "field": name, "message": message} for line, name, message in problems]},
+        status=status.HTTP_400_BAD_REQUEST,
+    )
 
 
 @extend_schema(tags=["validators"])

@@ -6,9 +6,12 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.access import ALL_ROLES, project_for
+from annotate.importing import ImportProblem
 from annotate.models import Output, Role
 from validators import queries
 from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
@@ -30,6 +33,11 @@ from validators.services.authoring import (
 )
 from validators.services.errors import ValidatorError
 from validators.services.evaluation import validator_first_outputs_problem, validator_try
+from validators.services.external import (
+    SAMPLE_JSONL,
+    ExternalImportResult,
+    external_verdicts_import,
+)
 from validators.services.pair_evaluation import PAIRS_TRIED, validator_try_pairs
 from validators.services.providers import provider_save
 from validators.services.runs import run_start
@@ -245,6 +253,46 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
             if problem:
                 messages.warning(request, problem)
     return redirect("validator-list", slug=project.slug)
+
+
+@login_required
+@require_http_methods(["POST"])
+def external_verdicts_import_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = project_for(request.user, slug, roles=OWNER)
+    upload = request.FILES.get("file")
+    create_criteria = bool(request.POST.get("create_criteria"))
+    if upload is None:
+        result = ExternalImportResult(
+            problems=[ImportProblem(0, "file", "choose a JSON Lines or CSV file of verdicts")],
+            problem_count=1,
+        )
+    else:
+        result = external_verdicts_import(
+            project=project, stream_or_records=upload.file, filename=upload.name,
+            created_by=request.user, create_criteria=create_criteria,
+        )
+    if result.ok:
+        messages.success(request, result.summary())
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("validator-list", args=[project.slug]))
+        return redirect("validator-list", slug=project.slug)
+    errors = {"external_result": result, "external_create_criteria": create_criteria}
+    if request.htmx:
+        return render(request, "validators/partials/_external_import.html", {
+            "project": project, **errors,
+        }, status=400)
+    return render(request, "validators/list.html", _page_context(
+        project, role, form=ValidatorForm(project=project), provider_form=ProviderForm(),
+        import_form=ValidatorImportForm(), **errors,
+    ), status=400)
+
+
+@login_required
+def external_verdicts_sample_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project_for(request.user, slug, roles=ALL_ROLES)
+    response = HttpResponse(SAMPLE_JSONL, content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="judge-verdicts-sample.jsonl"'
+    return response
 
 
 @login_required
