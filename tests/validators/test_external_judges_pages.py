@@ -113,3 +113,22 @@ def test_the_sample_file_downloads_for_every_member(client, project, reviewer, o
     assert answer["Content-Disposition"] == 'attachment; filename="judge-verdicts-sample.jsonl"'
     assert answer.content.decode() == SAMPLE_JSONL
     assert client.get(sample).status_code == 404
+
+
+def test_running_all_validators_from_the_page_leaves_imported_ones_out(client, project, owner, make_outputs):
+    from validators.models import Run
+    from validators.services.authoring import validator_create
+    from validators.services.external import external_verdicts_import
+
+    output = make_outputs(n_samples=1, systems=("alpha",))[0]
+    code = validator_create(project=project, kind="code", name="short", source=(
+        "def check(output, input, reference, meta):\n    return len(output) < 80\n"))
+    external_verdicts_import(project=project, created_by=owner, stream_or_records=[
+        {"validator": "imported", "output_id": output.pk, "outcome": "pass"}])
+    client.force_login(owner)
+
+    answer = client.post(reverse("run-start", args=[project.slug]), {})
+
+    run = Run.objects.get()
+    assert answer.status_code == 302
+    assert list(run.validators.values_list("pk", flat=True)) == [code.pk]

@@ -22,6 +22,7 @@ from validators.models import (
     Run,
     Target,
     Validator,
+    ValidatorKind,
     VerdictRecord,
 )
 from validators.services.authoring import (
@@ -300,7 +301,10 @@ def external_verdicts_sample_view(request: HttpRequest, slug: str) -> HttpRespon
 def run_start_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=OWNER)
     ids = request.POST.getlist("validators")
-    validators = Validator.objects.filter(project=project, archived=False)
+    # Imported verdicts are never run: there is nothing to run them with.
+    validators = Validator.objects.filter(project=project, archived=False).exclude(
+        kind=ValidatorKind.EXTERNAL
+    )
     if ids:
         # Ids beyond 64 bits would overflow in the database rather than match nothing.
         validators = validators.filter(
