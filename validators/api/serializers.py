@@ -399,7 +399,7 @@ class ExternalRecordsSerializer(serializers.Serializer):
 class ImportedJudgeSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
-    target = serializers.ChoiceField(choices=["output", "pair"])
+    target = serializers.ChoiceField(choices=Target.choices)
     parent = serializers.IntegerField(
         allow_null=True, help_text="The version this import replaced (now archived), or null."
     )
