@@ -248,7 +248,7 @@ def test_reimporting_a_name_makes_a_new_version_and_keeps_the_old_verdicts(proje
     assert sorted(old.verdicts.values_list("output__system", "outcome")) == [("alpha", "pass"), ("beta", "pass")]
     assert list(new.verdicts.values_list("output__system", "outcome")) == [("beta", "fail")]
     assert result.judges[0].to_dict()["parent"] == old.pk
-    assert result.summary() == "Imported 1 judge(s): 'judge' (1 verdicts, a new version)."
+    assert result.summary() == "Imported 1 judge(s): 'judge' (1 verdict, a new version)."
 
 
 # -- refusals: every problem with its line and field, nothing written ---------------------

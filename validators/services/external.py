@@ -114,7 +114,7 @@ class ExternalImportResult:
             more = self.problem_count - len(self.problems)
             extra = f" (showing the first {len(self.problems)}; {more} more)" if more > 0 else ""
             return f"Nothing was imported: the file has {self.problem_count} problem(s){extra}."
-        parts = [f"'{j.validator.name}' ({j.n_verdicts} verdicts"
+        parts = [f"'{j.validator.name}' ({j.n_verdicts} verdict{'' if j.n_verdicts == 1 else 's'}"
                  + (", a new version" if j.validator.parent_id else "") + ")" for j in self.judges]
         text = f"Imported {len(self.judges)} judge(s): " + ", ".join(parts) + "."
         if self.criteria_created:
