@@ -20,8 +20,10 @@ def test_demo_loads_and_every_page_renders(client, django_capture_on_commit_call
 
     project = Project.objects.get(slug="support-answers")
     assert "owner / concord-owner" in capsys.readouterr().out
-    assert (Output.objects.filter(project=project).count(), Validator.objects.filter(project=project).count()) == (96, 11)
-    assert VerdictRecord.objects.filter(validator__project=project).count() == 96 * 8
+    assert (Output.objects.filter(project=project).count(), Validator.objects.filter(project=project).count()) == (96, 12)
+    # Eight code assertions, and the imported helpfulness scores stored without a threshold.
+    assert VerdictRecord.objects.filter(validator__project=project).count() == 96 * 9
+    assert VerdictRecord.objects.filter(validator__name="vendor_helpfulness_score", outcome="score").count() == 96
     # Three code comparators on every pair of the 32 inputs' three answers, no errors.
     assert PairVerdict.objects.filter(validator__project=project).exclude(winner="error").count() == 32 * 3 * 3
     assert Grade.objects.filter(project=project).count() == 32
@@ -32,3 +34,5 @@ def test_demo_loads_and_every_page_renders(client, django_capture_on_commit_call
         assert response.status_code == 200, name
     report = client.get(reverse("report-card", args=[project.slug])).content.decode()
     assert "data-chosen=" in report
+    assert "data-pairwise-chosen=" in report  # a comparator is kept for the demo's comparisons
+    assert "threshold picked:" in report  # the imported scores get a threshold and a chart

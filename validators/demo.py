@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -66,6 +68,7 @@ def demo_load(*, reset: bool = False) -> tuple[Project, bool]:
     _grade_some(project, truth, users)
     _compare_some(project, truth, users[Role.ANNOTATOR])
     _add_validators(project, owner)
+    _import_vendor_scores(project, truth, owner)
     return project, True
 
 
@@ -154,6 +157,22 @@ def _add_validators(project: Project, owner) -> None:
     run = run_start(project=project, validators=validators, requested_by=owner)
     # The demo is built before any worker runs, so execute here (idempotent if a worker also does).
     transaction.on_commit(lambda: run_execute(run_id=run.pk))
+
+
+def _import_vendor_scores(project: Project, truth: dict, owner) -> None:
+    """An external judge: helpfulness scores from 'another pipeline', imported without a
+    threshold, so the report card picks one and charts alignment across thresholds."""
+    from validators.services.external import external_verdicts_import
+
+    rng = random.Random(11)
+    records = [
+        {"validator": "vendor_helpfulness_score", "criterion": "helpful", "item_id": item_id, "system": system,
+         # Noisy but informative, on a 0-10 scale as such services report.
+         "score": round(min(10.0, max(0.0, rng.gauss(7.0 if human["criteria"]["helpful"] else 4.0, 1.6))), 1)}
+        for (item_id, system), (human, _) in sorted(truth.items())
+    ]
+    result = external_verdicts_import(project=project, stream_or_records=records, created_by=owner)
+    assert result.ok, result.problems[:3]
 
 
 def _grade_some(project: Project, truth: dict, users: dict) -> None:
