@@ -415,28 +415,36 @@ def _item_chars(item: CheckItem | CompareItem) -> int:
     return outputs + len(item.input) + len(item.reference or "") + 64 * len(item.meta)
 
 
-def _comparisons(rows: list[Any]) -> list[CheckResult]:
-    """A comparator's rows, checked like _verdicts'; the outcome is the winner."""
-    verdicts: list[CheckResult] = []
+def _rows(rows: list[Any]):
+    """A worker's result rows ([kind, value, detail, latency in µs]) with the fields every
+    function shares checked: (kind, value, detail, latency in ms)."""
     for row in rows:
         if type(row) is not list or len(row) != 4:
             raise FrameError("a result is not a 4-item list")
         kind, value, detail, latency_us = row
         if type(latency_us) is not int or latency_us < 0:
             raise FrameError("a result without a latency")
-        latency_ms = latency_us / 1000.0
+        if kind == "number" and (type(value) not in (int, float) or math.isnan(value)):
+            raise FrameError("a number result without a number")
+        if kind == "error" and type(detail) is not str:
+            raise FrameError("a result of unknown kind")
+        yield kind, value, detail, latency_us / 1000.0
+
+
+def _comparisons(rows: list[Any]) -> list[CheckResult]:
+    """A comparator's rows, checked like _verdicts'; the outcome is the winner."""
+    verdicts: list[CheckResult] = []
+    for kind, value, detail, latency_ms in _rows(rows):
         if kind == "winner":
             if type(value) is not str or value not in COMPARISON_WINNERS:
                 raise FrameError("a winner result without a winner")
             verdicts.append(CheckResult(value, None, "", latency_ms))
         elif kind == "number":
-            if type(value) not in (int, float) or math.isnan(value):
-                raise FrameError("a number result without a number")
             winner = "a" if value > 0 else "b" if value < 0 else "tie"
             verdicts.append(CheckResult(winner, float(value), "", latency_ms))
         elif kind == "none":
             verdicts.append(_error("compare returned None", latency_ms))
-        elif kind == "error" and type(detail) is str:
+        elif kind == "error":
             verdicts.append(_error(detail, latency_ms))
         else:
             raise FrameError("a result of unknown kind")
@@ -454,21 +462,13 @@ def _verdicts(message: dict[str, Any], expected: int, threshold: float | None,
     if function == COMPARE_FUNCTION:
         return _comparisons(rows)
     verdicts: list[CheckResult] = []
-    for row in rows:
-        if type(row) is not list or len(row) != 4:
-            raise FrameError("a result is not a 4-item list")
-        kind, value, detail, latency_us = row
-        if type(latency_us) is not int or latency_us < 0:
-            raise FrameError("a result without a latency")
-        latency_ms = latency_us / 1000.0
+    for kind, value, detail, latency_ms in _rows(rows):
         if kind == "bool":
             if type(value) is not bool:
                 raise FrameError("a bool result without a bool")
             verdicts.append(CheckResult(PASS if value else FAIL, 1.0 if value else 0.0, "",
                                         latency_ms))
         elif kind == "number":
-            if type(value) not in (int, float) or math.isnan(value):
-                raise FrameError("a number result without a number")
             if threshold is None:
                 verdicts.append(_error(
                     f"check returned a number ({value:g}) but the validator has no threshold",
@@ -479,7 +479,7 @@ def _verdicts(message: dict[str, Any], expected: int, threshold: float | None,
                                             "", latency_ms))
         elif kind == "none":
             verdicts.append(_error("check returned None", latency_ms))
-        elif kind == "error" and type(detail) is str:
+        elif kind == "error":
             verdicts.append(_error(detail, latency_ms))
         else:
             raise FrameError("a result of unknown kind")
