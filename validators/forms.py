@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django import forms
 
 from annotate.models import Criterion
@@ -83,6 +85,19 @@ class ProviderForm(forms.Form):
     )
     concurrency = forms.IntegerField(min_value=1, max_value=256, initial=8)
     timeout_seconds = forms.FloatField(min_value=0.1, initial=30.0)
+
+    @classmethod
+    def for_provider(cls, project, name: str | None = None) -> ProviderForm:
+        """The form filled with a saved provider (the one named, else 'default', else the
+        latest), so saving shows what was saved and editing starts from it. The key is shown
+        by its variable's name only: no key is ever stored."""
+        providers = Provider.objects.filter(project=project)
+        provider = (providers.filter(name=name).first() if name else None) or (
+            providers.filter(name="default").first() or providers.order_by("-created_at").first()
+        )
+        if provider is None:
+            return cls()
+        return cls(initial={field: getattr(provider, field) for field in cls.base_fields})
 
 
 class ValidatorImportForm(forms.Form):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from annotate.models import Output, Project
@@ -194,3 +194,25 @@ def pair_matrix_page(project: Project, judges: list[Validator], page_number: str
         for a, b in on_page
     ]
     return page, rows
+
+
+def matrix_outputs_filtered(outputs, validators, *, outcome: str, validator: str, disagree: bool):
+    """The verdict matrix's filters, each an independent EXISTS so they combine: a verdict
+    `outcome` (by `validator` when one is named; a named validator alone keeps the outputs it
+    judged), and `disagree`: some shown validator passed the output and another failed it.
+    (Joined counts over one `verdicts` join made "outcome + disagree" always empty.)"""
+    shown = [v.pk for v in validators]
+    named = [int(validator)] if validator.isdigit() and int(validator) in shown else shown
+
+    def verdict(**conditions):
+        return Exists(VerdictRecord.objects.filter(output=OuterRef("pk"), **conditions))
+
+    if outcome in ("pass", "fail", "error"):
+        outputs = outputs.filter(verdict(outcome=outcome, validator_id__in=named))
+    elif validator.isdigit():
+        outputs = outputs.filter(verdict(validator_id__in=named))
+    if disagree:
+        outputs = outputs.filter(verdict(outcome="pass", validator_id__in=shown)).filter(
+            verdict(outcome="fail", validator_id__in=shown)
+        )
+    return outputs

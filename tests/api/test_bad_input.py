@@ -86,7 +86,7 @@ class TestValidatorsImport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [
-            {"line": 1, "field": "provider", "message": "must be a provider name or null"},
+            {"entry": 1, "line": 1, "field": "provider", "message": "must be a provider name or null"},
         ]}
         assert Validator.objects.count() == 0
 
@@ -109,7 +109,7 @@ class TestValidatorsImport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [{
-            "line": 1, "field": "criterion",
+            "entry": 1, "line": 1, "field": "criterion",
             "message": "The criterion field contains a NUL character (at character 4).",
         }]}
         assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)
@@ -121,7 +121,7 @@ class TestValidatorsImport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [
-            {"line": 1, "field": "threshold", "message": "must be a finite number"},
+            {"entry": 1, "line": 1, "field": "threshold", "message": "must be a finite number"},
         ]}
         assert Validator.objects.count() == 0
 

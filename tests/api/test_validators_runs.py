@@ -154,9 +154,9 @@ class TestImportExport:
         assert answer.status_code == 400
         hint = "(this project has: accuracy); ask the import to create missing criteria to add it"
         assert answer.json() == {"errors": [
-            {"line": 2, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
-            {"line": 3, "field": "criterion", "message": f"unknown criterion 'tone' {hint}"},
-            {"line": 4, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
+            {"entry": 2, "line": 2, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
+            {"entry": 3, "line": 3, "field": "criterion", "message": f"unknown criterion 'tone' {hint}"},
+            {"entry": 4, "line": 4, "field": "criterion", "message": f"unknown criterion 'acuracy' {hint}"},
         ]}
         assert Validator.objects.count() == 0
         assert list(Criterion.objects.values_list("key", flat=True)) == ["accuracy"]
@@ -215,7 +215,7 @@ class TestImportExport:
 
         assert answer.status_code == 400
         assert answer.json() == {"errors": [{
-            "line": 1, "field": "criterion",
+            "entry": 1, "line": 1, "field": "criterion",
             "message": "Criterion key 'Not A Key': Use letters, digits, '_' and '-' (no spaces).",
         }]}
         assert Validator.objects.count() == 0

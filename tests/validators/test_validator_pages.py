@@ -97,6 +97,28 @@ class TestValidatorPages:
 
         assert "2 outputs" in page and "a answers 0." in page and "b answers 0." not in page
 
+    def test_verdict_matrix_filters_combine(self, client, project, owner, make_outputs):
+        """A newcomer found "fail + validators disagree" always empty and the validator filter
+        ignored without an outcome."""
+        outputs = {o.text: o for o in make_outputs(n_samples=2, systems=("a", "b"))}
+        x, y, z = (validator_create(project=project, kind="code", name=n, source=NO_EMAIL) for n in "xyz")
+        fails = {x: {"a answers 0.", "a answers 1."}, y: {"b answers 1."}}
+        VerdictRecord.objects.bulk_create([
+            VerdictRecord(validator=v, output=o, outcome="fail" if text in fails[v] else "pass")
+            for v in (x, y) for text, o in outputs.items()
+        ] + [VerdictRecord(validator=z, output=outputs["a answers 0."], outcome="error")])
+        client.force_login(owner)
+
+        def shown(**query) -> list[str]:
+            page = client.get(reverse("verdict-matrix", args=[project.slug]), query).content.decode()
+            return sorted(text for text in outputs if text in page)
+
+        assert shown(outcome="fail", disagree="1") == ["a answers 0.", "a answers 1.", "b answers 1."]
+        assert shown(disagree="1") == ["a answers 0.", "a answers 1.", "b answers 1."]
+        assert shown(outcome="fail", validator=str(y.pk)) == ["b answers 1."]
+        assert shown(validator=str(z.pk)) == ["a answers 0."]
+        assert shown(outcome="pass", validator=str(x.pk), disagree="1") == ["b answers 1."]
+
     def test_export_then_import_into_another_project(self, client, project, owner):
         validator_create(project=project, kind="code", name="x", source=NO_EMAIL)
         client.force_login(owner)
@@ -119,6 +141,23 @@ class TestValidatorPages:
         })
 
         assert Provider.objects.get().api_key_env == "CONCORD_LLM_KEY_MINE"
+
+    def test_the_provider_form_shows_what_was_saved(self, client, project, owner, monkeypatch):
+        monkeypatch.setenv("CONCORD_LLM_KEY_MINE", "sk-secret-value")
+        client.force_login(owner)
+        for name, model in (("default", "judge-1"), ("cheap", "judge-mini")):
+            client.post(reverse("provider-save", args=[project.slug]), {
+                "name": name, "base_url": "http://127.0.0.1:9/v1", "model": model,
+                "api_key_env": "CONCORD_LLM_KEY_MINE", "concurrency": 4, "timeout_seconds": 10,
+            })
+
+        page = client.get(reverse("validator-list", args=[project.slug])).content.decode()
+        cheap = client.get(reverse("validator-list", args=[project.slug]), {"provider": "cheap"}).content.decode()
+
+        assert 'name="model" value="judge-1"' in page and 'name="concurrency" value="4"' in page
+        assert 'name="api_key_env" value="CONCORD_LLM_KEY_MINE"' in page
+        assert 'name="model" value="judge-mini"' in cheap and 'href="?provider=cheap#provider-form"' in page
+        assert "sk-secret-value" not in page + cheap
 
     def test_non_member_404(self, client, project, outsider):
         client.force_login(outsider)
@@ -195,7 +234,7 @@ class TestImportPageCriteria:
         page = response.content.decode()
         assert (
             "the file names criteria this project lacks: privacy, privcy. Fix the names, or tick "
-            "“Create missing criteria” to create them. Other problems: validator 3, threshold: "
+            "“Create missing criteria” to create them. Other problems: entry 3 (&#x27;t&#x27;), threshold: "
             "must be a number or null"
         ) in page
         assert (Validator.objects.count(), Criterion.objects.count()) == (0, 0)

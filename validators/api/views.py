@@ -157,7 +157,8 @@ class ValidatorImportView(APIView):
             'Takes {"validators": [...]} as written by the export, or a bare list. All or '
             "nothing; a validator identical to one in the project is skipped. A criterion the "
             "project lacks is refused (400, naming it) unless `?create_criteria=true`, which "
-            "creates it. Problems name the validator's position as `line`."
+            "creates it. Problems name the validator's position in the list as `entry` (1-based; "
+            "`line` repeats it for older clients)."
         ),
         parameters=[OpenApiParameter(
             "create_criteria", bool,

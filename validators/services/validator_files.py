@@ -79,12 +79,24 @@ def _answer_patterns(value: object) -> str | None:
 
 @dataclass
 class ValidatorImportProblem:
+    """A problem with one entry of a validators file. `index` is the entry's 1-based position
+    in the `validators` list, not a line of the file (a JSON file's lines say nothing about
+    its entries); 0 for the file as a whole."""
+
     index: int
     field: str
     message: str
+    name: str = ""
+
+    @property
+    def where(self) -> str:
+        if not self.index:
+            return "the file"
+        return f"entry {self.index}" + (f" ({self.name!r})" if self.name else "")
 
     def to_dict(self) -> dict:
-        return {"line": self.index, "field": self.field, "message": self.message}
+        # `line` repeats `entry` for clients written before the two were told apart.
+        return {"entry": self.index, "line": self.index, "field": self.field, "message": self.message}
 
 
 class ValidatorImportError(ValueError):
@@ -92,7 +104,7 @@ class ValidatorImportError(ValueError):
         self, problems: list[ValidatorImportProblem], *, unknown_criteria: Sequence[str] = (),
         other_problems: Sequence[ValidatorImportProblem] | None = None,
     ):
-        super().__init__("; ".join(f"validator {p.index}, {p.field}: {p.message}" for p in problems))
+        super().__init__("; ".join(f"{p.where}, {p.field}: {p.message}" for p in problems))
         self.problems = problems
         self.unknown_criteria = list(unknown_criteria)
         # The problems other than unknown criteria (all of them when there are none).
@@ -210,6 +222,10 @@ def validators_import(
         except ValidatorError as exc:
             problems.append(ValidatorImportProblem(index, exc.field, str(exc)))
     if problems:
+        for problem in problems:
+            entry = entries[problem.index - 1] if 0 < problem.index <= len(entries) else None
+            if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                problem.name = entry["name"].strip()[:80]
         raise ValidatorImportError(
             problems, unknown_criteria=unknown_criteria,
             other_problems=[p for p in problems if p not in unknown_problems],

@@ -3,7 +3,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -67,7 +66,8 @@ def _page_context(project, role, **extra):
 def validator_list(request: HttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(request.user, slug, roles=ALL_ROLES)
     return render(request, "validators/list.html", _page_context(
-        project, role, form=ValidatorForm(project=project), provider_form=ProviderForm(),
+        project, role, form=ValidatorForm(project=project),
+        provider_form=ProviderForm.for_provider(project, request.GET.get("provider")),
         import_form=ValidatorImportForm(),
     ))
 
@@ -95,7 +95,7 @@ def validator_create_view(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.warning(request, problem)
             return redirect("validator-list", slug=project.slug)
     return render(request, "validators/list.html", _page_context(
-        project, role, form=form, provider_form=ProviderForm(), import_form=ValidatorImportForm(),
+        project, role, form=form, provider_form=ProviderForm.for_provider(project), import_form=ValidatorImportForm(),
     ), status=400)
 
 
@@ -233,7 +233,7 @@ def validators_import_view(request: HttpRequest, slug: str) -> HttpResponse:
     except ValidatorImportError as exc:
         if exc.unknown_criteria:
             others = "; ".join(
-                f"validator {p.index}, {p.field}: {p.message}" for p in exc.other_problems
+                f"{p.where}, {p.field}: {p.message}" for p in exc.other_problems
             )
             messages.error(request, (
                 "Nothing was imported: the file names criteria this project lacks: "
@@ -283,7 +283,7 @@ def external_verdicts_import_view(request: HttpRequest, slug: str) -> HttpRespon
             "project": project, **errors,
         }, status=400)
     return render(request, "validators/list.html", _page_context(
-        project, role, form=ValidatorForm(project=project), provider_form=ProviderForm(),
+        project, role, form=ValidatorForm(project=project), provider_form=ProviderForm.for_provider(project),
         import_form=ValidatorImportForm(), **errors,
     ), status=400)
 
@@ -344,18 +344,10 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     system = request.GET.get("system", "")
     if system:
         outputs = outputs.filter(system=system)
-    outcome = request.GET.get("outcome", "")
-    validator_filter = request.GET.get("validator", "")
-    if outcome in ("pass", "fail", "error"):
-        condition = Q(verdicts__outcome=outcome)
-        if validator_filter.isdigit():
-            condition &= Q(verdicts__validator_id=int(validator_filter))
-        outputs = outputs.filter(condition).distinct()
-    if request.GET.get("disagree"):
-        outputs = outputs.annotate(
-            n_pass=Count("verdicts", filter=Q(verdicts__outcome="pass")),
-            n_fail=Count("verdicts", filter=Q(verdicts__outcome="fail")),
-        ).filter(n_pass__gt=0, n_fail__gt=0)
+    outputs = queries.matrix_outputs_filtered(
+        outputs, validators, outcome=request.GET.get("outcome", ""),
+        validator=request.GET.get("validator", ""), disagree=bool(request.GET.get("disagree")),
+    )
     page = Paginator(outputs, 50).get_page(request.GET.get("page"))
     cells = {
         (v.output_id, v.validator_id): v
