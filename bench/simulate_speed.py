@@ -13,8 +13,10 @@
    (`<item_id>~<copy>`), never committed. The bench/validators/mqm_ted_ende_dev.json code
    validators run once through the sandbox on the dev file; a tiled copy has the same texts, so
    its verdicts are the dev file's, tiled (the sandbox time is printed apart).
-3. What batching changes: batch 1 against the batched setting on the dev file's first
-   `--parity-outputs` outputs, labels needed (p10 / p50 / p90 over the seeds) and parity.
+3. What batching changes: batch 1 against the batched setting on a smaller file (FRANK dev,
+   512 outputs, 9 systems, with bench/validators/frank_valid_dev.json), where both targets are
+   reached: labels needed (p10 / p50 / p90 over the seeds), parity against random, and the
+   mean τ and worst-criterion regret at the largest budget.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from _setup import ROOT, fresh_database
 DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 DEV = DATA / "mqm_ted_ende_dev.jsonl"
 VALIDATORS = ROOT / "bench" / "validators" / "mqm_ted_ende_dev.json"
+SMALL = DATA / "frank_valid_dev.jsonl"
+SMALL_VALIDATORS = ROOT / "bench" / "validators" / "frank_valid_dev.json"
 
 
 def read(path: Path) -> list[dict]:
@@ -86,7 +90,11 @@ def labels_row(entry: dict) -> str:
     def cell(d):
         return "/".join("—" if d.get(k) is None else f"{d[k]:.0f}" for k in ("p10", "p50", "p90"))
 
-    return f"τ≥0.9 {cell(q):>16}   regret≤0.02 {cell(v):>16}"
+    last_tau = np.mean([curve[-1] for curve in entry["tau"]])
+    regret = entry["validator_regret"]
+    worst = np.mean(np.max([[curve[-1] for curve in regret[k]] for k in regret], axis=0)) if regret else np.nan
+    return (f"τ≥0.9 {cell(q):>14}  regret≤0.02 {cell(v):>14}  at the last budget: "
+            f"τ {last_tau:5.3f}, regret {worst:5.3f}")
 
 
 def main() -> None:
@@ -98,16 +106,16 @@ def main() -> None:
     parser.add_argument("--exact-until", type=int, default=200)
     parser.add_argument("--budgets", default="100,200,400,800,1600")
     parser.add_argument("--slice", type=int, default=300, help="outputs of the services baseline")
-    parser.add_argument("--parity-outputs", type=int, default=1500)
+    parser.add_argument("--parity-budgets", default="50,100,150,200,250,300,350,400,450,500")
     parser.add_argument("--parity-seeds", type=int, default=30)
     parser.add_argument("--skip-services", action="store_true")
     parser.add_argument("--skip-parity", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
     budgets = tuple(int(b) for b in args.budgets.split(","))
     fresh_database("simulate_speed")
 
     from annotate.selectors import SELECTORS
-    from simulator import engine
 
     selectors = ["random", *(s for s in SELECTORS if not SELECTORS[s].pairwise and s != "random")]
     dev = read(DEV)
@@ -121,6 +129,15 @@ def main() -> None:
         print(f"   engine        {timings['engine']:8.2f} ms/label   "
               f"ratio {timings['services'] / timings['engine']:.0f}× faster")
         print(f"   same τ curves: {timings['services_tau'] == timings['engine_tau']}")
+
+    if not args.skip_speed:
+        speed(args, dev, folder, selectors, budgets)
+    if not args.skip_parity:
+        parity(args, selectors)
+
+
+def speed(args, dev: list[dict], folder: Path, selectors: list[str], budgets: tuple[int, ...]) -> None:
+    from simulator import engine
 
     entries = engine.file_validators(json.loads(VALIDATORS.read_text()))
     started = time.perf_counter()
@@ -150,25 +167,26 @@ def main() -> None:
         print(f"   {name:20} {labels_row(entry)}  {entry['ms_per_label']:6.2f} ms/label")
     (folder / "speed_result.json").write_text(json.dumps(result, indent=1))
 
-    if args.skip_parity:
-        return
-    subset = dev[: args.parity_outputs]
-    replay = engine.build_replay(
-        subset, data_name="slice", validator_entries=entries,
-        verdicts=(codes[: len(subset)], scores[: len(subset)]), with_embeddings=True,
-    )
-    parity_budgets = tuple(b for b in budgets if b <= len(subset) // 2)
-    print(f"\n3. batch 1 against batch {args.batch} after {args.exact_until}: first "
-          f"{len(subset)} dev outputs, {args.parity_seeds} seeds, budgets {parity_budgets}; "
-          "labels needed p10/p50/p90, parity against random")
+
+
+def parity(args, selectors: list[str]) -> None:
+    from simulator import engine
+
+    records = read(SMALL)
+    entries = engine.file_validators(json.loads(SMALL_VALIDATORS.read_text()))
+    replay = engine.build_replay(records, data_name=SMALL.name, validator_entries=entries, with_embeddings=True)
+    budgets = tuple(int(b) for b in args.parity_budgets.split(","))
+    batching = engine.Batching(size=args.batch, exact_until=args.exact_until)
+    print(f"\n3. batch 1 against batch {args.batch} after {args.exact_until}: {SMALL.name} "
+          f"({replay.n_outputs} outputs), {args.parity_seeds} seeds, budgets {budgets}; labels "
+          "needed p10/p50/p90, parity against random")
     for label, setting in (("batch 1", engine.Batching()), (f"batch {args.batch}", batching)):
         started = time.perf_counter()
-        outcome = engine.simulate_replay(replay, selectors, args.parity_seeds, parity_budgets,
+        outcome = engine.simulate_replay(replay, selectors, args.parity_seeds, budgets,
                                          jobs=args.jobs, batching=setting)
         print(f"   {label} ({time.perf_counter() - started:.0f} s)")
         for name, entry in outcome["selectors"].items():
-            parity = entry["parity_tau"], entry["parity_validator"]
-            shown = " ".join("   —" if p is None else f"{p:4.2f}" for p in parity)
+            shown = " ".join("   —" if p is None else f"{p:4.2f}" for p in (entry["parity_tau"], entry["parity_validator"]))
             print(f"     {name:20} {labels_row(entry)}  parity τ / validator {shown}")
 
 

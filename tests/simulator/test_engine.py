@@ -1,5 +1,6 @@
 """The in-memory engine of `manage.py simulate` against the services path, and its JSON."""
 
+import io
 import json
 
 import numpy as np
@@ -31,6 +32,7 @@ def _records() -> list[dict]:
             records.append({
                 "item_id": f"q{i}", "input": f"Question {i}?", "system": system, "output": text,
                 "human": {"label": int(passed and not (typo and i % 8 == 0)),
+                          "score": 4 + i % 2 if passed else 1 + i % 3,
                           "criteria": {"spelling": int(not typo)}},
             })
     return records
@@ -75,6 +77,23 @@ def test_engine_and_services_give_identical_figures_for_one_seed(files, tmp_path
     assert in_memory["full_data"]["chosen"] == {"__holistic__": "says_fine", "spelling": "no_typo"}
     assert in_memory["engine"] == {"kind": "in-memory", "jobs": 1, "batch": 1, "exact_until": None}
     assert "engine" not in services
+    # Not a trivial agreement: the selectors did not all pick the same outputs.
+    assert len({json.dumps(entry["tau"]) for entry in in_memory["selectors"].values()}) > 1
+
+
+@pytest.mark.django_db
+def test_engine_and_services_agree_on_a_rating_scale(files, tmp_path):
+    rating = ("--scale", "rating", "--pass-threshold", "4", "--scale-min", "1", "--scale-max", "5")
+
+    in_memory = _simulate(files, tmp_path, "engine", "--seeds", "1", "--jobs", "1", *rating)
+    services = _simulate(files, tmp_path, "services", "--seeds", "1", "--through-services", *rating)
+
+    assert _figures(in_memory) == _figures(services)
+    assert in_memory["full_data"] == services["full_data"]
+    # The ranking averages the scores: alpha's 12 passing outputs score 4 or 5.
+    assert in_memory["full_data"]["system_values"]["alpha"] == pytest.approx(
+        sum(4 + i % 2 if i % 10 < 8 else 1 + i % 3 for i in range(14)) / 14
+    )
 
 
 @pytest.mark.django_db
@@ -167,3 +186,37 @@ def test_llm_validators_are_left_to_the_services_path():
         {"name": "pick", "kind": "pairwise", "source": "def compare(a, b, i, r, m):\n    return 'tie'\n"},
     ]})
     assert [v["name"] for v in kept] == ["says_fine", "no_typo"]
+
+
+def _reaching(budgets: list[int], first: int | None) -> list[float]:
+    """A τ curve that reaches 0.9 at budget `first` and stays (never, for None)."""
+    return [1.0 if first is not None and b >= first else 0.0 for b in budgets]
+
+
+def test_selector_entry_reports_label_quantiles_over_seeds():
+    budgets = [10, 20, 30, 40]
+    firsts = [10, 10, 20, 20, 20, 30, 30, 40, None, None]
+    runs = [traces.RunTrace(tau=_reaching(budgets, f), tau_ipw=_reaching(budgets, f)) for f in firsts]
+
+    entry = traces.selector_entry(runs, budgets)
+
+    # Sorted: 10 10 20 20 20 30 30 40 ∞ ∞. p10 at position 0.9 → 10; p50 at 4.5 → 25;
+    # p90 at 8.1 touches a seed that never got there.
+    assert entry["labels_to_tau_0_9_quantiles"] == {"p10": 10.0, "p50": 25.0, "p90": None}
+    assert entry["labels_to_tau_0_9"] == 25.0
+    assert entry["labels_to_regret_0_02_quantiles"] == {}
+    assert entry["labels_to_regret_0_02_all_quantiles"] is None
+
+
+def test_progress_bar_redraws_one_line():
+    stream = io.StringIO()
+    bar = engine.ProgressBar(2, stream, width=10)
+
+    bar.advance("random seed 0")
+    first = stream.getvalue()
+    bar.advance("random seed 1")
+
+    assert first.startswith("\r[#####-----] 1/2 runs, ")
+    assert "random seed 0" in first
+    assert stream.getvalue()[len(first):].startswith("\r[##########] 2/2 runs, ")
+    assert stream.getvalue().endswith("\n")
