@@ -1,14 +1,16 @@
 """How few labels can a system ranking need? Random vs ranking_uncertainty vs an oracle.
 
     .venv/bin/python bench/ranking_bound.py [--seeds 20] [--only frank]
+    .venv/bin/python bench/ranking_bound.py --data any.jsonl [--scale 1,5] [--seeds 20]
 
-Pure numpy, no database: the shared dev files' human labels (or mean scores on SummEval,
-normalised to [0, 1]) are revealed output by output, as `manage.py simulate` does through the
-services, but here thousands of seeded runs take minutes. Three ways to pick the next output:
+A thin use of `simulate`'s in-memory engine (simulator.engine): the file's human labels (or
+mean scores on a rating file, normalised to [0, 1] for the selectors) are revealed output by
+output as the claim path would choose them, with no database. Three ways to pick the next
+output:
 
 * random — uniform over the ungraded outputs (the baseline of the label-efficiency study);
 * ranking_uncertainty — Concord's selector (annotate/selectors/ranking.py) through the real
-  chooser with ε = 0.1, on a SelectionContext rebuilt after every label;
+  chooser with ε = 0.1, re-scored after every label;
 * oracle — the same allocation rule fed the *true* per-system means and variances (which no
   selector can know): a lower bound on the labels any rule that picks a system, then an output
   uniformly within it, can need.
@@ -26,19 +28,18 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import kendalltau
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
-from annotate.selectors import SelectionContext, choose, get_selector  # noqa: E402
+from annotate.selectors import SelectionContext  # noqa: E402
 from annotate.selectors.base import ScoredPool  # noqa: E402
 from annotate.selectors.ranking import grade_value, standing_from, system_standing  # noqa: E402
+from simulator import engine, metrics  # noqa: E402
 
 FILES = {
     "frank": ("frank_valid_dev.jsonl", None),
@@ -47,27 +48,19 @@ FILES = {
 }
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    file, scale = FILES[name]
-    records = [json.loads(line) for line in (DATA / file).open()]
-    if scale:
-        low, high = scale
-        human = np.array([(r["human"]["score"] - low) / (high - low) for r in records])
-    else:
-        human = np.array([r["human"]["label"] for r in records], dtype=float)
-    systems = sorted({r["system"] for r in records})
-    codes = np.array([systems.index(r["system"]) for r in records], dtype=np.int32)
-    return human, codes, len(systems)
+def load(path: Path, scale: tuple[float, float] | None) -> engine.Replay:
+    records = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+    if scale is None:
+        return engine.build_replay(records, data_name=path.name)
+    low, high = scale
+    # Any pass threshold: the ranking and the selector read the mean score, not pass/fail.
+    return engine.build_replay(records, data_name=path.name, scale="rating",
+                               pass_threshold=(low + high) / 2, scale_min=low, scale_max=high)
 
 
-def budgets_for(n: int) -> np.ndarray:
+def budgets_for(n: int) -> tuple[int, ...]:
     step = 25 if n <= 600 else 100
-    return np.unique(np.r_[np.arange(step, n, step), n])
-
-
-def tau(estimate: np.ndarray, full: np.ndarray) -> float:
-    value = kendalltau(estimate, full).statistic
-    return 0.0 if np.isnan(value) else float(value)
+    return tuple(int(b) for b in np.unique(np.r_[np.arange(step, n, step), n]))
 
 
 class OracleRanking:
@@ -87,66 +80,49 @@ class OracleRanking:
         return ScoredPool(ctx.pool, value[ctx.system_codes[ctx.pool]], lambda row: "oracle")
 
 
-def run(human, codes, n_systems, budgets, method: str, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = human.size
-    full = np.array([human[codes == s].mean() for s in range(n_systems)])
-    observed = np.full(n, np.nan, dtype=np.float32)
-    base = SelectionContext(
-        candidate_mask=np.ones(n, bool), system_codes=codes, sample_codes=np.arange(n, dtype=np.int32),
-        evidence=np.ones((n, 1), np.float32), evidence_scores=None,
-        validator_criteria=np.array([-1], np.int32), human=observed, human_by_criterion=None,
-        embeddings=None, n_labelled=0,
-    )
-    selector = OracleRanking(human, codes, n_systems) if method == "oracle" else get_selector(method)
-    order = rng.permutation(n) if method == "random" else None
-    taus = []
-    wanted = set(budgets.tolist())
-    for step in range(1, n + 1):
-        if order is not None:
-            row = int(order[step - 1])
-        else:
-            ctx = replace(base, candidate_mask=np.isnan(observed), human=observed.copy(), n_labelled=step - 1)
-            row = choose(selector, ctx, epsilon=0.1, rng=rng).row
-        observed[row] = human[row]
-        if step in wanted:
-            known = ~np.isnan(observed)
-            overall = float(observed[known].mean())
-            estimate = np.array([
-                observed[known & (codes == s)].mean() if (known & (codes == s)).any() else overall
-                for s in range(n_systems)
-            ])
-            taus.append(tau(estimate, full))
-    return np.array(taus)
+def oracle_for(replay: engine.Replay) -> OracleRanking:
+    values = replay.values
+    if replay.rating is not None:
+        low, high, _ = replay.rating
+        values = (values - low) / (high - low)
+    return OracleRanking(values, replay.system_codes, len(replay.system_names))
 
 
-def labels_needed(curve: np.ndarray, budgets: np.ndarray) -> float:
-    good = curve >= 0.9
-    for index in range(budgets.size):
-        if good[index:].all():
-            return float(budgets[index])
-    return float("inf")
+def needed(replay: engine.Replay, method: str, seeds: int, budgets, jobs: int) -> list[int | None]:
+    if method == "oracle":
+        # The oracle is no registered selector: run in this process.
+        oracle = oracle_for(replay)
+        curves = [engine.run_seed(replay, "oracle", seed, budgets, custom=oracle).tau for seed in range(seeds)]
+    else:
+        curves = [t.tau for t in engine.run_all(replay, [method], seeds, budgets, jobs=jobs)[method]]
+    return [metrics.labels_needed_per_seed(c, budgets, metrics.TAU_TARGET, at_least=True) for c in curves]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--only", choices=list(FILES), action="append")
+    parser.add_argument("--data", help="any per-output JSONL instead of the dev files")
+    parser.add_argument("--scale", help="low,high of a rating file's human.score (else binary labels)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    if args.data:
+        scale = tuple(float(x) for x in args.scale.split(",")) if args.scale else None
+        files = {Path(args.data).stem: (Path(args.data), scale)}
+    else:
+        files = {name: (DATA / file, scale) for name, (file, scale) in FILES.items()
+                 if not args.only or name in args.only}
     print(f"{'data':9} {'method':20} {'median labels':>13} {'parity':>7} {'of':>6}  seconds")
-    for name in args.only or list(FILES):
-        human, codes, n_systems = load(name)
-        budgets = budgets_for(human.size)
+    for name, (path, scale) in files.items():
+        replay = load(path, scale)
+        budgets = budgets_for(replay.n_outputs)
         medians = {}
         for method in ("random", "ranking_uncertainty", "oracle"):
             started = time.perf_counter()
-            needed = [
-                labels_needed(run(human, codes, n_systems, budgets, method, seed), budgets)
-                for seed in range(args.seeds)
-            ]
-            medians[method] = float(np.median(needed))
+            median = metrics.median_labels(needed(replay, method, args.seeds, budgets, args.jobs))
+            medians[method] = float("inf") if median is None else median
             parity = medians[method] / medians["random"]
-            print(f"{name:9} {method:20} {medians[method]:13.0f} {parity:7.2f} {human.size:6d}  "
+            print(f"{name:9} {method:20} {medians[method]:13.0f} {parity:7.2f} {replay.n_outputs:6d}  "
                   f"{time.perf_counter() - started:.0f}", flush=True)
 
 

@@ -1,6 +1,10 @@
 """The label-efficiency simulator behind `manage.py simulate` (DESIGN §7).
 
-An oracle annotator replays a labelled file through the real services: every label is an
+Per-output files run by default in the in-memory engine (simulator.engine, no database;
+`simulate_in_memory` below); `--through-services` keeps the path this module describes, which
+gives the same figures for the same seeds. Pairwise files always take this path.
+
+Through the services, an oracle annotator replays a labelled file: every label is an
 `assignment_claim_next` (the selector under test chooses the item) followed by `grade_submit`
 (or `comparison_submit` for pairwise files). At each budget the simulator records how close the
 system ranking and the report card's validator choices are to what the full data says; the
@@ -31,7 +35,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,7 +65,7 @@ from annotate.services.criteria import criterion_ensure
 from annotate.services.grades import comparison_submit, grade_submit
 from annotate.services.imports import outputs_import
 from annotate.services.projects import membership_set, project_create
-from simulator import metrics, pairwise_judges
+from simulator import engine, metrics, pairwise_judges
 from simulator.static_orderings import (
     S2E_METHODS,
     S2E_PREFIX,
@@ -69,6 +73,7 @@ from simulator.static_orderings import (
     s2e_utilities,
     static_order,
 )
+from simulator.traces import FullData, RunTrace, build_result
 from validators import matrix as matrix_cache
 from validators.models import Run, RunStatus, Validator, VerdictRecord
 from validators.report_card import HOLISTIC, report_card
@@ -102,6 +107,12 @@ class SimulationSettings:
     # The project's random mix ε; None keeps the app's default.
     epsilon: float | None = None
     keep: bool = False
+    # Drive the real claim and grade services instead of the in-memory engine.
+    through_services: bool = False
+    # In-memory engine only: processes for the seeds, and the re-scoring granularity.
+    jobs: int = 1
+    batch: int = 1
+    exact_until: int = 0
 
     def project_fields(self) -> dict:
         fields: dict = {"scale": self.scale}
@@ -251,16 +262,6 @@ def _run_synchronously(project: Project, validators: list[Validator], owner) -> 
     if run.status != RunStatus.DONE:
         raise SimulationError(f"the validator run ended {run.status}: {run.error}")
     return run
-
-
-@dataclass
-class FullData:
-    """What the whole file says: the system statistic and, per criterion, the report card's
-    choice and every candidate's alignment."""
-
-    system_values: np.ndarray
-    chosen: dict[str, str | None] = field(default_factory=dict)
-    alignments: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _card_choices(project: Project, labels: dict[int, tuple[str, str]]) -> dict[str, str | None]:
@@ -420,17 +421,6 @@ def copy_for_run(reference: Reference, settings: SimulationSettings, owner, labe
 
 
 # -- one run -------------------------------------------------------------------------------------
-@dataclass
-class RunTrace:
-    tau: list[float] = field(default_factory=list)
-    tau_ipw: list[float] = field(default_factory=list)
-    hit: dict[str, list[float]] = field(default_factory=dict)
-    regret: dict[str, list[float]] = field(default_factory=dict)
-    chosen: dict[str, list[str | None]] = field(default_factory=dict)
-    labels: int = 0
-    seconds: float = 0.0
-
-
 @dataclass
 class Oracle:
     """The file's answers, aligned with the run project's outputs."""
@@ -601,71 +591,11 @@ def _result(
     settings: SimulationSettings, records: list[dict], systems: list[str],
     traces: dict[str, list[RunTrace]], full: FullData,
 ) -> dict:
-    budgets = list(settings.budgets)
-    selectors: dict[str, dict] = {}
-    for name, runs in traces.items():
-        tau = [t.tau for t in runs]
-        criteria = list(runs[0].hit) if runs else []
-        regret = {key: [t.regret[key] for t in runs] for key in criteria}
-        selectors[name] = {
-            "tau": tau,
-            "validator_hit": {key: [t.hit[key] for t in runs] for key in criteria},
-            "validator_regret": regret,
-            "labels_to_tau_0_9": metrics.labels_needed(tau, budgets, metrics.TAU_TARGET, at_least=True),
-            "labels_to_regret_0_02": {
-                key: metrics.labels_needed(regret[key], budgets, metrics.REGRET_TARGET, at_least=False)
-                for key in criteria
-            },
-            # Extras beside DESIGN §7's keys.
-            "labels_to_regret_0_02_all": metrics.labels_needed(
-                metrics.all_below(regret), budgets, metrics.REGRET_TARGET, at_least=False
-            ) if criteria else None,
-            "validator_chosen": {key: [t.chosen[key] for t in runs] for key in criteria},
-            "tau_ipw": [t.tau_ipw for t in runs],
-            "labels_to_tau_0_9_ipw": metrics.labels_needed(
-                [t.tau_ipw for t in runs], budgets, metrics.TAU_TARGET, at_least=True
-            ),
-            "seconds": round(sum(t.seconds for t in runs), 2),
-            "ms_per_label": round(
-                1000 * sum(t.seconds for t in runs) / max(sum(t.labels for t in runs), 1), 1
-            ),
-        }
-    _add_parity(selectors)
-    return {
-        "data": settings.data.name,
-        "outputs": len(records),
-        "systems": len(systems),
-        "seeds": settings.seeds,
-        "budgets": budgets,
-        "selectors": selectors,
-        "scale": settings.scale,
-        "pass_threshold": settings.pass_threshold,
-        "estimator": "per-system mean of the labels so far (tau); Hájek IPW in tau_ipw",
-        "full_data": {
-            "system_values": dict(zip(systems, map(float, full.system_values), strict=True)),
-            "chosen": full.chosen,
-            "alignment": full.alignments,
-        },
-    }
-
-
-def _add_parity(selectors: dict[str, dict]) -> None:
-    random = selectors["random"]
-    for name, entry in selectors.items():
-        if name == "random":
-            # Random against itself on the same seeds: 1 by definition, reached or not.
-            entry["parity_tau"] = 1.0
-            entry["parity_validator"] = 1.0
-            entry["parity_validator_by_criterion"] = {k: 1.0 for k in entry["labels_to_regret_0_02"]}
-            continue
-        entry["parity_tau"] = metrics.parity(entry["labels_to_tau_0_9"], random["labels_to_tau_0_9"])
-        entry["parity_validator"] = metrics.parity(
-            entry["labels_to_regret_0_02_all"], random["labels_to_regret_0_02_all"]
-        )
-        entry["parity_validator_by_criterion"] = {
-            key: metrics.parity(needed, random["labels_to_regret_0_02"].get(key))
-            for key, needed in entry["labels_to_regret_0_02"].items()
-        }
+    return build_result(
+        data_name=settings.data.name, n_outputs=len(records), systems=systems,
+        seeds=settings.seeds, budgets=list(settings.budgets), traces=traces, full=full,
+        scale=settings.scale, pass_threshold=settings.pass_threshold,
+    )
 
 
 # -- pairwise files ------------------------------------------------------------------------------
@@ -831,7 +761,10 @@ def simulate_judges(settings: SimulationSettings, records: list[dict], progress:
     return result
 
 
-def simulate(settings: SimulationSettings, progress: Progress = lambda message: None) -> dict:
+def simulate(
+    settings: SimulationSettings, progress: Progress = lambda message: None,
+    progress_bar: engine.ProgressBar | None = None,
+) -> dict:
     records = read_records(settings.data)
     pairwise = is_pairwise(records)
     if pairwise and is_judge_choice(settings.data, settings.validators):
@@ -839,4 +772,41 @@ def simulate(settings: SimulationSettings, progress: Progress = lambda message: 
     check_settings(settings, len(records), pairwise)
     if pairwise:
         return simulate_pairs(settings, records, progress)
-    return simulate_outputs(settings, records, progress)
+    if settings.through_services:
+        return simulate_outputs(settings, records, progress)
+    return simulate_in_memory(settings, records, progress_bar)
+
+
+def simulate_in_memory(
+    settings: SimulationSettings, records: list[dict], progress_bar: engine.ProgressBar | None = None,
+) -> dict:
+    """The per-output replay in simulator.engine: no database, seeds in `settings.jobs`
+    processes, the same figures as `simulate_outputs` for the same seeds."""
+    entries: list[dict] = []
+    if settings.validators is not None:
+        entries = engine.file_validators(json.loads(Path(settings.validators).read_text(encoding="utf-8")))
+    try:
+        replay = engine.build_replay(
+            records, data_name=settings.data.name, validator_entries=entries, scale=settings.scale,
+            pass_threshold=settings.pass_threshold, scale_min=settings.scale_min,
+            scale_max=settings.scale_max, epsilon=settings.epsilon,
+            with_embeddings=bool(EMBEDDING_SELECTORS & set(settings.selectors)),
+        )
+        static_orders, s2e_sources = {}, {}
+        s2e = [s for s in settings.selectors if s.startswith(S2E_PREFIX)]
+        if s2e:
+            items, item_ids, metric_name = s2e_items(records)
+            for selector in s2e:
+                utilities, source = s2e_utilities(items, selector[len(S2E_PREFIX):])
+                s2e_sources[selector] = f"{source}; metric {metric_name}"
+                for seed in range(settings.seeds):
+                    static_orders[(selector, seed)] = static_order(records, items, item_ids, utilities, seed=seed)
+        result = engine.simulate_replay(
+            replay, settings.selectors, settings.seeds, settings.budgets, jobs=settings.jobs,
+            batching=engine.Batching(size=settings.batch, exact_until=settings.exact_until),
+            static_orders=static_orders, progress_bar=progress_bar,
+        )
+    except engine.EngineError as exc:
+        raise SimulationError(str(exc)) from exc
+    result["s2e_orderings"] = s2e_sources
+    return result

@@ -1,11 +1,14 @@
-"""`manage.py simulate`: replay a labelled file through the real services (DESIGN §7)."""
+"""`manage.py simulate`: replay a labelled file, in memory by default or through the real
+services (DESIGN §7)."""
 
 import json
+import os
 import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from simulator.engine import ProgressBar
 from simulator.pairwise_judges import DEFAULT_SEEDS as DEFAULT_JUDGE_SEEDS
 from simulator.report import format_judge_table, format_table, plot_result
 from simulator.runner import SimulationError, SimulationSettings, is_judge_choice, simulate
@@ -49,7 +52,18 @@ class Command(BaseCommand):
         parser.add_argument("--epsilon", type=float,
                             help="the project's random mix ε (default: the app's default)")
         parser.add_argument("--keep", action="store_true",
-                            help="keep the throw-away projects for inspection")
+                            help="keep the throw-away projects for inspection (--through-services)")
+        parser.add_argument("--through-services", action="store_true",
+                            help="drive the real claim and grade services against the database "
+                                 "instead of the in-memory engine (same figures, far slower)")
+        parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                            help="processes running seeds in parallel (in-memory engine; "
+                                 "default: the CPU count)")
+        parser.add_argument("--batch", type=int, default=1,
+                            help="items taken per scoring after --exact-until labels (in-memory "
+                                 "engine; default 1: re-score after every label, as the app does)")
+        parser.add_argument("--exact-until", type=int, default=0,
+                            help="labels re-scored one by one before batches of --batch start")
 
     def handle(self, *args, **options):
         data = Path(options["data"])
@@ -74,11 +88,21 @@ class Command(BaseCommand):
             scale_max=options["scale_max"],
             epsilon=options["epsilon"],
             keep=options["keep"],
+            through_services=options["through_services"],
+            jobs=max(1, options["jobs"]),
+            batch=options["batch"],
+            exact_until=options["exact_until"],
         )
+        if settings.batch < 1 or settings.exact_until < 0:
+            raise CommandError("--batch must be at least 1 and --exact-until at least 0")
         started = time.perf_counter()
         verbose = options["verbosity"] >= 1
         try:
-            result = simulate(settings, progress=self.stdout.write if verbose else (lambda m: None))
+            result = simulate(
+                settings, progress=self.stdout.write if verbose else (lambda m: None),
+                progress_bar=ProgressBar(len(settings.selectors) * settings.seeds)
+                if verbose else None,
+            )
         except (SimulationError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
         result["seconds"] = round(time.perf_counter() - started, 1)
