@@ -221,7 +221,7 @@ class TestValidatorsPage:
          "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to increase the "
          "limit."),
         (b'{"validators": [{"name": "x", "kind": "llm", "provider": ["a"], "source": "s"}]}',
-         "Nothing was imported: validator 1, provider: must be a provider name or null"),
+         "Nothing was imported: entry 1 ('x'), provider: must be a provider name or null"),
     ])
     def test_import_file_that_is_no_validators_file(self, client, project, content, message):
         response = client.post(
