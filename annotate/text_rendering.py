@@ -264,7 +264,9 @@ def render_reading(text: str) -> Reading:
 
 # -- differences from the reference ----------------------------------------------------------
 
-_WORDS = re.compile(r"\s+|[^\s]+")
+# A word with the whitespace after it; words are compared without it, so a re-wrapped line is
+# not a change and a lone space never counts as a match between two unrelated passages.
+_WORDS = re.compile(r"\s+|\S+\s*")
 
 
 @lru_cache(maxsize=CACHED_TEXTS)
@@ -273,13 +275,15 @@ def word_diff_html(reference: str, output: str) -> str | None:
     words only in the reference in <del>. None when either side is too long to compare."""
     old = _WORDS.findall(reference)
     new = _WORDS.findall(output)
-    if len(old) > 2 * MAX_DIFF_WORDS or len(new) > 2 * MAX_DIFF_WORDS:  # tokens include spaces
+    if len(old) > MAX_DIFF_WORDS or len(new) > MAX_DIFF_WORDS:
         return None
     pieces = []
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, [w.strip() for w in old], [w.strip() for w in new], autojunk=False
+    )
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
-            pieces.append(html.escape("".join(old[i1:i2])))
+            pieces.append(html.escape("".join(new[j1:j2])))  # the output's own spacing
             continue
         if op in ("delete", "replace"):
             pieces.append(f"<del>{html.escape(''.join(old[i1:i2]))}</del>")
