@@ -7,6 +7,8 @@
 //   [data-undo]              Ctrl+Z clicks it too
 //   [data-shortcuts-toggle]  opens or closes the #shortcuts dialog (so does ?)
 //   details[data-remember]   remembers whether it was open, across items and reloads
+//   [data-reading-toggle="raw|diff"]  shows texts raw, or the output's diff from its reference;
+//                            the choice is a class on <html>, so it survives swaps and reloads
 // Shortcuts never fire while the focus is in a text field: typing a note is just typing.
 (function () {
   "use strict";
@@ -176,6 +178,39 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { restoreDetails(document); });
+
+  // Reading modes: rendered (neither class), raw or diff. Raw and diff exclude each other,
+  // since each replaces what the pane shows.
+  var READING_KEY = "concord:reading";
+  var READING_MODES = ["raw", "diff"];
+
+  function readingMode() {
+    try {
+      var saved = window.localStorage.getItem(READING_KEY);
+      return READING_MODES.indexOf(saved) === -1 ? "" : saved;
+    } catch (e) { return ""; }
+  }
+
+  function applyReading(mode) {
+    READING_MODES.forEach(function (m) {
+      document.documentElement.classList.toggle("reading-" + m, m === mode);
+    });
+    document.querySelectorAll("[data-reading-toggle]").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.dataset.readingToggle === mode ? "true" : "false");
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-reading-toggle]");
+    if (!button) return;
+    var mode = readingMode() === button.dataset.readingToggle ? "" : button.dataset.readingToggle;
+    try { window.localStorage.setItem(READING_KEY, mode); } catch (e) { /* storage may be disabled */ }
+    applyReading(mode);
+  });
+
+  applyReading(readingMode());  // before first paint where possible: the script is deferred
+  document.addEventListener("DOMContentLoaded", function () { applyReading(readingMode()); });
+  document.addEventListener("htmx:afterSwap", function () { applyReading(readingMode()); });
 
   // htmx: answers with 400 carry the form again with its error, so they are swapped in too.
   document.addEventListener("htmx:beforeSwap", function (event) {

@@ -19,5 +19,5 @@ def test_every_stylesheet_a_template_links_exists():
         for name in re.findall(r"""{% static ['"]([^'"]+\.css)['"] %}""", path.read_text())
     }
 
-    assert linked == {"vendor/pico.min.css", "app.css", "review.css"}
+    assert linked == {"vendor/pico.min.css", "app.css", "reading.css", "review.css"}
     assert all((ROOT / "static" / name).is_file() for name in linked)

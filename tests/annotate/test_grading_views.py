@@ -104,8 +104,10 @@ class TestGradePage:
         page = response.content.decode()
         claim = current_claim(project, annotator)
         assert response.status_code == 200
-        assert f'data-testid="output-text">{claim.output.text}</pre>' in page
-        assert f'data-testid="input-text">{claim.output.sample.input_text}</pre>' in page
+        assert f'data-testid="output-text"><p>{claim.output.text}</p>\n</div>' in page  # rendered
+        assert f'data-testid="output-text-raw">{claim.output.text}</pre>' in page
+        assert f'data-testid="input-text"><p>{claim.output.sample.input_text}</p>\n</div>' in page  # rendered
+        assert f'data-testid="input-text-raw">{claim.output.sample.input_text}</pre>' in page
         assert "The reference answer." in page
         assert "Fail anything that invents a policy." in page
         assert 'data-testid="why">chosen at random from 4 items<' in page
@@ -131,7 +133,9 @@ class TestGradePage:
 
         page = grader.get(url("grade-page", project)).content.decode()
 
-        assert "secret-model-x" not in page.replace("secret-model-x answers", "")
+        # The output's own words name the system here; the diff view shows them word by word.
+        shown = page.replace("secret-model-x answers", "").replace("<ins>secret-model-x</ins>", "")
+        assert "secret-model-x" not in shown
 
     def test_nothing_left(self, grader, project):
         page = grader.get(url("grade-page", project)).content.decode()
@@ -429,8 +433,10 @@ class TestPairwise:
         page = grader.get(url("pairwise-page", project)).content.decode()
 
         claim = current_claim(project, annotator)
-        assert f'data-testid="output-a">{claim.output.text}</pre>' in page
-        assert f'data-testid="output-b">{claim.output_b.text}</pre>' in page
+        assert f'data-testid="output-a"><p>{claim.output.text}</p>\n</div>' in page  # rendered
+        assert f'data-testid="output-a-raw">{claim.output.text}</pre>' in page
+        assert f'data-testid="output-b"><p>{claim.output_b.text}</p>\n</div>' in page  # rendered
+        assert f'data-testid="output-b-raw">{claim.output_b.text}</pre>' in page
         assert page.count("model-alpha") == page.count("model-alpha answers")
         assert page.count("model-beta") == page.count("model-beta answers")
 

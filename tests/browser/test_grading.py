@@ -106,11 +106,12 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
 
     # Three outputs by keyboard only: pass; fail with "grounded" failed (q twice); unsure.
     page.evaluate("window.sameDocument = 42")
-    shown = [page.get_by_test_id("output-text").inner_text()]
+    # The raw view holds the text as stored (the rendered one turns "1." into a list).
+    shown = [page.get_by_test_id("output-text-raw").text_content()]
     press_and_wait_for_next_item(page, "1", "Enter")
-    shown.append(page.get_by_test_id("output-text").inner_text())
+    shown.append(page.get_by_test_id("output-text-raw").text_content())
     press_and_wait_for_next_item(page, "2", "q", "q", "Enter")
-    shown.append(page.get_by_test_id("output-text").inner_text())
+    shown.append(page.get_by_test_id("output-text-raw").text_content())
     press_and_wait_for_next_item(page, "3", "Enter")
     expect(page.get_by_test_id("my-progress")).to_have_text("3/4")
     assert page.evaluate("window.sameDocument") == 42  # swapped in place, never reloaded
@@ -143,7 +144,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
     # Undo the third grade: it is withdrawn and the output comes back, its answer preselected.
     press_and_wait_for_next_item(page, "u")
     expect(page.get_by_test_id("notice")).to_contain_text("Undone: your unsure grade is withdrawn.")
-    expect(page.get_by_test_id("output-text")).to_have_text(shown[2])
+    expect(page.get_by_test_id("output-text-raw")).to_have_text(shown[2])
     expect(page.locator("input[name=verdict][value=unsure]")).to_be_checked()
     latest = Grade.objects.filter(annotator=annotator).order_by("-id").first()
     assert (latest.retracted, latest.supersedes_id) == (True, grades[2].pk)
@@ -183,7 +184,7 @@ def test_grade_by_keyboard_undo_and_criteria_drift(page: Page, live_server, supp
 
     # Reopening that grade shows the stale mark on the item itself.
     page.locator(f"tr[data-output='{grades[1].output_id}']").get_by_role("button", name="Reopen").click()
-    expect(page.get_by_test_id("output-text")).to_have_text(shown[1])
+    expect(page.get_by_test_id("output-text-raw")).to_have_text(shown[1])
     expect(page.get_by_test_id("stale-mark")).to_have_text("stale: Grounded graded under v1, now v2")
     expect(page.get_by_test_id("why")).to_have_text("reopened from your history")
 
