@@ -130,9 +130,10 @@ def test_the_race_settles_once_the_pairs_that_could_change_it_are_compared() -> 
     # rival's way, so it stays open.
     early = _race([0, 7])
     assert early.open[1]
-    # Three of four, all won by the leader: z shrinks by √(1/3), and the bound is below 0.
+    # Three of four, all won by the leader: z (Bonferroni over the 2 challengers) shrinks by
+    # √(1/3), and the bound is below 0.
     partly = _race([0, 1, 2, 7])
-    _, high = wilson_bounds(np.array([0.0]), np.array([3]), z=stats.norm.ppf(0.95) * np.sqrt(1 / 3))
+    _, high = wilson_bounds(np.array([0.0]), np.array([3]), z=stats.norm.ppf(1 - 0.05 / 2) * np.sqrt(1 / 3))
     assert partly.gap_upper[1] == pytest.approx(4 / 12 * (2 * high[0] - 1))
     assert partly.gap_upper[1] < 0 and partly.settled
     # All four: the difference is known exactly (−4/12), nothing is open.
