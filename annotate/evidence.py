@@ -74,3 +74,23 @@ def load_evidence(project, output_ids: np.ndarray) -> EvidenceBlock:
         column_criteria=np.concatenate(criteria) if criteria else np.zeros(0, np.int64),
         scores=np.hstack(scores),
     )
+
+
+@dataclass(frozen=True)
+class PairJudgeVerdicts:
+    """The project's active pairwise judges over the pairs they judged (canonical order: the
+    lower output id is `a`), for the judge_choice selector; codes as in
+    annotate.selectors.base (0 a, 1 b, 2 tie, -1 error, -2 missing)."""
+
+    pairs: np.ndarray                  # (P, 2) int64 output ids
+    verdict: np.ndarray                # (J, P) int8 the pair's verdict
+    consistency: np.ndarray            # (J,) same winner in both orders over every pair read in
+                                       # both; NaN for judges asked once
+    names: tuple[str, ...] = ()
+    floor: float = 0.6
+
+
+def load_pair_judges(project) -> PairJudgeVerdicts | None:
+    """None when no provider is configured or the project has no pairwise judge with verdicts."""
+    path = getattr(settings, "ANNOTATE_PAIR_JUDGES_PROVIDER", None)
+    return import_string(path)(project) if path else None

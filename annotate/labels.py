@@ -351,3 +351,67 @@ def mean_per_output(
     result = np.full(n, np.nan)
     np.divide(sums, counts, out=result, where=counts > 0)
     return result
+
+
+@dataclass(frozen=True)
+class PairChoices:
+    """The current human comparisons per pair, in canonical order (the lower output id is `a`)."""
+
+    pairs: list[tuple[int, int]]   # ascending
+    choices: list[str]             # the majority's 'a' | 'b' | 'tie' (a split vote is a tie)
+    weights: np.ndarray            # (len(pairs),) mean LURE weight of the pair's comparisons
+
+
+def canonical_choice(a: int, b: int, choice: str) -> tuple[tuple[int, int], str]:
+    """A pair and a choice made with `a` shown left, in canonical order."""
+    if a < b:
+        return (a, b), choice
+    return (b, a), {"a": "b", "b": "a"}.get(choice, choice)
+
+
+def pair_choices(project: Project, *, n_population: int | None = None) -> PairChoices:
+    """Per compared pair, the majority choice and the LURE weight (annotate.sampling_weights) of
+    the draws that brought it, `n_population` being the pairs a selector could draw from (the
+    project's same-input pairs when None). A comparison drawn uniformly, or with no recorded
+    probability (an import, a random pair), weighs 1."""
+    from collections import Counter, defaultdict
+
+    from annotate.models import Comparison
+
+    votes: dict[tuple[int, int], Counter] = defaultdict(Counter)
+    draws: dict[tuple[int, int], list[tuple[float, float]]] = defaultdict(list)
+    for a, b, choice, probability, pool_size in Comparison.objects.filter(
+        project=project, retracted=False, superseded_by__isnull=True
+    ).values_list("output_a_id", "output_b_id", "choice", "selector_probability", "selector_pool_size"):
+        pair, choice = canonical_choice(a, b, choice)
+        votes[pair][choice] += 1
+        draws[pair].append((np.nan if probability is None else probability,
+                            np.nan if pool_size is None else pool_size))
+    pairs = sorted(votes)
+    choices = []
+    for pair in pairs:
+        (top, n_top), *rest = votes[pair].most_common()
+        choices.append("tie" if rest and rest[0][1] == n_top else top)
+    if n_population is None:
+        n_population = same_input_pair_count(project)
+    flat = [(i, p, s) for i, pair in enumerate(pairs) for p, s in draws[pair]]
+    weights = np.ones(len(pairs))
+    if flat:
+        rows = np.array([i for i, _, _ in flat], dtype=np.int64)
+        pool_sizes = np.array([s for _, _, s in flat], dtype=np.float64)
+        ratios = importance_ratios(np.array([p for _, p, _ in flat], dtype=np.float64), pool_sizes)
+        per_draw = lure_weights(np.where(np.isnan(ratios), 1.0, ratios), pool_sizes,
+                                max(n_population, len(pairs)), len(pairs))
+        sums = np.bincount(rows, weights=per_draw, minlength=len(pairs))
+        weights = sums / np.bincount(rows, minlength=len(pairs))
+    return PairChoices(pairs, choices, weights)
+
+
+def same_input_pair_count(project: Project) -> int:
+    """How many unordered pairs of outputs share an input: k(k − 1)/2 per input of k outputs."""
+    from django.db.models import Count
+
+    from annotate.models import Output
+
+    sizes = Output.objects.filter(project=project).values("sample_id").annotate(n=Count("id")).values_list("n", flat=True)
+    return int(sum(n * (n - 1) // 2 for n in sizes))

@@ -15,8 +15,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
-from annotate.evidence import load_evidence
-from annotate.labels import load_votes, mean_scores
+from annotate.evidence import load_evidence, load_pair_judges
+from annotate.labels import load_votes, mean_scores, pair_choices
 from annotate.models import Criterion, Output, Project, Scale
 from annotate.selectors import (
     EMBEDDING_SELECTORS,
@@ -26,6 +26,7 @@ from annotate.selectors import (
     choose_many,
     get_selector,
 )
+from annotate.selectors.base import WIN_MISSING, PairJudges
 from annotate.statistics import as_outcomes, majority
 
 
@@ -98,6 +99,7 @@ def forget_contexts() -> None:
 def selection_context(
     *, project: Project, annotator: AbstractBaseUser, pool: np.ndarray, selector: str,
     compared_pairs: np.ndarray | None = None, pool_mask: np.ndarray | None = None,
+    pair_judges: PairJudges | None = None,
 ) -> tuple[SelectionContext, _ProjectArrays]:
     arrays = _project_arrays(project)
     ids = arrays.output_ids
@@ -146,6 +148,7 @@ def selection_context(
         criterion_names=tuple(key for _, key in criteria),
         compared_pairs=compared_pairs,
         pass_threshold=pass_threshold,
+        pair_judges=pair_judges,
     )
     return context, arrays
 
@@ -204,8 +207,9 @@ def rank_pairs(
     *, project: Project, annotator: AbstractBaseUser, exclude: set[tuple[int, int]],
     selector: str, rng: np.random.Generator, limit: int = 20,
 ) -> list[RankedItem]:
-    """Pairs of outputs of the same input. MAD-systems chooses them when asked; any other
-    selector draws a random pair not yet compared by this annotator."""
+    """Pairs of outputs of the same input. A pairwise selector (MAD-systems, judge choice)
+    chooses them when asked; any other selector draws a random pair not yet compared by this
+    annotator."""
     arrays = _project_arrays(project)
     if selector in PAIRWISE_SELECTORS:
         rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
@@ -213,9 +217,11 @@ def rank_pairs(
             [(rows[a], rows[b]) for a, b in exclude if a in rows and b in rows], dtype=np.int64
         ).reshape(-1, 2)
         mask = np.bincount(arrays.sample_codes)[arrays.sample_codes] >= 2
+        judges = (_pair_judges(project, rows) if getattr(SELECTORS[selector], "uses_pair_judges", False)
+                  else None)
         context, _ = selection_context(
             project=project, annotator=annotator, pool=arrays.output_ids, selector=selector,
-            compared_pairs=compared, pool_mask=mask,
+            compared_pairs=compared, pool_mask=mask, pair_judges=judges,
         )
         choices = choose_many(get_selector(selector), context, k=limit, epsilon=project.random_mix, rng=rng)
         ranked = []
@@ -229,6 +235,30 @@ def rank_pairs(
             ranked.append(RankedItem(a, b, c.selector, c.why, c.probability, c.pool_size))
         return ranked
     return _random_pairs(arrays, exclude, rng, limit)
+
+
+def _pair_judges(project: Project, rows: dict[int, int]) -> PairJudges | None:
+    """The project's pairwise judges over the pairs they judged, with the current human
+    choice and LURE weight of each (the pairs judged are the population the weights assume)."""
+    verdicts = load_pair_judges(project)
+    if verdicts is None:
+        return None
+    known = np.array([a in rows and b in rows for a, b in verdicts.pairs.tolist()], dtype=bool)
+    pairs = verdicts.pairs[known]
+    index = {(int(a), int(b)): i for i, (a, b) in enumerate(pairs.tolist())}
+    human = np.full(len(index), WIN_MISSING, np.int8)
+    weights = np.zeros(len(index))
+    choices = pair_choices(project, n_population=len(index))
+    codes = {"a": 0, "b": 1, "tie": 2}
+    for pair, choice, weight in zip(choices.pairs, choices.choices, choices.weights, strict=True):
+        i = index.get(pair)
+        if i is not None and choice in codes:
+            human[i], weights[i] = codes[choice], weight
+    pair_rows = np.array([(rows[a], rows[b]) for a, b in pairs.tolist()], dtype=np.int64).reshape(-1, 2)
+    return PairJudges(
+        pair_rows=pair_rows, verdict=verdicts.verdict[:, known], consistency=verdicts.consistency,
+        human=human, weights=weights, names=verdicts.names, floor=verdicts.floor,
+    )
 
 
 def _random_pairs(arrays: _ProjectArrays, exclude, rng, limit) -> list[RankedItem]:

@@ -14,7 +14,12 @@
     to LLMBar's recorded winner;
 (c) the judge the report card picks on all pairs, and the top 5;
 (d) labels needed to hold that judge (regret ≤ 0.02 from then on), random against
-    judge_disagreement, p10/p50/p90 over the seeds, and parity.
+    judge_disagreement and judge_choice, p10/p50/p90 over the seeds, and parity; budgets every
+    pair (--budget-step), since at every 5 a median of 7 rounds up to 10;
+(f) the same on PandaLM's pairs (3-annotator majority, no recorded judges): imported judges
+    made at bench time by small comparators over the texts (length, overlap with the input,
+    repetition, position), to check judge_choice is no worse than random where the judges are
+    weak and several are near-duplicates.
 Reads ../shared/data, never copies it.
 """
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -35,8 +41,10 @@ DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data
 
 from concord_testing.judge_replay import JudgeReplayServer, read_jsonl  # noqa: E402
 from simulator.pairwise_judges import (  # noqa: E402
+    JUDGE_SELECTORS,
     default_budgets,
     full_data,
+    judge_panel_from_external,
     judge_panel_from_recorded,
     simulate_judge_choice,
 )
@@ -217,59 +225,78 @@ def main() -> None:
     parser.add_argument("--prompts", type=Path, default=DATA / "llmbar_judge_prompts" / "prompts")
     parser.add_argument("--throughput-judges", default="GPT-4/CoT,GPT-4/Vanilla,ChatGPT/Metrics_Reference")
     parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--budget-step", type=int, default=1, help="(d), (f): a budget every N pairs")
+    parser.add_argument("--pandalm", type=Path, default=DATA / "pandalm_dev_pairs.jsonl")
     parser.add_argument("--latency", type=float, default=0.05,
                         help="seconds the replay server waits per answer, as a model would")
-    parser.add_argument("--parts", default="abcde", help="which parts to run, e.g. 'e'")
+    parser.add_argument("--parts", default="abcdef", help="which parts to run, e.g. 'e' or 'df'")
     options = parser.parse_args()
     judge_rows, pairs = read_jsonl(options.judges), read_jsonl(options.pairs)
     if "e" in options.parts:
         print_product_path(options, judge_rows, pairs)
-    if options.parts == "e":
-        return
 
-    print("(a) parse_pairwise_answer (defaults) on the recorded comparison completions")
-    rates = parse_rates(judge_rows)
-    total = sum(sum(c.values()) for c in rates.values())
-    same = sum(c["same"] for c in rates.values())
-    read = sum(v for c in rates.values() for k, v in c.items() if k == "same" or k.startswith(("read", "diff")))
-    recorded = total - sum(v for c in rates.values() for k, v in c.items()
-                           if k == "unread by both" or k.startswith("read by us only"))
-    print(f"  {total} completions, {len(rates)} judges: read {read} ({read / total:.1%}), "
-          f"same winner as LLMBar {same} ({same / total:.1%}; {same / recorded:.1%} of the "
-          f"{recorded} LLMBar read)")
-    print(f"  {'judge':<32} {'n':>4} {'same':>6}  others")
-    for judge, counts in sorted(rates.items(), key=lambda kv: kv[1]["same"] / sum(kv[1].values())):
-        n = sum(counts.values())
-        others = ", ".join(f"{k}: {v}" for k, v in counts.most_common() if k != "same")
-        if others:
-            print(f"  {judge:<32} {n:>4} {counts['same'] / n:>6.1%}  {others}")
-    print(f"  ({sum(1 for c in rates.values() if c['same'] == sum(c.values()))} judges agree on every completion)")
+    if "a" in options.parts:
+        print("(a) parse_pairwise_answer (defaults) on the recorded comparison completions")
+        rates = parse_rates(judge_rows)
+        total = sum(sum(c.values()) for c in rates.values())
+        same = sum(c["same"] for c in rates.values())
+        read = sum(v for c in rates.values() for k, v in c.items() if k == "same" or k.startswith(("read", "diff")))
+        recorded = total - sum(v for c in rates.values() for k, v in c.items()
+                               if k == "unread by both" or k.startswith("read by us only"))
+        print(f"  {total} completions, {len(rates)} judges: read {read} ({read / total:.1%}), "
+              f"same winner as LLMBar {same} ({same / total:.1%}; {same / recorded:.1%} of the "
+              f"{recorded} LLMBar read)")
+        print(f"  {'judge':<32} {'n':>4} {'same':>6}  others")
+        for judge, counts in sorted(rates.items(), key=lambda kv: kv[1]["same"] / sum(kv[1].values())):
+            n = sum(counts.values())
+            others = ", ".join(f"{k}: {v}" for k, v in counts.most_common() if k != "same")
+            if others:
+                print(f"  {judge:<32} {n:>4} {counts['same'] / n:>6.1%}  {others}")
+        print(f"  ({sum(1 for c in rates.values() if c['same'] == sum(c.values()))} judges agree on every completion)")
 
-    print(f"\n(b) replay server ({options.latency * 1000:g} ms per answer) + "
-          "validators.llm.grade_prompts, fresh cache per run")
-    rows = throughput(options.judges, options.pairs, options.prompts, judge_rows, pairs,
-                      [j for j in options.throughput_judges.split(",") if j], options.latency)
-    print(f"  {'judge':<28} {'conc':>4} {'prompts':>7} {'s':>6} {'verdicts/s':>10} {'ratio':>6} "
-          f"{'errors':>6} {'same winner':>12}")
-    baseline = {judge: rate for judge, conc, _, _, rate, *_ in rows if conc == 1}
-    for judge, conc, n, seconds, rate, errors, same_winner, comparable in rows:
-        print(f"  {judge:<28} {conc:>4} {n:>7} {seconds:>6.2f} {rate:>10.0f} "
-              f"{rate / baseline[judge]:>5.1f}x {errors:>6} {same_winner:>5}/{comparable}")
+    if "b" in options.parts:
+        print(f"\n(b) replay server ({options.latency * 1000:g} ms per answer) + "
+              "validators.llm.grade_prompts, fresh cache per run")
+        rows = throughput(options.judges, options.pairs, options.prompts, judge_rows, pairs,
+                          [j for j in options.throughput_judges.split(",") if j], options.latency)
+        print(f"  {'judge':<28} {'conc':>4} {'prompts':>7} {'s':>6} {'verdicts/s':>10} {'ratio':>6} "
+              f"{'errors':>6} {'same winner':>12}")
+        baseline = {judge: rate for judge, conc, _, _, rate, *_ in rows if conc == 1}
+        for judge, conc, n, seconds, rate, errors, same_winner, comparable in rows:
+            print(f"  {judge:<28} {conc:>4} {n:>7} {seconds:>6.2f} {rate:>10.0f} "
+                  f"{rate / baseline[judge]:>5.1f}x {errors:>6} {same_winner:>5}/{comparable}")
 
-    print("\n(c) the report card's choice on all pairs (accuracy, ties and inconsistent orders wrong)")
     panel = judge_panel_from_recorded(pairs, judge_rows)
     full = full_data(panel)
-    order = np.lexsort((-np.nan_to_num(full.consistency, nan=-1.0), -full.accuracy,
-                        full.consistency < 0.6))
-    print(f"  chosen: {panel.names[full.chosen]} — {full.reason}")
-    for j in order[:5]:
-        consistency = "asked once" if np.isnan(full.consistency[j]) else f"{full.consistency[j]:.2f}"
-        print(f"  {panel.names[j]:<32} accuracy {full.accuracy[j]:.3f}  consistency {consistency}")
+    if "c" in options.parts:
+        print("\n(c) the report card's choice on all pairs (accuracy, ties and inconsistent orders wrong)")
+        order = np.lexsort((-np.nan_to_num(full.consistency, nan=-1.0), -full.accuracy,
+                            full.consistency < 0.6))
+        print(f"  chosen: {panel.names[full.chosen]} — {full.reason}")
+        for j in order[:5]:
+            consistency = "asked once" if np.isnan(full.consistency[j]) else f"{full.consistency[j]:.2f}"
+            print(f"  {panel.names[j]:<32} accuracy {full.accuracy[j]:.3f}  consistency {consistency}")
 
-    print(f"\n(d) labels to hold the full-data judge (regret ≤ 0.02), {options.seeds} seeds, budgets every 5")
+    if "d" in options.parts:
+        print(f"\n(d) labels to hold the full-data judge (regret ≤ 0.02), {options.seeds} seeds, "
+              f"budgets every {options.budget_step}")
+        print_judge_choice(panel, options.seeds, options.budget_step)
+    if "f" in options.parts:
+        pandalm = read_jsonl(options.pandalm)
+        panel = judge_panel_from_external(pandalm, comparator_verdicts(pandalm))
+        full = full_data(panel)
+        print(f"\n(f) PandaLM, {len(pandalm)} pairs, {len(panel.names)} comparator judges made here; "
+              f"full data keeps {panel.names[full.chosen]} ({full.accuracy[full.chosen]:.3f}):")
+        print("  " + ", ".join(f"{n} {a:.3f}" for n, a in sorted(
+            zip(panel.names, full.accuracy, strict=True), key=lambda na: -na[1])))
+        print_judge_choice(panel, options.seeds, options.budget_step)
+
+
+def print_judge_choice(panel, seeds: int, step: int) -> None:
     started = time.perf_counter()
-    result = simulate_judge_choice(panel, selectors=["random", "judge_disagreement"],
-                                   seeds=options.seeds, budgets=default_budgets(len(pairs)))
+    n_pairs = int(np.count_nonzero(panel.human >= 0))
+    result = simulate_judge_choice(panel, selectors=list(JUDGE_SELECTORS), seeds=seeds,
+                                   budgets=default_budgets(n_pairs, step))
     seconds = time.perf_counter() - started
     print(f"  {'selector':<20} {'p10':>6} {'p50':>6} {'p90':>6} {'parity':>7}")
     for name, entry in result["selectors"].items():
@@ -277,7 +304,47 @@ def main() -> None:
         parity = entry["parity_judge"]
         print(f"  {name:<20} " + " ".join("     —" if c is None else f"{c:>6g}" for c in cells)
               + ("      —" if parity is None else f" {parity:>7.2f}"))
-    print(f"  ({seconds:.1f} s for {options.seeds} seeds × 2 selectors)")
+    print(f"  ({seconds:.1f} s for {seeds} seeds × {len(JUDGE_SELECTORS)} selectors)")
+
+
+def _words(text: str | None) -> list[str]:
+    return re.findall(r"\w+", (text or "").lower())
+
+
+def _input_overlap(output: str, pair: dict) -> float:
+    words = set(_words(output))
+    return len(words & set(_words(pair["input"]))) / max(len(words), 1)
+
+
+def _distinct_share(output: str, pair: dict) -> float:
+    words = _words(output)
+    return len(set(words)) / len(words) if words else -1.0
+
+
+# Cheap heuristics a team might try as judges before paying for an LLM; each prefers the
+# output with the higher key, equal keys a tie.
+COMPARATORS = {
+    "longer": lambda o, p: len(o),
+    "shorter": lambda o, p: -len(o),
+    "input_overlap": _input_overlap,
+    "novel_words": lambda o, p: -_input_overlap(o, p) if o.strip() else -2.0,
+    "less_repetition": _distinct_share,
+    "nonempty_then_shorter": lambda o, p: (bool(o.strip()), -len(o)),
+    "nonempty_then_longer": lambda o, p: (bool(o.strip()), len(o)),
+}
+
+
+def comparator_verdicts(pairs: list[dict]) -> list[dict]:
+    """Imported verdicts {validator, item_id, winner} of COMPARATORS, plus a judge that always
+    answers a (the position baseline)."""
+    rows = []
+    for pair in pairs:
+        for name, key in COMPARATORS.items():
+            a, b = key(pair["output_a"] or "", pair), key(pair["output_b"] or "", pair)
+            rows.append({"validator": name, "item_id": pair["item_id"],
+                         "winner": "a" if a > b else "b" if b > a else "tie"})
+        rows.append({"validator": "always_a", "item_id": pair["item_id"], "winner": "a"})
+    return rows
 
 
 if __name__ == "__main__":

@@ -253,6 +253,8 @@ CONCORD_EMBEDDINGS_METHOD = os.environ.get("CONCORD_EMBEDDINGS_METHOD", "tfidf-s
 ANNOTATE_EMBEDDER = "validators.evidence.embed_with_provider"
 # The report card's chosen validator per criterion, for gold exports and the review agenda.
 ANNOTATE_CHOSEN_VERDICTS_PROVIDER = "validators.evidence.chosen_verdicts"
+# The project's pairwise judges and their verdicts, for the judge_choice pairwise selector.
+ANNOTATE_PAIR_JUDGES_PROVIDER = "validators.evidence.pair_judges"
 
 LOGGING = {
     "version": 1,

@@ -17,6 +17,11 @@ Selectors:
   Selector, CODA) of labelling where candidates differ. Since the draw is not uniform, accuracy
   and consistency are LURE-weighted (annotate.sampling_weights), and the uniform half bounds
   every weight by 2.
+- `judge_choice`: the product's pairwise selector (annotate.selectors.judge_choice): LUCB-style
+  ε-good identification with confidence bounds on the accuracy difference between the judge
+  held and each challenger; pairs where the leader and the most ambiguous open challenger
+  disagree get the mass, a uniform share the rest, and the draw turns uniform once the choice
+  is settled. LURE-weighted like `judge_disagreement`.
 """
 
 from __future__ import annotations
@@ -29,6 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from annotate.sampling_weights import importance_ratios, lure_weights
+from annotate.selectors.judge_choice import (
+    card_leader,
+    judge_accuracies,
+    judge_choice_probabilities,
+    judge_race,
+)
 from simulator import metrics
 from validators.judging import combine_orders, parse_rating, winner_from_scores
 from validators.pairwise_alignment import (
@@ -47,7 +58,7 @@ from validators.pairwise_alignment import (
     winner_codes,
 )
 
-JUDGE_SELECTORS = ("random", "judge_disagreement")
+JUDGE_SELECTORS = ("random", "judge_disagreement", "judge_choice")
 # Judges whose disagreement steers `judge_disagreement`: the choice is between the few best.
 LEADERS = 4
 UNIFORM_SHARE = 0.5
@@ -270,6 +281,15 @@ def replay_seed(panel: JudgePanel, full: FullData, selector: str, seed: int,
         weights = _weights(probabilities, pool_sizes, n_population)
         if selector == "random":
             q = pool / pool.sum()
+        elif selector == "judge_choice":
+            human_now = np.full(panel.human.size, WIN_MISSING, np.int8)
+            pair_weights = np.zeros(panel.human.size)
+            human_now[order] = panel.human[order]
+            pair_weights[order] = weights
+            race = judge_race(panel.verdict[:, population], human_now[population],
+                              pair_weights[population], consistency, floor=floor)
+            q = np.zeros(panel.human.size)
+            q[population] = judge_choice_probabilities(panel.verdict[:, population], race, pool[population])
         else:
             leaders = leading_judges(panel, np.array(order, np.int64), weights, consistency, floor=floor)
             q = disagreement_probabilities(panel.verdict[leaders], pool)
@@ -280,12 +300,30 @@ def replay_seed(panel: JudgePanel, full: FullData, selector: str, seed: int,
         pool[drawn] = False
         if step + 1 in checkpoints:
             weights = _weights(probabilities, pool_sizes, n_population)
-            selection = choose_judge(panel, np.array(order), weights, floor=floor)
-            held = None if selection.chosen is None else selection.chosen.validator_id
+            held = card_choice(panel, np.array(order), weights, floor=floor)
             trace.chosen.append(None if held is None else panel.names[held])
             trace.hit.append(int(held == full.chosen))
             trace.regret.append(float(best - (0.0 if held is None else full.accuracy[held])))
     return trace
+
+
+def card_choice(panel: JudgePanel, labelled: np.ndarray, weights: np.ndarray, *,
+                floor: float = DEFAULT_CONSISTENCY_FLOOR) -> int | None:
+    """`choose_judge(...).chosen.validator_id` computed for every judge at once (the report
+    card's rule with one comparison needed and no costs): the simulator asks it at every
+    budget of every seed."""
+    labelled = np.asarray(labelled, dtype=np.int64)
+    weights = np.asarray(weights, np.float64)
+    human = panel.human[labelled]
+    verdict = panel.verdict[:, labelled]
+    accuracy = judge_accuracies(verdict, human, weights)
+    first, second = panel.first[:, labelled], panel.second[:, labelled]
+    counted = (human >= 0) & (verdict != WIN_MISSING) & (first >= 0) & (second >= 0)
+    mass = counted @ weights
+    same = (counted & (first == second)) @ weights
+    consistency = np.divide(same, mass, out=np.full(mass.size, np.nan), where=mass > 0)
+    consistency[~panel.asked_twice] = np.nan
+    return card_leader(accuracy, consistency, floor=floor)
 
 
 def _weights(probabilities: list[float], pool_sizes: list[int], n_population: int) -> np.ndarray:

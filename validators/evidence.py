@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotate.evidence import ChosenVerdicts, EvidenceBlock
+from annotate.evidence import ChosenVerdicts, EvidenceBlock, PairJudgeVerdicts
 from annotate.models import Project
 from annotate.statistics import as_outcomes
 from validators import matrix as matrix_cache
-from validators.models import Validator
+from validators.models import PairVerdict, PairwiseSetting, Target, Validator
 
 
 def verdict_matrix(project: Project) -> EvidenceBlock:
@@ -24,6 +24,35 @@ def verdict_matrix(project: Project) -> EvidenceBlock:
         column_names=tuple(str(v) for v in matrix.validator_ids),
         column_criteria=np.array([criteria.get(int(v)) or -1 for v in matrix.validator_ids], dtype=np.int64),
         scores=matrix.scores,
+    )
+
+
+def pair_judges(project: Project) -> PairJudgeVerdicts | None:
+    """The project's active pairwise judges that the card may choose (not archived, not
+    excluded by an owner) over the pairs any of them judged, or None when there is none."""
+    from validators.pairs import pair_verdict_codes
+    from validators.pairwise_alignment import DEFAULT_CONSISTENCY_FLOOR
+
+    setting = PairwiseSetting.objects.filter(project=project).prefetch_related("excluded").first()
+    excluded = {v.pk for v in setting.excluded.all()} if setting else set()
+    judges = [(pk, name) for pk, name in Validator.objects.filter(
+        project=project, target=Target.PAIR, archived=False).order_by("id").values_list("id", "name")
+        if pk not in excluded]
+    if not judges:
+        return None
+    ids = [pk for pk, _ in judges]
+    pairs = sorted(set(PairVerdict.objects.filter(validator_id__in=ids).values_list("output_a_id", "output_b_id")))
+    if not pairs:
+        return None
+    winner, first, second = pair_verdict_codes(ids, pairs)
+    read = (first >= 0) & (second >= 0)
+    n_read = read.sum(axis=0)
+    same = (read & (first == second)).sum(axis=0)
+    consistency = np.divide(same, n_read, out=np.full(len(ids), np.nan), where=n_read > 0)
+    floor = setting.consistency_floor if setting and setting.consistency_floor is not None else DEFAULT_CONSISTENCY_FLOOR
+    return PairJudgeVerdicts(
+        pairs=np.array(pairs, dtype=np.int64).reshape(-1, 2), verdict=np.ascontiguousarray(winner.T),
+        consistency=consistency, names=tuple(name for _, name in judges), floor=float(floor),
     )
 
 

@@ -3,22 +3,19 @@ both in canonical order (the lower output id is `a`)."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 
 import numpy as np
 
-from annotate.models import Comparison, Output, Project
+from annotate.labels import canonical_choice, pair_choices
+from annotate.models import Output, Project
 from validators.models import PairVerdict
 from validators.pairwise_alignment import WIN_MISSING, WINNER_CODES
 
 Pair = tuple[int, int]
 
 
-def canonical(a: int, b: int, choice: str) -> tuple[Pair, str]:
-    """A pair and a choice made with `a` shown left, in canonical order."""
-    if a < b:
-        return (a, b), choice
-    return (b, a), {"a": "b", "b": "a"}.get(choice, choice)
+canonical = canonical_choice
 
 
 def project_pairs(project: Project) -> list[Pair]:
@@ -34,17 +31,8 @@ def project_pairs(project: Project) -> list[Pair]:
 def human_pair_choices(project: Project) -> dict[Pair, str]:
     """Per compared pair, the current choice of the majority of annotators ('a', 'b' or
     'tie'); a split vote is a tie."""
-    votes: dict[Pair, Counter] = defaultdict(Counter)
-    for a, b, choice in Comparison.objects.filter(
-        project=project, retracted=False, superseded_by__isnull=True
-    ).values_list("output_a_id", "output_b_id", "choice"):
-        pair, choice = canonical(a, b, choice)
-        votes[pair][choice] += 1
-    chosen = {}
-    for pair, counter in votes.items():
-        (top, n_top), *rest = counter.most_common()
-        chosen[pair] = "tie" if rest and rest[0][1] == n_top else top
-    return chosen
+    choices = pair_choices(project)
+    return dict(zip(choices.pairs, choices.choices, strict=True))
 
 
 def pair_verdict_codes(validator_ids: list[int], pairs: list[Pair]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,24 +6,27 @@ alignment and selection modules. Nothing here writes; `services.suites.suite_sav
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.db.models import Avg
 
-from annotate.labels import inferred_outputs, load_votes, output_weights
+from annotate.labels import inferred_outputs, load_votes, output_weights, pair_choices
 from annotate.models import Criterion, Project
 from annotate.statistics import LABEL_FAIL, LABEL_PASS, VERDICT_MISSING, majority
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
 from validators.models import CriterionSetting, PairVerdict, PairwiseSetting, Target, Validator
-from validators.pairs import human_pair_choices, pair_verdict_codes
+from validators.pairs import pair_verdict_codes
 from validators.pairwise_alignment import (
     DEFAULT_CONSISTENCY_FLOOR,
+    WIN_MISSING,
     PairwiseCandidate,
     PairwiseSelection,
     pairwise_metrics,
     select_pairwise_judge,
+    weighted_accuracy,
+    weighted_consistency,
     winner_codes,
 )
 from validators.selection import (
@@ -117,6 +120,8 @@ class PairwiseCard:
     excluded: tuple[int, ...]
     candidates: list[PairwiseCandidate]
     selection: PairwiseSelection
+    # Comparisons drawn with unequal chances are LURE-weighted (accuracy and consistency).
+    weighted: bool = False
 
     @property
     def chosen(self) -> PairwiseCandidate | None:
@@ -138,6 +143,7 @@ class PairwiseCard:
         return {
             "floor": self.floor, "min_comparisons": self.min_comparisons,
             "n_comparisons": self.n_comparisons, "pinned": self.pinned, "excluded": list(self.excluded),
+            "weighted": self.weighted,
             "chosen": None if chosen is None else chosen.validator_id,
             "reason": self.selection.reason,
             "candidates": [
@@ -308,16 +314,22 @@ def _read_scores(
 
 
 def pairwise_card(project: Project, pair_validators: list[Validator]) -> PairwiseCard | None:
-    """Every pairwise judge against the current human comparisons (DESIGN §4.6)."""
-    human = human_pair_choices(project)
+    """Every pairwise judge against the current human comparisons (DESIGN §4.6). Comparisons
+    an active selector drew with unequal chances (judge_choice) are LURE-weighted, so accuracy
+    and consistency estimate every pair the judges judged, not the drawn ones."""
+    ids = [v.pk for v in pair_validators]
+    judged = PairVerdict.objects.filter(validator_id__in=ids).values_list("output_a_id", "output_b_id").distinct()
+    choices = pair_choices(project, n_population=judged.count() or None)
+    human = dict(zip(choices.pairs, choices.choices, strict=True))
     if not pair_validators and not human:
         return None
     setting = PairwiseSetting.objects.filter(project=project).prefetch_related("excluded").first()
     floor = (setting.consistency_floor if setting and setting.consistency_floor is not None
              else DEFAULT_CONSISTENCY_FLOOR)
-    pairs = sorted(human)
+    pairs = choices.pairs
+    weights = choices.weights
+    weighted = bool(np.any(np.abs(weights - 1.0) > 1e-9))
     human_codes = winner_codes([human[p] for p in pairs])
-    ids = [v.pk for v in pair_validators]
     winner, first, second = pair_verdict_codes(ids, pairs)
     tokens = dict(
         PairVerdict.objects.filter(validator_id__in=ids).values("validator_id")
@@ -332,6 +344,13 @@ def pairwise_card(project: Project, pair_validators: list[Validator]) -> Pairwis
             human_codes, winner[:, j], first[:, j] if both_orders else None,
             second[:, j] if both_orders else None,
         )
+        if weighted:
+            answered = (human_codes >= 0) & (winner[:, j] != WIN_MISSING)
+            metrics = replace(
+                metrics, accuracy=weighted_accuracy(human_codes, winner[:, j], weights),
+                consistency=weighted_consistency(first[answered, j], second[answered, j], weights[answered])
+                if both_orders else None,
+            )
         cost = float(tokens.get(validator.pk) or 0.0) if validator.kind in PAID_KINDS else 0.0
         candidates.append(PairwiseCandidate(validator.pk, validator.name, validator.kind, metrics, cost))
     min_comparisons = max(1, project.min_labels_per_class)
@@ -342,5 +361,5 @@ def pairwise_card(project: Project, pair_validators: list[Validator]) -> Pairwis
     )
     return PairwiseCard(
         floor=floor, min_comparisons=min_comparisons, n_comparisons=len(pairs), pinned=pinned,
-        excluded=excluded, candidates=candidates, selection=selection,
+        excluded=excluded, candidates=candidates, selection=selection, weighted=weighted,
     )

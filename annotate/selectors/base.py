@@ -24,8 +24,28 @@ from typing import ClassVar, Protocol, TypeVar
 import numpy as np
 
 HOLISTIC = -1
+# Winner codes of pairwise judges and human comparisons, as validators.pairwise_alignment's
+# (annotate never imports validators, DESIGN §2): a, b, tie, error, missing.
+WIN_A, WIN_B, WIN_TIE, WIN_ERROR, WIN_MISSING = 0, 1, 2, -1, -2
+DEFAULT_CONSISTENCY_FLOOR = 0.6
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class PairJudges:
+    """The project's pairwise judges over its candidate pairs, for the judge_choice selector."""
+
+    pair_rows: np.ndarray     # (P, 2) int64 rows into the context's N outputs, canonical order
+    verdict: np.ndarray       # (J, P) int8 winner codes
+    consistency: np.ndarray   # (J,) over all pairs judged in both orders; NaN if asked once
+    human: np.ndarray         # (P,) int8 current human winner, WIN_MISSING if not compared
+    weights: np.ndarray       # (P,) LURE weight of each compared pair (1 for uniform draws)
+    names: tuple[str, ...] = ()
+    floor: float = DEFAULT_CONSISTENCY_FLOOR
+
+    def name(self, judge: int) -> str:
+        return self.names[judge] if judge < len(self.names) else f"judge #{judge}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +82,8 @@ class SelectionContext:
     # (K, 2) int64 row pairs already compared: mad_systems never offers them again and treats
     # their samples as already chosen.
     compared_pairs: np.ndarray | None = None
+    # The project's pairwise judges over its pairs (selectors with `uses_pair_judges`).
+    pair_judges: PairJudges | None = None
 
     def __post_init__(self) -> None:
         n = self.candidate_mask.shape[0]

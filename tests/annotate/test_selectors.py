@@ -202,7 +202,7 @@ def test_warm_started_fits_agree_with_a_fit_from_scratch(name):
 def test_registry_names_match_the_project_setting_choices():
     assert list(SELECTORS) == [
         "random", "evalgen", "variance", "metric_var", "mad_validators", "mad_systems",
-        "uncertainty", "diversity", "irt", "ranking_uncertainty", "validator_choice",
+        "judge_choice", "uncertainty", "diversity", "irt", "ranking_uncertainty", "validator_choice",
     ]
     assert SELECTOR_CHOICES == [
         ("random", "Random"),
@@ -211,6 +211,7 @@ def test_registry_names_match_the_project_setting_choices():
         ("metric_var", "Metric variance across systems"),
         ("mad_validators", "MAD between validators"),
         ("mad_systems", "MAD between systems (pairwise)"),
+        ("judge_choice", "Judge choice (pairwise)"),
         ("uncertainty", "Uncertainty"),
         ("diversity", "Diversity (k-center)"),
         ("irt", "IRT (Fisher information)"),
@@ -218,8 +219,8 @@ def test_registry_names_match_the_project_setting_choices():
         ("validator_choice", "Validator choice (sampled disagreement)"),
     ]
     assert list(Project._meta.get_field("default_selector").choices) == SELECTOR_CHOICES
-    assert [name for name, cls in SELECTORS.items() if cls.pairwise] == ["mad_systems"]
-    assert PAIRWISE_SELECTORS == {"mad_systems"}
+    assert [name for name, cls in SELECTORS.items() if cls.pairwise] == ["mad_systems", "judge_choice"]
+    assert PAIRWISE_SELECTORS == {"mad_systems", "judge_choice"}
     assert EMBEDDING_SELECTORS == {"diversity", "mad_systems"}
 
 

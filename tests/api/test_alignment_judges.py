@@ -73,6 +73,7 @@ def test_alignment_has_a_pairwise_section_with_every_metric(reviewer_api, judge)
 
     assert body["pairwise"] == {
         "floor": 0.6, "min_comparisons": 3, "n_comparisons": 4, "pinned": None, "excluded": [],
+        "weighted": False,
         "chosen": judge.pk,
         "reason": "highest accuracy (1.00 on 3 comparisons) among judges whose position consistency meets 0.60",
         "candidates": [{

@@ -198,9 +198,61 @@ def test_simulate_command_chooses_judges_and_prints_parity(tmp_path: Path, judge
                  "--seeds", "5", "--budgets", "2,4,6", "--out", str(out), stdout=printed)
 
     result = json.loads(out.read_text(encoding="utf-8"))
-    assert list(result["selectors"]) == ["random", "judge_disagreement"]
+    assert list(result["selectors"]) == ["random", "judge_disagreement", "judge_choice"]
     assert result["seeds"] == 5 and result["budgets"] == [2, 4, 6]
     assert result["full_data"]["chosen"] == ("steady" if judges == "recorded" else "right")
     assert [len(s) for s in result["selectors"]["judge_disagreement"]["judge_regret"]] == [3] * 5
     assert "parity judge" in printed.getvalue()
     assert result["selectors"]["random"]["parity_judge"] == 1.0
+
+
+def test_the_judge_choice_selector_draws_with_the_products_probabilities() -> None:
+    # given CONTESTED: with nothing compared the leader is "also_wrong" (the first name among
+    # judges asked once, all at accuracy 0), "right" and "wrong_when_contested" its rivals
+    panel = judge_panel_from_external(_pairs("a" * 20), _external(CONTESTED))
+    full = full_data(panel)
+
+    traces = [replay_seed(panel, full, "judge_choice", seed, [1]) for seed in range(2000)]
+
+    # "wrong_when_contested" gives the leader's winners everywhere and is no rival; "right"
+    # differs on the first five: q = 0.2/20 + 0.8/5 = 0.17 there, 0.01 elsewhere
+    first = [t.order[0] for t in traces]
+    probabilities = {t.order[0]: t.probabilities[0] for t in traces}
+    assert probabilities[0] == pytest.approx(0.17) and probabilities[10] == pytest.approx(0.01)
+    assert np.mean(np.array(first) < 5) == pytest.approx(0.85, abs=0.02)
+
+
+def test_judge_choice_stops_spending_once_the_choice_is_settled() -> None:
+    panel = judge_panel_from_external(_pairs("a" * 20), _external(CONTESTED))
+    full = full_data(panel)
+
+    trace = replay_seed(panel, full, "judge_choice", 0, list(range(1, 21)))
+
+    # once the five contested pairs are compared, "right" is known to lead by 5/20: every
+    # later pair is drawn uniformly from what is left
+    contested_done = max(trace.order.index(p) for p in range(5))
+    later = range(contested_done + 1, 20)
+    assert [trace.probabilities[i] for i in later] == pytest.approx([1 / trace.pool_sizes[i] for i in later])
+    assert trace.regret[contested_done:] == [0.0] * (20 - contested_done)
+    assert trace.chosen[-1] == "right"
+
+
+def test_simulate_command_runs_judge_choice_on_a_written_judges_file(tmp_path: Path) -> None:
+    data = _write(tmp_path / "pairs.jsonl", _pairs("a" * 20))
+    validators = _write(tmp_path / "judges.jsonl", _external(CONTESTED))
+    out = tmp_path / "result.json"
+
+    call_command("simulate", "--data", str(data), "--validators", str(validators), "--selectors",
+                 "random,judge_choice", "--seeds", "30", "--budgets", ",".join(map(str, range(1, 21))),
+                 "--out", str(out), stdout=StringIO())
+
+    result = json.loads(out.read_text(encoding="utf-8"))
+    entry = result["selectors"]["judge_choice"]
+    assert result["full_data"]["chosen"] == "right"
+    assert len(entry["labels_to_regret_0_02"]) == 30
+    # "right" is ahead only on the five contested pairs: random needs one of them, judge_choice
+    # draws them 85% of the time
+    quantiles = {name: [e[f"labels_to_regret_0_02_p{q}"] for q in (10, 50, 90)]
+                 for name, e in result["selectors"].items()}
+    assert quantiles == {"random": [1.0, 3.0, 8.0], "judge_choice": [1.0, 1.0, 2.0]}
+    assert entry["parity_judge"] == pytest.approx(1 / 3)

@@ -36,7 +36,8 @@ class Command(BaseCommand):
                                  "{validator, item_id, winner}), which simulate judge choice")
         parser.add_argument("--selectors",
                             help="comma-separated selector names (default random,ranking_uncertainty; "
-                                 "random,judge_disagreement for judge choice); s2e_metric_var, "
+                                 "random,judge_disagreement,judge_choice for judge choice); "
+                                 "s2e_metric_var, "
                                  "s2e_metric_avg and s2e_diversity replay subset2evaluate's static "
                                  "orderings")
         parser.add_argument("--budgets",
@@ -73,7 +74,7 @@ class Command(BaseCommand):
         except (OSError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         selectors = options["selectors"] or (
-            "random,judge_disagreement" if judges else "random,ranking_uncertainty")
+            "random,judge_disagreement,judge_choice" if judges else "random,ranking_uncertainty")
         budgets = options["budgets"] or ("" if judges else "50,100,200,400")
         seeds = options["seeds"] or (DEFAULT_JUDGE_SEEDS if judges else 3)
         settings = SimulationSettings(
