@@ -132,7 +132,7 @@ def team_report(project: Project, *, now=None, votes=None, chosen=None) -> TeamR
         i, col = index[uid], column.get(uid)
         against = versus.raters[col] if versus is not None and col is not None else None
         rows.append(AnnotatorRow(
-            user_id=uid, username=users.get(uid, f"user {uid}"), role=roles.get(uid, "former member"),
+            user_id=uid, username=users.get(uid, f"user {uid}"), role=roles.get(uid, "not a member"),
             outputs_graded=graded.get(uid, 0), grades_given=int(given_counts[i]),
             comparisons=comparisons.get(uid, 0), skipped=skipped.get(uid, 0),
             median_seconds=_none_if_nan(medians[i]), timed_grades=int(timed_counts[i]),
