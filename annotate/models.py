@@ -584,3 +584,22 @@ class RegradeRequest(models.Model):
 
     def __str__(self) -> str:
         return f"re-grade {self.output_id}: {self.reason[:40]}"
+
+
+class CriterionStatusChange(models.Model):
+    """Append-only record of retiring a criterion and restoring it: who, when and why, as a
+    CriterionVersion records it for a refinement. `Criterion.archived` is the current state."""
+
+    criterion = models.ForeignKey(Criterion, on_delete=models.CASCADE, related_name="status_changes")
+    archived = models.BooleanField()
+    reason = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["criterion_id", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.criterion_id} {'retired' if self.archived else 'restored'}"

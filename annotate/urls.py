@@ -47,3 +47,23 @@ urlpatterns += review_urlpatterns
 from annotate.views import rankings  # noqa: E402
 
 urlpatterns += [path("p/<slug:slug>/rankings/", rankings.rankings_page, name="rankings")]
+
+from annotate.views import criteria, team  # noqa: E402
+
+urlpatterns += [
+    path("p/<slug:slug>/criteria/", criteria.criteria_page, name="criteria"),
+    path("p/<slug:slug>/criteria/add/", criteria.criterion_add_view, name="criterion-add"),
+    path(
+        "p/<slug:slug>/criteria/<slug:key>/refine/", criteria.criterion_refine_view,
+        name="criterion-refine",
+    ),
+    path(
+        "p/<slug:slug>/criteria/<slug:key>/retire/", criteria.criterion_retire_view,
+        name="criterion-retire",
+    ),
+    path(
+        "p/<slug:slug>/criteria/<slug:key>/restore/", criteria.criterion_restore_view,
+        name="criterion-restore",
+    ),
+    path("p/<slug:slug>/team/", team.team_page, name="team"),
+]

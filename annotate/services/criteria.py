@@ -6,6 +6,7 @@ from django.utils.text import slugify
 
 from annotate.models import (
     Criterion,
+    CriterionStatusChange,
     CriterionVersion,
     Project,
     ReviewMeeting,
@@ -115,6 +116,45 @@ def criterion_version_publish(
         name=(name or (current.name if current else criterion.key)),
         definition=definition.strip(), reason=reason.strip(), author=author, decided_in=decided_in,
     )
+
+
+def _status_change(
+    *, criterion: Criterion, archived: bool, author: AbstractBaseUser | None, reason: str,
+) -> Criterion:
+    _refuse_unstorable(reason=reason)
+    if len(reason.strip()) > 500:
+        raise CriterionError("Keep the reason to one line (500 characters at most).", "reason")
+    # Lock the row so a retire and a restore at once leave one state and two records in order.
+    criterion = Criterion.objects.select_for_update().get(pk=criterion.pk)
+    if criterion.archived == archived:
+        state = "retired" if archived else "in use"
+        raise CriterionError(f"The criterion '{criterion.key}' is already {state}.")
+    criterion.archived = archived
+    criterion.save(update_fields=["archived"])
+    CriterionStatusChange.objects.create(
+        criterion=criterion, archived=archived, author=author,
+        reason=reason.strip() or ("retired" if archived else "restored"),
+    )
+    return criterion
+
+
+@transaction.atomic
+def criterion_retire(
+    *, criterion: Criterion, author: AbstractBaseUser | None, reason: str,
+) -> Criterion:
+    """Take the criterion off the grading page. Its versions and every grade given for it stay
+    (exports, history, agreement over old data); `criterion_restore` undoes this."""
+    if not reason.strip():
+        raise CriterionError("Say in one line why the criterion is retired.", "reason")
+    return _status_change(criterion=criterion, archived=True, author=author, reason=reason)
+
+
+@transaction.atomic
+def criterion_restore(
+    *, criterion: Criterion, author: AbstractBaseUser | None, reason: str = "",
+) -> Criterion:
+    """Put a retired criterion back on the grading page, under its latest version."""
+    return _status_change(criterion=criterion, archived=False, author=author, reason=reason)
 
 
 def current_versions(project: Project) -> dict[int, CriterionVersion]:

@@ -11,7 +11,7 @@ from annotate.access import project_for, visible_projects
 from annotate.forms import ImportForm, MemberForm, ProjectCreateForm, ProjectSettingsForm
 from annotate.import_samples import SAMPLES, sample_jsonl
 from annotate.models import Membership, Role
-from annotate.services.criteria import current_versions
+from annotate.services.criteria import current_versions, may_edit_criteria
 from annotate.services.imports import outputs_import
 from annotate.services.projects import (
     ProjectError,
@@ -61,6 +61,7 @@ def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         "systems": queries.systems_summary(project),
         "criteria": _current_criteria(project),
         "my_grades": queries.annotator_progress(project, request.user),
+        "may_edit_criteria": may_edit_criteria(project=project, role=role),
     })
 
 
