@@ -43,7 +43,6 @@ from annotate.selectors.base import (
     register_selector,
     registered_selectors,
 )
-from annotate.selectors.ranking import grade_value, system_standing
 
 # DESIGN §7: a criterion's choice is good enough once its regret stays within this.
 REGRET_TOLERANCE = 0.02
@@ -270,9 +269,11 @@ class BothGoalsSelector:
             validator_scored.scores,
             getattr(validator_selector, "sampling", "best") == "proportional",
         ))
-        value = grade_value(system_standing(ctx))
+        # ranking_uncertainty scores an output by its system's `grade_value`: the best of them
+        # is what one ranking grade settles.
         n_pairs = ctx.n_systems * (ctx.n_systems - 1) / 2
-        ranking_gain = float(value.max()) / n_pairs if n_pairs else 0.0
+        best_value = float(ranking_scored.scores.max()) if ranking_scored.scores.size else 0.0
+        ranking_gain = best_value / n_pairs if n_pairs else 0.0
         # The validator goal's grades are drawn with the uniform share too; that bounded draw is
         # what the report card reweights, so its efficiency is the one that counts.
         outlooks = validator_outlooks(
