@@ -1,6 +1,8 @@
 import django.core.validators
 from django.db import migrations, models
 
+import annotate.selectors
+
 
 class Migration(migrations.Migration):
 
@@ -9,6 +11,11 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name='project',
+            name='default_selector',
+            field=models.CharField(choices=annotate.selectors.selector_choices, default='both_goals', max_length=32),
+        ),
         migrations.AddField(
             model_name='project',
             name='goal_balance',

@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 
 from annotate.forms import ProjectSettingsForm
 from annotate.models import Project
+from annotate.services.assignments import assignment_claim_next
+from annotate.services.projects import project_create
 from annotate.selection import selector_for_project
 from annotate.selectors import (
     SELECTOR_CHOICES,
@@ -264,6 +266,8 @@ def test_the_registry_lists_it():
     assert get_selector("both_goals", goal_balance=0.2).goal_balance == 0.2
     # A project without a setting of its own and the selector built bare agree.
     assert Project._meta.get_field("goal_balance").default == BothGoalsSelector.goal_balance == 0.7
+    # Measured never worse than random on either goal on the dev files: the default selector.
+    assert Project._meta.get_field("default_selector").default == "both_goals"
 
 
 @pytest.fixture
@@ -283,6 +287,20 @@ class TestGoalBalanceSetting:
 
         assert (selector.name, selector.goal_balance) == ("both_goals", 0.8)
         assert selector_for_project(project, "variance").name == "variance"
+
+    def test_a_new_project_claims_through_it(self, owner, make_outputs):
+        fresh = project_create(name="Fresh", owner=owner, random_mix=0.0)
+        make_outputs(n_samples=4, target=fresh)
+
+        claim = assignment_claim_next(project=fresh, annotator=owner)
+
+        # No grades yet, so both systems are equally open and the draw is uniform over the 8
+        # outputs; no validators, so nothing to gain on the validator side.
+        assert (fresh.default_selector, fresh.goal_balance) == ("both_goals", 0.7)
+        assert (claim.selector, claim.probability, claim.pool_size) == ("both_goals", 0.125, 8)
+        assert claim.why.endswith(
+            "(chance 50%) (ranking 100% / validator choice 0% of the chosen share)"
+        )
 
     def test_the_settings_form_offers_it_with_help(self, project):
         form = ProjectSettingsForm(instance=project)
