@@ -11,8 +11,6 @@ from rest_framework.test import APIClient
 
 from annotate.forms import ProjectSettingsForm
 from annotate.models import Project
-from annotate.services.assignments import assignment_claim_next
-from annotate.services.projects import project_create
 from annotate.selection import selector_for_project
 from annotate.selectors import (
     SELECTOR_CHOICES,
@@ -28,6 +26,8 @@ from annotate.selectors.both_goals import (
     goal_shares,
     mixture,
 )
+from annotate.services.assignments import assignment_claim_next
+from annotate.services.projects import project_create
 
 NAN = np.nan
 
