@@ -11,7 +11,7 @@ class ProjectSettingsForm(forms.ModelForm):
         model = Project
         fields = [
             "name", "description", "guidelines", "default_selector", "overlap",
-            "default_ffr_ceiling", "min_labels_per_class", "random_mix", "scale", "scale_min",
+            "default_ffr_ceiling", "min_labels_per_class", "random_mix", "goal_balance", "scale", "scale_min",
             "scale_max", "pass_threshold", "annotators_may_edit_criteria",
             "holistic_pass_implies_criteria",
         ]
@@ -28,10 +28,16 @@ class ProjectSettingsForm(forms.ModelForm):
         self.fields["default_selector"].choices = [
             (name, f"{cls.label} — {cls.summary}") for name, cls in SELECTORS.items()
         ]
+        # A form posted without it (an older page, a script) keeps the stored balance.
+        self.fields["goal_balance"].required = False
         self.fields["default_selector"].help_text = format_html(
             'What picks the next output to grade. <a href="{}">How the selectors compare</a>.',
             reverse("selector-guide"),
         )
+
+    def clean_goal_balance(self):
+        balance = self.cleaned_data.get("goal_balance")
+        return self.instance.goal_balance if balance is None else balance
 
 
 class ProjectCreateForm(forms.Form):

@@ -196,11 +196,20 @@ def rank_with_selector(
     # A pairwise selector has nothing to say about single outputs: those are drawn uniformly.
     name = "random" if SELECTORS[selector].pairwise else selector
     context, arrays = selection_context(project=project, annotator=annotator, pool=pool, selector=name)
-    choices = choose_many(get_selector(name), context, k=limit, epsilon=project.random_mix, rng=rng)
+    choices = choose_many(
+        selector_for_project(project, name), context, k=limit, epsilon=project.random_mix, rng=rng
+    )
     return [
         RankedItem(int(arrays.output_ids[c.row]), None, c.selector, c.why, c.probability, c.pool_size)
         for c in choices
     ]
+
+
+def selector_for_project(project: Project, name: str):
+    """The named selector with the project settings it declares in `project_settings` (e.g. the
+    both-goals selector's `goal_balance`)."""
+    settings = getattr(SELECTORS[name], "project_settings", ())
+    return get_selector(name, **{setting: getattr(project, setting) for setting in settings})
 
 
 def rank_pairs(

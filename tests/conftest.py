@@ -77,7 +77,11 @@ def outsider(db):
 
 @pytest.fixture
 def project(owner, annotator, reviewer):
-    project = project_create(name="Support bot", slug="support-bot", owner=owner)
+    # Random, not the default both_goals: tests of claims and grades read exact uniform
+    # probabilities and reasons. The default is tested in test_selectors_both_goals.py.
+    project = project_create(
+        name="Support bot", slug="support-bot", owner=owner, default_selector="random"
+    )
     membership_set(project=project, user=annotator, role=Role.ANNOTATOR)
     membership_set(project=project, user=reviewer, role=Role.REVIEWER)
     return project

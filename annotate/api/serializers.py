@@ -30,7 +30,7 @@ from annotate.selectors import SELECTORS
 SELECTOR_NAMES = list(SELECTORS)
 SETTINGS_FIELDS = [
     "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
-    "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
+    "goal_balance", "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
     "holistic_pass_implies_criteria",
 ]
 

@@ -203,6 +203,7 @@ def test_registry_names_match_the_project_setting_choices():
     assert list(SELECTORS) == [
         "random", "evalgen", "variance", "metric_var", "mad_validators", "mad_systems",
         "judge_choice", "uncertainty", "diversity", "irt", "ranking_uncertainty", "validator_choice",
+        "both_goals",
     ]
     assert SELECTOR_CHOICES == [
         ("random", "Random"),
@@ -217,6 +218,7 @@ def test_registry_names_match_the_project_setting_choices():
         ("irt", "IRT (Fisher information)"),
         ("ranking_uncertainty", "Ranking uncertainty"),
         ("validator_choice", "Validator choice (sampled disagreement)"),
+        ("both_goals", "Ranking and validator choice"),
     ]
     assert list(Project._meta.get_field("default_selector").choices) == SELECTOR_CHOICES
     assert [name for name, cls in SELECTORS.items() if cls.pairwise] == ["mad_systems", "judge_choice"]

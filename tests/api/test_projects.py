@@ -122,9 +122,9 @@ class TestDetail:
         }
         assert body["settings"] == {
             "default_selector": "random", "overlap": 1, "default_ffr_ceiling": 0.25,
-            "min_labels_per_class": 3, "random_mix": 0.1, "scale": "binary", "scale_min": None,
-            "scale_max": None, "pass_threshold": None, "annotators_may_edit_criteria": True,
-            "holistic_pass_implies_criteria": False,
+            "min_labels_per_class": 3, "random_mix": 0.1, "goal_balance": 0.7, "scale": "binary",
+            "scale_min": None, "scale_max": None, "pass_threshold": None,
+            "annotators_may_edit_criteria": True, "holistic_pass_implies_criteria": False,
         }
 
     def test_owner_changes_settings(self, owner_api, project):
