@@ -16,7 +16,7 @@ from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence
-from annotate.labels import load_votes, mean_scores
+from annotate.labels import load_votes, mean_scores, output_weights
 from annotate.models import Criterion, Output, Project, Scale
 from annotate.selectors import (
     EMBEDDING_SELECTORS,
@@ -146,6 +146,9 @@ def selection_context(
         criterion_names=tuple(key for _, key in criteria),
         compared_pairs=compared_pairs,
         pass_threshold=pass_threshold,
+        label_weights=output_weights(ids, votes),
+        ffr_ceiling=project.default_ffr_ceiling,
+        min_labels_per_class=max(1, project.min_labels_per_class),
     )
     return context, arrays
 

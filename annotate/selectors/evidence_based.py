@@ -384,7 +384,7 @@ class ValidatorChoiceSelector:
 
     name: ClassVar[str] = "validator_choice"
     pairwise: ClassVar[bool] = False
-    label: ClassVar[str] = "Validator choice (until settled)"
+    label: ClassVar[str] = "Validator choice (sampled disagreement)"
     summary: ClassVar[str] = (
         "Samples where a criterion's leading validator and a challenger that could still beat it disagree, part at random so estimates stay unbiased; a criterion whose choice is settled gets no more labels from it."
     )
@@ -407,14 +407,15 @@ class ValidatorChoiceSelector:
         reasons: dict[int, list[tuple[int, int, int]]] = {}
         for criterion, (columns, state) in open_criteria.items():
             share = np.zeros(pool.shape[0])
-            for held, challenger in state.pairs:
+            pairs = state.pairs if state.leader is not None else self._first_rivals(ctx, criterion, columns)
+            for held, challenger in pairs:
                 a, b = columns_all[columns[held]][pool], columns_all[columns[challenger]][pool]
                 share += (a != b) & ~np.isnan(a) & ~np.isnan(b)
             mean = float(share.mean()) if share.size else 0.0
             # No leader yet, or no open pair disagrees on any pool output: only fresh labels
             # anywhere can move the estimates, so this criterion's share is uniform.
             focus += share / mean if mean > 0 else 1.0
-            reasons[criterion] = [(criterion, int(columns[h]), int(columns[c])) for h, c in state.pairs]
+            reasons[criterion] = [(criterion, int(columns[h]), int(columns[c])) for h, c in pairs]
         focus /= len(open_criteria)
         scores = self.uniform_share + (1.0 - self.uniform_share) * focus
         n_open, n_all = len(open_criteria), len(settling)
@@ -437,3 +438,14 @@ class ValidatorChoiceSelector:
             )
 
         return ScoredPool(pool, scores, explain)
+
+    @staticmethod
+    def _first_rivals(ctx: SelectionContext, criterion: int, columns: np.ndarray) -> tuple[tuple[int, int], ...]:
+        """Before any candidate qualifies: the two leading on smoothed alignment (as
+        mad_validators ranks them), so early labels already separate the likely contenders."""
+        rows, values = criterion_labels(ctx, criterion)
+        if not rows.shape[0]:
+            return ()
+        alignment = alignment_scores(ctx.evidence[np.ix_(rows, columns)], values >= ctx.pass_threshold)
+        order = np.argsort(-alignment, kind="stable")
+        return ((int(order[0]), int(order[1])),)
