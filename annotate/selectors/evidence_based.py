@@ -391,6 +391,7 @@ class ValidatorChoiceSelector:
     uses_embeddings: ClassVar[bool] = False
     sampling: ClassVar[str] = "proportional"
     uniform_share: float = 0.3
+    doubt_focus: bool = True
 
     def score(self, ctx: SelectionContext, rng: np.random.Generator) -> ScoredPool:
         pool = ctx.pool
@@ -411,6 +412,11 @@ class ValidatorChoiceSelector:
             for held, challenger in pairs:
                 a, b = columns_all[columns[held]][pool], columns_all[columns[challenger]][pool]
                 share += (a != b) & ~np.isnan(a) & ~np.isnan(b)
+            if self.doubt_focus and state.leader_in_doubt:
+                # The held candidate's FFR may cross the ceiling: its false failures can only
+                # be among the outputs it fails, where a label moves that estimate most (a
+                # ratio estimator's optimal draw is ∝ |y − R·x|: about 3× there at FFR 0.25).
+                share += 2.0 * (columns_all[columns[state.leader]][pool] == 0)
             mean = float(share.mean()) if share.size else 0.0
             # No leader yet, or no open pair disagrees on any pool output: only fresh labels
             # anywhere can move the estimates, so this criterion's share is uniform.
