@@ -142,3 +142,20 @@ def test_before_any_candidate_qualifies_the_two_leading_candidates_disagreements
 
     assert scored.scores.min() == pytest.approx(0.3)
     assert scored.scores.max() > 1.0
+
+
+def test_doubt_focus_draws_more_of_the_outputs_a_doubtful_leader_fails():
+    # 40 labels: the leader's FFR interval reaches above 0.25 (n_pass ≈ 24).
+    ctx = two_criteria(40, seed=4)
+    states = criteria_settling(ctx)
+    doubtful = [c for c, (_, s) in states.items() if s.leader_in_doubt and not s.settled]
+    assert doubtful
+
+    plain = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
+    focused = get_selector("validator_choice", doubt_focus=True).score(ctx, np.random.default_rng(0))
+
+    columns, state = states[doubtful[0]]
+    fails = ctx.evidence[ctx.pool, columns[state.leader]] == 0
+    plain_share = plain.scores[fails].sum() / plain.scores.sum()
+    focused_share = focused.scores[fails].sum() / focused.scores.sum()
+    assert focused_share > plain_share
