@@ -16,7 +16,7 @@ from django.db.models import Count, Max
 
 from annotate.embeddings import load_embeddings
 from annotate.evidence import load_evidence, load_pair_judges
-from annotate.labels import load_votes, mean_scores, pair_choices
+from annotate.labels import load_votes, mean_scores, output_weights, pair_choices
 from annotate.models import Criterion, Output, Project, Scale
 from annotate.selectors import (
     EMBEDDING_SELECTORS,
@@ -149,6 +149,9 @@ def selection_context(
         compared_pairs=compared_pairs,
         pass_threshold=pass_threshold,
         pair_judges=pair_judges,
+        label_weights=output_weights(ids, votes),
+        ffr_ceiling=project.default_ffr_ceiling,
+        min_labels_per_class=max(1, project.min_labels_per_class),
     )
     return context, arrays
 

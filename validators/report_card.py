@@ -13,6 +13,7 @@ from django.db.models import Avg
 
 from annotate.labels import inferred_outputs, load_votes, output_weights, pair_choices
 from annotate.models import Criterion, Project
+from annotate.selectors.settling import Settling, criterion_settling
 from annotate.statistics import LABEL_FAIL, LABEL_PASS, VERDICT_MISSING, majority
 from validators.alignment import alignment_table
 from validators.matrix import verdict_matrix
@@ -65,6 +66,9 @@ class CriterionCard:
     sweeps: dict[int, ThresholdSweep] = field(default_factory=dict)
     # validator id → its own threshold, for validators that have one
     fixed_thresholds: dict[int, float] = field(default_factory=dict)
+    # Whether further labels can still change the choice by more than the tolerance (DESIGN
+    # §4.3, annotate.selectors.settling); None where there is nothing to choose between.
+    settling: Settling | None = None
 
     def threshold_of(self, validator_id: int) -> tuple[float | None, str | None]:
         """(threshold, "fixed" | "picked") the candidate's verdicts were read at, or
@@ -95,6 +99,11 @@ class CriterionCard:
                 }
                 for r in self.selection.ranked
             ],
+            "settling": None if self.settling is None else {
+                "settled": self.settling.settled, "tolerance": self.settling.tolerance,
+                "confidence": self.settling.confidence, "n_labels": self.settling.n_labels,
+                "worst_gap": self.settling.worst_gap, "why": self.settling.why,
+            },
         }
 
 
@@ -254,6 +263,14 @@ def report_card(project: Project) -> ReportCard:
             candidates, ffr_ceiling=ceiling, min_labels=min_labels,
             pinned=pinned if pinned in validators else None, excluded=excluded,
         )
+        chosen_column = None if selection.chosen is None else next(
+            i for i, c in enumerate(candidates) if c.validator_id == selection.chosen.validator_id
+        )
+        settling = _settling(
+            labels[labelled], codes[np.ix_(labelled, columns)],
+            weights[labelled] if weighted else None, held=chosen_column, ceiling=ceiling,
+            min_labels=min_labels, population=labels.size,
+        ) if len(columns) >= 2 else None
         cards.append(CriterionCard(
             key=key, name=name, criterion_id=criterion_id, ceiling=ceiling,
             min_labels=min_labels,
@@ -263,7 +280,7 @@ def report_card(project: Project) -> ReportCard:
                 (labels == LABEL_PASS) & inferred_outputs(matrix.output_ids, votes, criterion_id)
             )),
             pinned=pinned, excluded=excluded, selection=selection, sweeps=sweeps,
-            fixed_thresholds=fixed,
+            fixed_thresholds=fixed, settling=settling,
         ))
     chosen = [c.selection.chosen.validator_id for c in cards if c.selection.chosen is not None]
     chosen_columns = [matrix.column(v) for v in chosen]
@@ -278,6 +295,19 @@ def report_card(project: Project) -> ReportCard:
         weighted=weighted, effective_grades=effective,
         pairwise=pairwise_card(project, [v for v in all_validators if v.target == Target.PAIR]),
     )
+
+
+def _settling(
+    labels: np.ndarray, codes: np.ndarray, weights: np.ndarray | None, *, held: int | None,
+    ceiling: float, min_labels: int, population: int,
+) -> Settling:
+    """The chosen column's settling on the criterion's labelled outputs (errors and missing
+    verdicts left out, as alignment leaves them out)."""
+    verdicts = np.where(codes >= 0, codes, np.nan).astype(np.float64)
+    return criterion_settling(
+        labels == LABEL_PASS, verdicts, weights, ffr_ceiling=ceiling, min_labels=min_labels,
+        population=population, held=held,
+    ) if held is not None else Settling(False, None, (), None, int(labels.size))
 
 
 def _read_scores(

@@ -84,6 +84,14 @@ class SelectionContext:
     compared_pairs: np.ndarray | None = None
     # The project's pairwise judges over its pairs (selectors with `uses_pair_judges`).
     pair_judges: PairJudges | None = None
+    # (N,) float64 LURE weights of the current labels (annotate.sampling_weights), 1 where an
+    # output is unlabelled or was drawn uniformly; None: every label was drawn uniformly. Lets a
+    # selector estimate population figures from actively drawn labels, as the report card does.
+    label_weights: np.ndarray | None = None
+    # The report card's rule (DESIGN §4.2) with the project's defaults, for selectors that
+    # predict its choice.
+    ffr_ceiling: float = 0.25
+    min_labels_per_class: int = 3
 
     def __post_init__(self) -> None:
         n = self.candidate_mask.shape[0]
@@ -101,6 +109,8 @@ class SelectionContext:
             value = getattr(self, name)
             if value is not None and (value.ndim != 2 or value.shape[0] != n):
                 raise ValueError(f"{name} must have shape ({n}, ·)")
+        if self.label_weights is not None and self.label_weights.shape != (n,):
+            raise ValueError(f"label_weights must have shape ({n},)")
         if self.compared_pairs is not None and (
             self.compared_pairs.ndim != 2 or self.compared_pairs.shape[1] != 2
         ):

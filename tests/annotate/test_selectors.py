@@ -923,35 +923,6 @@ def test_proportional_chooser_refuses_negative_scores():
                rng=np.random.default_rng(0))
 
 
-def test_validator_choice_samples_disagreements_more_but_keeps_every_output_possible():
-    # Two candidates of the holistic verdict: they disagree on rows 4..7 only.
-    evidence = np.array([[1, 1]] * 4 + [[1, 0]] * 4 + [[0, 0]] * 4, np.float32)
-    human = [1, 0, NAN, NAN] + [1, NAN, NAN, NAN] + [0, NAN, NAN, NAN]
-    ctx = make_context(evidence, human=human, validator_names=("a", "b"))
-
-    scored = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
-
-    by_row = scores_by_row(scored)
-    agree = [by_row[row] for row in (2, 3, 9, 10, 11)]
-    disagree = [by_row[row] for row in (5, 6, 7)]
-    share = 3 / 8  # disagreeing share of the 8 pool rows
-    np.testing.assert_allclose(agree, [0.5 * share] * 5)
-    np.testing.assert_allclose(disagree, [0.5 * share + 0.5] * 3)
-    assert "disagree here on 1 of 1 criteria" in scored.explain(5)
-    choice = choose(get_selector("validator_choice"), ctx, epsilon=0.1,
-                    rng=np.random.default_rng(1))
-    total = sum(by_row.values())
-    assert choice.probability == pytest.approx(0.1 / 8 + 0.9 * by_row[choice.row] / total)
-
-
-def test_validator_choice_is_uniform_before_any_grade():
-    ctx = make_context(np.array([[1, 0], [0, 1], [1, 1]], np.float32))
-
-    scored = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
-
-    assert scored.scores.tolist() == [1.0, 1.0, 1.0]
-
-
 def test_chooser_rejects_an_epsilon_outside_the_unit_interval():
     with pytest.raises(ValueError, match="epsilon"):
         choose(FixedScores((1,)), open_context(1), epsilon=1.5, rng=np.random.default_rng(0))

@@ -288,8 +288,8 @@ class TestGoalBalanceSetting:
         assert (selector.name, selector.goal_balance) == ("both_goals", 0.8)
         assert selector_for_project(project, "variance").name == "variance"
 
-    def test_a_new_project_claims_through_it(self, owner, make_outputs):
-        fresh = project_create(name="Fresh", owner=owner, random_mix=0.0)
+    def test_a_project_that_chooses_it_claims_through_it(self, owner, make_outputs):
+        fresh = project_create(name="Fresh", owner=owner, random_mix=0.0, default_selector="both_goals")
         make_outputs(n_samples=4, target=fresh)
 
         claim = assignment_claim_next(project=fresh, annotator=owner)

@@ -259,6 +259,21 @@ class AlignmentCandidateSerializer(serializers.Serializer):
     )
 
 
+class SettlingSerializer(serializers.Serializer):
+    settled = serializers.BooleanField(
+        help_text="Further labels change the choice by less than `tolerance` in alignment, with "
+        "`confidence`: no candidate that may still qualify can beat it by more.",
+    )
+    tolerance = serializers.FloatField()
+    confidence = serializers.FloatField()
+    n_labels = serializers.IntegerField(help_text="Labels the criterion has now.")
+    worst_gap = serializers.FloatField(
+        allow_null=True,
+        help_text="Largest upper bound on a challenger's alignment gain over the choice.",
+    )
+    why = serializers.CharField()
+
+
 class AlignmentCriterionSerializer(serializers.Serializer):
     key = serializers.CharField(help_text='"__holistic__" for the overall verdict.')
     name = serializers.CharField()
@@ -274,6 +289,9 @@ class AlignmentCriterionSerializer(serializers.Serializer):
     chosen = serializers.IntegerField(allow_null=True, help_text="The chosen validator's id.")
     reason = serializers.CharField()
     candidates = AlignmentCandidateSerializer(many=True)
+    settling = SettlingSerializer(
+        allow_null=True, help_text="Null with fewer than two candidates to choose between.",
+    )
 
 
 class AlignmentSuiteSerializer(serializers.Serializer):
