@@ -37,7 +37,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 import numpy as np
@@ -465,6 +465,11 @@ class _Run:
     evidence_scores: np.ndarray
     validator_criteria: np.ndarray
     embeddings: np.ndarray | None
+    # The claims so far (row, probability, pool size), for the LURE weights the claim path
+    # hands the selectors (annotate.labels.output_weights).
+    claimed_rows: list[int] = field(default_factory=list)
+    claimed_probabilities: list[float | None] = field(default_factory=list)
+    claimed_pool_sizes: list[int | None] = field(default_factory=list)
 
     def context(self) -> SelectionContext:
         replay, arrays = self.replay, self.arrays
@@ -494,7 +499,17 @@ class _Run:
             validator_names=tuple(v.label for v in replay.validators),
             criterion_names=replay.criteria,
             pass_threshold=pass_threshold,
+            label_weights=self.weights(),
+            ffr_ceiling=replay.ffr_ceiling,
+            min_labels_per_class=max(1, replay.min_labels),
         )
+
+    def weights(self) -> np.ndarray:
+        if not self.claimed_rows:
+            return np.ones(self.replay.n_outputs)
+        weights = label_weights(self.replay, self.claimed_rows, self.claimed_probabilities,
+                                self.claimed_pool_sizes)
+        return np.ones(self.replay.n_outputs) if weights is None else weights
 
     def grade(self, row: int) -> None:
         self.labelled[row] = True
@@ -557,9 +572,7 @@ def run_seed(
     run = _new_run(replay, selector if custom is None else "")
     rng = np.random.default_rng(seed)
     trace = RunTrace()
-    rows: list[int] = []
-    probabilities: list[float | None] = []
-    pool_sizes: list[int | None] = []
+    rows, probabilities, pool_sizes = run.claimed_rows, run.claimed_probabilities, run.claimed_pool_sizes
     pending = list(budgets)
     while pending:
         if order is not None:

@@ -98,7 +98,9 @@
   document.addEventListener("keydown", function (event) {
     var dialog = shortcutsDialog();
     if (event.key === "Escape") {
-      if (isTyping(event.target)) event.target.blur();
+      if (isTyping(event.target) || (dialog && dialog.open && dialog.contains(event.target))) {
+        event.target.blur();
+      }
       return; // an open <dialog> closes itself on Escape
     }
     if (event.defaultPrevented || event.isComposing || isTyping(event.target)) return;
@@ -123,8 +125,10 @@
       return;
     }
     if (key === "Enter") {
-      // Enter on a focused button or link keeps its usual meaning.
-      if (event.target.closest && event.target.closest("button, a, summary")) return;
+      // Enter on a focused button or link keeps its usual meaning; not on one left focused in
+      // a dialog that has closed (the shortcuts' Close button after Escape).
+      if (event.target.closest && event.target.closest("button, a, summary")
+          && !event.target.closest("dialog:not([open])")) return;
       event.preventDefault();
       submitForm(region, event.target);
       return;
@@ -160,6 +164,15 @@
       toggleShortcuts();
     }
   });
+
+  // A closed shortcuts dialog must not keep the focus on its Close button: Enter would then
+  // "click" it and reopen the dialog instead of submitting the grade.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (dialog && dialog.id === "shortcuts" && dialog.contains(document.activeElement)) {
+      document.activeElement.blur();
+    }
+  }, true);
 
   // <details data-remember>: keep the reader's choice across items and reloads.
   function restoreDetails(root) {
