@@ -26,7 +26,7 @@ from annotate.selectors import (
     choose_many,
     get_selector,
 )
-from annotate.selectors.base import WIN_MISSING, PairJudges
+from annotate.selectors.base import WIN_MISSING, PairJudges, unchanged_or_fresh
 from annotate.statistics import as_outcomes, majority
 
 
@@ -52,14 +52,7 @@ class _ProjectArrays:
 
     def stable(self, name: str, fresh: np.ndarray) -> np.ndarray:
         """The previous array when nothing changed, so selector caches stay warm."""
-        previous = self.cached.get(name)
-        if previous is not None and previous.shape == fresh.shape and np.array_equal(
-            previous, fresh, equal_nan=fresh.dtype.kind == "f"
-        ):
-            return previous
-        fresh.setflags(write=False)
-        self.cached[name] = fresh
-        return fresh
+        return unchanged_or_fresh(self.cached, name, fresh)
 
 
 _lock = threading.Lock()

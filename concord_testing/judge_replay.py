@@ -30,7 +30,7 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from concord_testing.llm_stub import LLMStubServer, StubRefusal
+from concord_testing.llm_stub import LLMStubServer, StubRefusal, message_text
 
 SHOWN, SWAPPED = False, True  # the `swap` flag of a recorded run
 
@@ -204,23 +204,12 @@ class JudgeRecordings:
         """An LLMStubServer chat answerer: the request's model is the judge, all its messages
         together are the prompt."""
         judge = str(body.get("model") or "")
-        prompt = "\n".join(_message_text(m) for m in body.get("messages") or ())
+        prompt = "\n".join(message_text(m, "\n") for m in body.get("messages") or ())
         try:
             return self.answer(judge, prompt)
         except ReplayMiss as miss:
             status = HTTPStatus.NOT_FOUND if miss.code == "model_not_found" else miss_status
             raise StubRefusal(int(status), f"judge replay: {miss.message}", miss.code) from None
-
-
-def _message_text(message: object) -> str:
-    if not isinstance(message, Mapping):
-        return ""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
-    return ""
 
 
 class JudgeReplayServer:

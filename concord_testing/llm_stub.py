@@ -520,7 +520,7 @@ class LLMStubServer:
                 return refusal.status, _error(refusal.message, "invalid_request_error", refusal.code)
         else:
             answer = behaviour.responder(_last_user_message(body))
-        prompt_tokens = sum(count_tokens(_message_text(message)) for message in messages)
+        prompt_tokens = sum(count_tokens(message_text(message)) for message in messages)
         completion_tokens = count_tokens(answer)
         return HTTPStatus.OK, {
             "id": f"chatcmpl-stub-{serial}",
@@ -591,7 +591,8 @@ def _format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
-def _message_text(message: object) -> str:
+def message_text(message: object, part_separator: str = " ") -> str:
+    """The text of one chat message: its content string, or its text parts joined."""
     if not isinstance(message, dict):
         return ""
     content = message.get("content")
@@ -599,7 +600,7 @@ def _message_text(message: object) -> str:
         return content
     if isinstance(content, list):
         # Content parts: [{"type": "text", "text": "..."}, ...]
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+        return part_separator.join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
 
 
@@ -609,7 +610,7 @@ def _last_user_message(body: dict[str, Any] | None) -> str:
         return ""
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            return _message_text(message)
+            return message_text(message)
     return ""
 
 

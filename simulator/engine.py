@@ -51,6 +51,7 @@ from annotate.selectors import (
     choose_many,
     get_selector,
 )
+from annotate.selectors.base import unchanged_or_fresh
 from annotate.statistics import (
     LABEL_FAIL,
     LABEL_PASS,
@@ -439,14 +440,7 @@ class _Arrays:
         self.cached: dict[str, np.ndarray] = {}
 
     def stable(self, name: str, fresh: np.ndarray) -> np.ndarray:
-        previous = self.cached.get(name)
-        if previous is not None and previous.shape == fresh.shape and np.array_equal(
-            previous, fresh, equal_nan=fresh.dtype.kind == "f"
-        ):
-            return previous
-        fresh.setflags(write=False)
-        self.cached[name] = fresh
-        return fresh
+        return unchanged_or_fresh(self.cached, name, fresh)
 
 
 @dataclass

@@ -218,6 +218,19 @@ def registered_selectors() -> dict[str, type]:
     return {name: cls for name, (_, cls) in sorted(_REGISTERED.items(), key=lambda i: i[1][0])}
 
 
+def unchanged_or_fresh(cached: dict[str, np.ndarray], name: str, fresh: np.ndarray) -> np.ndarray:
+    """The array cached under `name` when `fresh` equals it, else `fresh` (made read-only and
+    cached): unchanged inputs keep their identity, so the memoisation below stays warm."""
+    previous = cached.get(name)
+    if previous is not None and previous.shape == fresh.shape and np.array_equal(
+        previous, fresh, equal_nan=fresh.dtype.kind == "f"
+    ):
+        return previous
+    fresh.setflags(write=False)
+    cached[name] = fresh
+    return fresh
+
+
 # ---------------------------------------------------------------------------------------------
 # Memoisation against array identity.
 
