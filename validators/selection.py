@@ -262,7 +262,7 @@ def _ranks_below(loser: Candidate, winner: Candidate, keys: dict[int, _RuleKey])
 
 _TIE_BREAKS = {
     "ffr": "lower FFR",
-    "kind": "code before llm",
+    # "kind" is worded per pair in _chosen_reason: the winner may be external, not code.
     "skip_rate": "lower skip rate",
     "validator_id": "lower validator id",
 }
@@ -275,7 +275,12 @@ def _chosen_reason(qualifying: list[Candidate], keys: dict[int, _RuleKey]) -> st
         return f"the only qualifying candidate (alignment {alignment})"
     reason = f"highest alignment ({alignment}) among {len(qualifying)} qualifying candidates"
     difference = _first_difference(keys[winner.validator_id], keys[qualifying[1].validator_id])
-    if difference != "alignment":
+    if difference == "kind":
+        reason += (
+            f"; tie broken by kind ({winner.kind} before {qualifying[1].kind}:"
+            " fixed verdicts before LLM calls)"
+        )
+    elif difference != "alignment":
         reason += f"; tie broken by {_TIE_BREAKS[difference]}"
     return reason
 

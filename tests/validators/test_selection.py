@@ -122,8 +122,18 @@ def test_equal_alignment_and_ffr_goes_to_code_before_llm():
 
     assert summary(selection) == [
         (2, "chosen", "highest alignment (0.85) among 2 qualifying candidates;"
-         " tie broken by code before llm"),
+         " tie broken by kind (code before llm: fixed verdicts before LLM calls)"),
         (1, "lower_alignment", "same alignment (0.85) and FFR; llm ranks after code"),
+    ]
+
+
+def test_an_imported_judge_tied_with_an_llm_is_named_as_external():
+    selection = select([candidate(1, **GOOD, kind="rating"), candidate(2, **GOOD, kind="external")])
+
+    assert summary(selection) == [
+        (2, "chosen", "highest alignment (0.85) among 2 qualifying candidates;"
+         " tie broken by kind (external before rating: fixed verdicts before LLM calls)"),
+        (1, "lower_alignment", "same alignment (0.85) and FFR; rating ranks after external"),
     ]
 
 
