@@ -83,6 +83,22 @@ def evaluate_ratings(validator: Validator, outputs: Sequence[Output], *,
     return evaluations
 
 
+def ask_provider(
+    validator: Validator, prompts: list[str], *, read_verdict: bool,
+) -> tuple[list[llm.LLMResult] | None, str | None, str]:
+    """The validator's provider's answers to `prompts` (cached per model), the key to redact
+    from whatever is kept, and, when the provider could not be asked at all, why (redacted)."""
+    key = None
+    try:
+        config = provider_config(validator.provider)
+        key = config.api_key
+        results = llm.grade_prompts(config, prompts, cache=DatabaseAnswerCache(config.model),
+                                    read_verdict=read_verdict)
+    except llm.LLMProviderError as exc:
+        return None, key, provider_rules.redact(str(exc), [key])[:DETAIL_LIMIT]
+    return results, key, ""
+
+
 def _evaluate_llm(validator: Validator, outputs: Sequence[Output], *,
                   read_verdict: bool = True) -> list[Evaluation]:
     evaluations: dict[int, Evaluation] = {}
@@ -97,19 +113,11 @@ def _evaluate_llm(validator: Validator, outputs: Sequence[Output], *,
         except llm.PromptTemplateError as exc:
             evaluations[o.pk] = Evaluation(o.pk, "error", None, str(exc), None)
     if prompts:
-        key = None
-        try:
-            config = provider_config(validator.provider)
-            key = config.api_key
-            results = llm.grade_prompts(config, prompts, cache=DatabaseAnswerCache(config.model),
-                                        read_verdict=read_verdict)
-        except llm.LLMProviderError as exc:
-            results = None
+        results, key, failure = ask_provider(validator, prompts, read_verdict=read_verdict)
+        if results is None:
             for o in prompt_outputs:
-                evaluations[o.pk] = Evaluation(
-                    o.pk, "error", None, provider_rules.redact(str(exc), [key]), None
-                )
-        if results is not None:
+                evaluations[o.pk] = Evaluation(o.pk, "error", None, failure, None)
+        else:
             for o, r in zip(prompt_outputs, results, strict=True):
                 detail = r.raw if r.outcome != "error" else f"{r.detail}\n{r.raw}".strip()
                 detail = provider_rules.redact(detail, [key])

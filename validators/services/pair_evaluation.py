@@ -12,9 +12,7 @@ from annotate.models import Output
 from validators import judging, llm, provider_rules
 from validators.models import Target, Validator, ValidatorKind, Winner
 from validators.pairs import project_pairs
-from validators.services.answer_cache import DatabaseAnswerCache
-from validators.services.evaluation import DETAIL_LIMIT, evaluate_ratings, output_meta
-from validators.services.providers import provider_config
+from validators.services.evaluation import DETAIL_LIMIT, ask_provider, evaluate_ratings, output_meta
 
 ORDER_NAMES = ("output_a shown first", "output_b shown first")
 
@@ -124,17 +122,11 @@ def _judge_pairs(validator: Validator, pairs: Sequence[tuple[Output, Output]]) -
         except llm.PromptTemplateError as exc:
             evaluations[index] = PairEvaluation(a.pk, b.pk, Winner.ERROR, detail=str(exc))
     if asked:
-        key = None
-        try:
-            config = provider_config(validator.provider)
-            key = config.api_key
-            results = llm.grade_prompts(config, prompts, cache=DatabaseAnswerCache(config.model),
-                                        read_verdict=False)
-        except llm.LLMProviderError as exc:
-            detail = provider_rules.redact(str(exc), [key])[:DETAIL_LIMIT]
+        results, key, failure = ask_provider(validator, prompts, read_verdict=False)
+        if results is None:
             for index in asked:
                 a, b = pairs[index]
-                evaluations[index] = PairEvaluation(a.pk, b.pk, Winner.ERROR, detail=detail)
+                evaluations[index] = PairEvaluation(a.pk, b.pk, Winner.ERROR, detail=failure)
         else:
             for position, index in enumerate(asked):
                 a, b = pairs[index]
