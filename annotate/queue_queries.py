@@ -1,0 +1,63 @@
+"""Reads of the queue controls (exclusions from sampling, outputs assigned by hand) for the claim
+path, the bulk actions and the team page."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Exists, OuterRef
+
+from annotate.access import GRADING_ROLES
+from annotate.labels import grade_heads
+from annotate.models import Grade, Membership, OutputAssignee, OutputExclusion, Project
+
+
+def excluded_output_ids(project: Project) -> np.ndarray:
+    """Ids of the project's outputs excluded from sampling now, ascending."""
+    return np.fromiter(
+        OutputExclusion.objects.filter(project=project, restored_at__isnull=True)
+        .order_by("output_id").values_list("output_id", flat=True),
+        dtype=np.int64,
+    )
+
+
+def open_assignees(project: Project) -> list[tuple[int, int]]:
+    """(output_id, annotator_id) of every assignment not cancelled whose annotator can still
+    grade in the project, oldest first. An assignee who left the project or lost the grading
+    role holds no slot, or an output could wait for them forever."""
+    graders = Membership.objects.filter(
+        project=project, user=OuterRef("annotator_id"), role__in=GRADING_ROLES, user__is_active=True
+    )
+    return list(
+        OutputAssignee.objects.filter(project=project, cancelled_at__isnull=True)
+        .filter(Exists(graders)).order_by("created_at", "id").values_list("output_id", "annotator_id")
+    )
+
+
+def graders_of(project: Project, output_ids) -> dict[int, frozenset[int]]:
+    """Per output, the annotators whose current grade of it has a verdict."""
+    with grade_heads(project, max_age=1.0) as heads:
+        return {o: frozenset(heads.graders.get(o, ())) for o in output_ids}
+
+
+def open_assigned_counts(project: Project) -> dict[int, int]:
+    """Per annotator, the outputs assigned to them that they have not graded yet (an assignment
+    is done once its annotator holds a current grade of the output; undoing that grade opens it
+    again)."""
+    graded = Grade.objects.filter(
+        output_id=OuterRef("output_id"), annotator_id=OuterRef("annotator_id"),
+        superseded_by__isnull=True, retracted=False,
+    )
+    rows = (
+        OutputAssignee.objects.filter(project=project, cancelled_at__isnull=True)
+        .filter(~Exists(graded)).order_by().values("annotator_id").annotate(n=Count("id"))
+    )
+    return {row["annotator_id"]: row["n"] for row in rows}
+
+
+def assigned_to(project: Project, annotator: AbstractBaseUser) -> list[int]:
+    """Output ids assigned to the annotator and not cancelled, oldest assignment first."""
+    return list(
+        OutputAssignee.objects.filter(project=project, annotator=annotator, cancelled_at__isnull=True)
+        .order_by("created_at", "id").values_list("output_id", flat=True)
+    )
