@@ -110,6 +110,8 @@ class QueuePool:
     ids: np.ndarray
     assigned: list[int]
     started: np.ndarray
+    # Per output, the slots held for other annotators' assignments not taken up yet.
+    held: dict[int, int]
 
 
 def pool_output_ids(
@@ -161,14 +163,15 @@ def queue_pool(
     started = taken > 0
     assignees = open_assignees(project)
     mine_assigned = [o for o, a in assignees if a == annotator.pk]
+    held: dict[int, int] = {}
     if len(mine_assigned) < len(assignees):
-        # Slots held for other annotators' assignments they have not taken up yet.
         graders = graders_of(project, {o for o, _ in assignees})
-        held = [o for o, a in assignees
-                if a != annotator.pk and a not in graders[o] and (o, a) not in live]
+        for o, a in assignees:
+            if a != annotator.pk and a not in graders[o] and (o, a) not in live:
+                held[o] = held.get(o, 0) + 1
         if held:
-            rows, found = rows_of(all_ids, np.asarray(held, dtype=np.int64))
-            np.add.at(taken, rows[found], 1)
+            rows, found = rows_of(all_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
+            taken[rows[found]] += np.fromiter(held.values(), dtype=taken.dtype, count=len(held))[found]
     keep = taken < project.overlap
     for left_out in (own, excluded_output_ids(project)):
         if len(left_out):
@@ -179,15 +182,18 @@ def queue_pool(
     if mine_assigned:
         rows, found = rows_of(all_ids, np.asarray(mine_assigned, dtype=np.int64))
         assigned = [o for o, row, ok in zip(mine_assigned, rows, found, strict=True) if ok and keep[row]]
-    return QueuePool(ids=ids, assigned=assigned, started=all_ids[keep & started])
+    return QueuePool(ids=ids, assigned=assigned, started=all_ids[keep & started], held=held)
 
 
-def _free_slots(*, project: Project, output_id: int) -> list[int]:
+def _free_slots(*, project: Project, output_id: int, held: int = 0) -> list[int]:
+    """Slots on offer, below the `held` top ones kept for waiting assignees: two annotators
+    racing for the last free slot then race for the same slot number, and the unique
+    constraint leaves the held one to its assignee."""
     graders = current_graders(project, output_id)
     if not graders:
         # Nobody holds a grade: every slot is on offer and the unique constraint on
         # (output, slot) picks the winner, without reading the live claims first.
-        return list(range(project.overlap))
+        return list(range(project.overlap - held))
     live = list(
         Assignment.objects.filter(
             output_id=output_id, output_b__isnull=True, status__in=LIVE
@@ -196,7 +202,7 @@ def _free_slots(*, project: Project, output_id: int) -> list[int]:
     # Grades given without a claim hold no slot, so each one takes a slot off the offer.
     unslotted = graders - {annotator_id for _, annotator_id in live}
     used = {slot for slot, _ in live}
-    return [slot for slot in range(project.overlap - len(unslotted)) if slot not in used]
+    return [slot for slot in range(project.overlap - len(unslotted) - held) if slot not in used]
 
 
 def _create_claim(**fields) -> Assignment | None:
@@ -213,8 +219,8 @@ def _create_claim(**fields) -> Assignment | None:
         return None
 
 
-def _insert_claim(*, project, annotator, item: RankedItem, now) -> Assignment | None:
-    for slot in _free_slots(project=project, output_id=item.output_id):
+def _insert_claim(*, project, annotator, item: RankedItem, now, held: int = 0) -> Assignment | None:
+    for slot in _free_slots(project=project, output_id=item.output_id, held=held):
         claim = _create_claim(
             project=project, output_id=item.output_id, annotator=annotator, slot=slot,
             selector=item.selector, why=item.why[:300], probability=item.probability,
@@ -366,7 +372,10 @@ def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignme
         if pool.ids.size == 0:
             continue
         for item in _candidates(project=project, annotator=annotator, pool=pool, selector=selector, rng=rng):
-            claim = _insert_claim(project=project, annotator=annotator, item=item, now=now)
+            claim = _insert_claim(
+                project=project, annotator=annotator, item=item, now=now,
+                held=pool.held.get(item.output_id, 0),
+            )
             if claim is not None:
                 return claim
             if Assignment.objects.filter(
