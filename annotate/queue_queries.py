@@ -3,9 +3,10 @@ path, the bulk actions and the team page."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Value
 
 from annotate.access import GRADING_ROLES
 from annotate.labels import grade_heads
@@ -21,16 +22,44 @@ def excluded_output_ids(project: Project) -> np.ndarray:
     )
 
 
+def _open_assignee_rows(project: Project):
+    graders = Membership.objects.filter(
+        project=project, user=OuterRef("annotator_id"), role__in=GRADING_ROLES, user__is_active=True
+    )
+    return OutputAssignee.objects.filter(project=project, cancelled_at__isnull=True).filter(Exists(graders))
+
+
 def open_assignees(project: Project) -> list[tuple[int, int]]:
     """(output_id, annotator_id) of every assignment not cancelled whose annotator can still
     grade in the project, oldest first. An assignee who left the project or lost the grading
     role holds no slot, or an output could wait for them forever."""
-    graders = Membership.objects.filter(
-        project=project, user=OuterRef("annotator_id"), role__in=GRADING_ROLES, user__is_active=True
-    )
     return list(
-        OutputAssignee.objects.filter(project=project, cancelled_at__isnull=True)
-        .filter(Exists(graders)).order_by("created_at", "id").values_list("output_id", "annotator_id")
+        _open_assignee_rows(project).order_by("created_at", "id").values_list("output_id", "annotator_id")
+    )
+
+
+@dataclass(frozen=True)
+class QueueControls:
+    excluded: np.ndarray                  # output ids excluded from sampling, ascending
+    assignees: list[tuple[int, int]]      # as open_assignees
+
+
+def queue_controls(project: Project) -> QueueControls:
+    """`excluded_output_ids` and `open_assignees` in one query: the claim path asks on every
+    next item, and both are usually empty."""
+    exclusions = (
+        OutputExclusion.objects.filter(project=project, restored_at__isnull=True)
+        .annotate(annotator=Value(0), kind=Value(0)).order_by()
+        .values_list("output_id", "annotator", "created_at", "id", "kind")
+    )
+    assignments = (
+        _open_assignee_rows(project).annotate(kind=Value(1)).order_by()
+        .values_list("output_id", "annotator_id", "created_at", "id", "kind")
+    )
+    rows = sorted(exclusions.union(assignments, all=True), key=lambda row: (row[2], row[3]))
+    return QueueControls(
+        excluded=np.array(sorted(row[0] for row in rows if row[4] == 0), dtype=np.int64),
+        assignees=[(row[0], row[1]) for row in rows if row[4] == 1],
     )
 
 
@@ -54,10 +83,3 @@ def open_assigned_counts(project: Project) -> dict[int, int]:
     )
     return {row["annotator_id"]: row["n"] for row in rows}
 
-
-def assigned_to(project: Project, annotator: AbstractBaseUser) -> list[int]:
-    """Output ids assigned to the annotator and not cancelled, oldest assignment first."""
-    return list(
-        OutputAssignee.objects.filter(project=project, annotator=annotator, cancelled_at__isnull=True)
-        .order_by("created_at", "id").values_list("output_id", flat=True)
-    )

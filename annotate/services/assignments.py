@@ -43,7 +43,7 @@ from annotate.models import (
     Project,
 )
 from annotate.queries import current_graders, graded_counts, project_output_ids
-from annotate.queue_queries import excluded_output_ids, graders_of, open_assignees
+from annotate.queue_queries import excluded_output_ids, graders_of, queue_controls
 from annotate.selection import RankedItem, rank_pairs, rank_pool
 from annotate.statistics import rows_of
 
@@ -161,7 +161,8 @@ def queue_pool(
         rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
         np.add.at(taken, rows[found], 1)
     started = taken > 0
-    assignees = open_assignees(project)
+    controls = queue_controls(project)
+    assignees = controls.assignees
     mine_assigned = [o for o, a in assignees if a == annotator.pk]
     held: dict[int, int] = {}
     if len(mine_assigned) < len(assignees):
@@ -173,7 +174,7 @@ def queue_pool(
             rows, found = rows_of(all_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
             taken[rows[found]] += np.fromiter(held.values(), dtype=taken.dtype, count=len(held))[found]
     keep = taken < project.overlap
-    for left_out in (own, excluded_output_ids(project)):
+    for left_out in (own, controls.excluded):
         if len(left_out):
             rows, found = rows_of(all_ids, np.asarray(left_out, dtype=np.int64))
             keep[rows[found]] = False
