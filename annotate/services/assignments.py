@@ -104,12 +104,13 @@ def _claim_rows(project: Project, annotator: AbstractBaseUser) -> list[tuple]:
 @dataclass(frozen=True)
 class QueuePool:
     """What one annotator may claim now (`ids`, ascending), and in it the outputs assigned to
-    them (`assigned`, oldest assignment first) and those someone else has graded or claimed
-    (`started`: what overlap-first completes)."""
+    them (`assigned`, oldest assignment first), those someone else has graded (`started`) and
+    those someone else has only claimed so far (`claimed`): what overlap-first completes."""
 
     ids: np.ndarray
     assigned: list[int]
     started: np.ndarray
+    claimed: np.ndarray
     # Per output, the slots held for other annotators' assignments not taken up yet.
     held: dict[int, int]
 
@@ -157,6 +158,7 @@ def queue_pool(
             own.append(output_id)
     if expired:
         _expire_stale(project, now)
+    graded = taken > 0
     if claimed:
         rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
         np.add.at(taken, rows[found], 1)
@@ -183,7 +185,10 @@ def queue_pool(
     if mine_assigned:
         rows, found = rows_of(all_ids, np.asarray(mine_assigned, dtype=np.int64))
         assigned = [o for o, row, ok in zip(mine_assigned, rows, found, strict=True) if ok and keep[row]]
-    return QueuePool(ids=ids, assigned=assigned, started=all_ids[keep & started], held=held)
+    return QueuePool(
+        ids=ids, assigned=assigned, started=all_ids[keep & graded],
+        claimed=all_ids[keep & started & ~graded], held=held,
+    )
 
 
 def _free_slots(*, project: Project, output_id: int, held: int = 0) -> list[int]:
@@ -338,7 +343,7 @@ def _first_draw(project: Project, output_id: int) -> tuple[float | None, int | N
 
 
 def _completion_items(project: Project, started: np.ndarray, rng: np.random.Generator) -> Iterator[RankedItem]:
-    """Overlap-first: outputs others already graded or claimed, in random order. They were
+    """Overlap-first: outputs others already graded (or claimed), in random order. They were
     drawn once already; this grade adds a vote on an output already in the sample and does
     not change which outputs are in it. So it carries the probability and pool size of that
     first draw (the LURE weight of annotate.labels.output_weights, a mean over an output's
@@ -354,11 +359,14 @@ def _completion_items(project: Project, started: np.ndarray, rng: np.random.Gene
 
 
 def _candidates(*, project, annotator, pool: QueuePool, selector, rng) -> Iterator[RankedItem]:
-    """Assigned outputs, then (overlap-first) started ones, then the selector's ranking, which
+    """Assigned outputs, then (overlap-first) graded, then claimed ones, then the selector's ranking, which
     is computed only when the earlier ones were all taken by others."""
     yield from _assigned_items(project, annotator, pool.assigned)
-    if project.overlap_first and pool.started.size:
-        yield from _completion_items(project, pool.started, rng)
+    if project.overlap_first:
+        # Graded ones first: a claim may yet be skipped or expire.
+        for started in (pool.started, pool.claimed):
+            if started.size:
+                yield from _completion_items(project, started, rng)
     yield from rank_pool(
         project=project, annotator=annotator, pool=pool.ids, selector=selector, rng=rng,
         limit=MAX_CLAIM_ATTEMPTS,

@@ -198,6 +198,20 @@ class TestOverlapFirst:
         # Expected n·n/200 ≈ 1.1 by chance.
         assert without <= 3
 
+    def test_graded_outputs_come_before_ones_only_claimed(self, project, owner, annotator, second_annotator):
+        project.overlap, project.overlap_first = 2, True
+        project.save()
+        many_outputs(project, 10)
+        graded = grade_next(project, annotator, 1, seed=8)
+        claimed_only = assignment_claim_next(project=project, annotator=annotator)
+
+        first = assignment_claim_next(project=project, annotator=second_annotator)
+        grade_submit(output=first.output, annotator=second_annotator, verdict="pass", assignment=first)
+        second = assignment_claim_next(project=project, annotator=second_annotator)
+
+        assert [first.output_id, second.output_id] == [graded[0], claimed_only.output_id]
+        assert second.selector == "overlap_first"
+
     def test_a_completion_grade_carries_the_first_draws_weight(self, project, annotator, second_annotator):
         project.overlap, project.overlap_first = 2, True
         project.save()
