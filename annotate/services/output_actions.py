@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -38,7 +39,17 @@ from annotate.models import (
 from annotate.services.text import unstorable_field
 
 MAX_OUTPUTS_PER_ACTION = 10_000
+# Larger than any id the database hands out: a bigger number is refused before the query.
+MAX_ID = 2**63 - 1
 MAX_REASON = 500
+# (action, label, what the reason means for it): the browser's controls and the API's choices.
+BULK_ACTIONS = (
+    ("regrade", "Send back for re-grading", "required"),
+    ("assign", "Assign to annotators", "optional"),
+    ("unassign", "Cancel assignments", "unused"),
+    ("exclude", "Exclude from sampling", "required"),
+    ("include", "Restore to sampling", "unused"),
+)
 
 
 class OutputActionError(ValueError):
@@ -249,3 +260,43 @@ def outputs_include(
     if restored < len(ids):
         message += f" {_plural(len(ids) - restored, 'output')} were not excluded."
     return OutputActionResult(restored, len(ids) - restored, message)
+
+
+def _members_by_id(project: Project, annotator_ids: Sequence[int]) -> list[AbstractBaseUser]:
+    ids = list(dict.fromkeys(annotator_ids))
+    users = {
+        user.pk: user
+        for user in get_user_model().objects.filter(pk__in=ids, memberships__project=project)
+    }
+    unknown = [pk for pk in ids if pk not in users]
+    if unknown:
+        raise OutputActionError(
+            "The annotator field names users who are not members of this project "
+            f"({', '.join(map(str, unknown[:5]))}); nothing was changed.", "annotator",
+        )
+    return [users[pk] for pk in ids]
+
+
+def outputs_bulk_apply(
+    *, project: Project, action: str, output_ids: Sequence[int], by: AbstractBaseUser,
+    reason: str = "", annotator_ids: Sequence[int] = (),
+) -> OutputActionResult:
+    """One of BULK_ACTIONS by name, for the browser's form and the API alike. `annotator_ids`
+    are user ids: whom to assign to, or whose assignments to cancel (all when empty)."""
+    if action not in {name for name, _, _ in BULK_ACTIONS}:
+        raise OutputActionError(
+            "The action field must be one of " + ", ".join(name for name, _, _ in BULK_ACTIONS) + ".",
+            "action",
+        )
+    if action == "regrade":
+        return outputs_send_back(project=project, output_ids=output_ids, reason=reason, by=by)
+    if action == "exclude":
+        return outputs_exclude(project=project, output_ids=output_ids, reason=reason, by=by)
+    if action == "include":
+        return outputs_include(project=project, output_ids=output_ids, by=by)
+    annotators = _members_by_id(project, annotator_ids)
+    if action == "assign":
+        return outputs_assign(
+            project=project, output_ids=output_ids, annotators=annotators, by=by, reason=reason
+        )
+    return outputs_unassign(project=project, output_ids=output_ids, annotators=annotators, by=by)

@@ -23,27 +23,14 @@ from django.views.decorators.http import require_POST
 from annotate.access import GRADING_ROLES, REVIEW_ROLES, project_for, role_in
 from annotate.models import Project
 from annotate.services.output_actions import (
+    BULK_ACTIONS,
+    MAX_ID,
     OutputActionError,
-    OutputActionResult,
-    outputs_assign,
-    outputs_exclude,
-    outputs_include,
-    outputs_send_back,
-    outputs_unassign,
+    outputs_bulk_apply,
 )
 
-# (value, label, what the reason field means for it)
-BULK_ACTIONS = (
-    ("regrade", "Send back for re-grading", "required"),
-    ("assign", "Assign to annotators", "optional"),
-    ("unassign", "Cancel assignments", "unused"),
-    ("exclude", "Exclude from sampling", "required"),
-    ("include", "Restore to sampling", "unused"),
-)
 RESULT = "annotate/partials/output_bulk_result.html"
 REFUSED_PAGE = "annotate/output_bulk_refused.html"
-# Larger than any id the database hands out: a bigger number is refused before the query.
-MAX_ID = 2**63 - 1
 
 
 def bulk_actions_context(project: Project, user) -> dict:
@@ -70,45 +57,6 @@ def _ids(request: HttpRequest, field: str) -> list[int]:
     return ids
 
 
-def _annotators(project: Project, ids: list[int]) -> list:
-    users = {
-        user.pk: user for user in get_user_model().objects.filter(
-            pk__in=ids, memberships__project=project
-        )
-    }
-    unknown = [pk for pk in dict.fromkeys(ids) if pk not in users]
-    if unknown:
-        raise OutputActionError(
-            f"The annotator field names users who are not members of this project "
-            f"({', '.join(map(str, unknown[:5]))}); nothing was changed.", "annotator",
-        )
-    return [users[pk] for pk in dict.fromkeys(ids)]
-
-
-def _run(request: HttpRequest, project: Project) -> tuple[str, OutputActionResult]:
-    action = request.POST.get("action", "")
-    if action not in {value for value, _, _ in BULK_ACTIONS}:
-        raise OutputActionError(
-            "The action field must be one of " + ", ".join(value for value, _, _ in BULK_ACTIONS) + ".",
-            "action",
-        )
-    output_ids = _ids(request, "output")
-    reason = request.POST.get("reason", "")
-    by = request.user
-    if action == "regrade":
-        return action, outputs_send_back(project=project, output_ids=output_ids, reason=reason, by=by)
-    if action == "exclude":
-        return action, outputs_exclude(project=project, output_ids=output_ids, reason=reason, by=by)
-    if action == "include":
-        return action, outputs_include(project=project, output_ids=output_ids, by=by)
-    annotators = _annotators(project, _ids(request, "annotator"))
-    if action == "assign":
-        return action, outputs_assign(
-            project=project, output_ids=output_ids, annotators=annotators, by=by, reason=reason
-        )
-    return action, outputs_unassign(project=project, output_ids=output_ids, annotators=annotators, by=by)
-
-
 def _next_url(request: HttpRequest, project: Project) -> str:
     """`next` when it is a path on this site, else the project's page."""
     target = request.POST.get("next", "")
@@ -123,8 +71,13 @@ def _next_url(request: HttpRequest, project: Project) -> str:
 @require_POST
 def outputs_bulk_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=REVIEW_ROLES)
+    action = request.POST.get("action", "")
     try:
-        action, result = _run(request, project)
+        result = outputs_bulk_apply(
+            project=project, action=action, output_ids=_ids(request, "output"),
+            annotator_ids=_ids(request, "annotator"), reason=request.POST.get("reason", ""),
+            by=request.user,
+        )
     except OutputActionError as exc:
         context = {"project": project, "error": str(exc), "field": exc.field,
                    "back": _next_url(request, project)}
