@@ -58,9 +58,10 @@ def _ids(request: HttpRequest, field: str) -> list[int]:
 
 
 def _next_url(request: HttpRequest, project: Project) -> str:
-    """`next` when it is a path on this site, else the project's page."""
+    """`next` when it is a path on this site (and no control character in it), else the
+    project's page."""
     target = request.POST.get("next", "")
-    if target.startswith("/") and not target.startswith("//") and url_has_allowed_host_and_scheme(
+    if target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target

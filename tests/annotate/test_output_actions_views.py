@@ -75,7 +75,10 @@ class TestActions:
         assert response.redirect_chain == [("/p/support-bot/?page=2", 302)]
         assert "1 output excluded from sampling." in response.content.decode()
 
-    @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", ""])
+    @pytest.mark.parametrize("next_url", [
+        "https://evil.example/", "//evil.example/x", "javascript:alert(1)", "", "/\\evil.example/",
+        "/p/\r\nSet-Cookie: a=b", "/p/\x00", "\x00/p/",
+    ])
     def test_next_off_site_goes_to_the_project(self, client, project, owner, make_outputs, next_url):
         outputs = make_outputs(n_samples=1)
         client.force_login(owner)
