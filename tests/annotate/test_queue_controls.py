@@ -58,6 +58,15 @@ class TestExclusion:
 
         assert sorted(graded) == sorted(o.pk for o in outputs[6:])
 
+    def test_the_recorded_pool_leaves_excluded_outputs_out(self, project, owner, annotator, make_outputs):
+        outputs = make_outputs(n_samples=2)
+        outputs_exclude(project=project, output_ids=[outputs[0].pk], reason="broken", by=owner)
+
+        claim = assignment_claim_next(project=project, annotator=annotator)
+
+        assert (claim.pool_size, claim.probability) == (3, pytest.approx(1 / 3))
+        assert claim.why == "chosen at random from 3 items"
+
     def test_restored_outputs_come_back(self, project, owner, annotator, make_outputs):
         outputs = make_outputs(n_samples=1)
         outputs_exclude(project=project, output_ids=[o.pk for o in outputs], reason="broken", by=owner)
@@ -107,6 +116,16 @@ class TestAssignment:
         assert (first.selector, first.why, first.probability) == ("assigned", "assigned to you: you know SQL", None)
         grade_submit(output=first.output, annotator=annotator, verdict="pass", assignment=first)
         assert grade_next(project, annotator, 1) == [pk for pk in chosen if pk != first.output_id]
+
+    def test_a_bulk_send_back_is_served_first_with_its_reason(self, project, owner, annotator, make_outputs):
+        outputs = make_outputs(n_samples=4)
+        grade_submit(output=outputs[5], annotator=annotator, verdict="fail")
+        outputs_send_back(project=project, output_ids=[outputs[5].pk], reason="the tone rule changed", by=owner)
+
+        claim = assignment_claim_next(project=project, annotator=annotator)
+
+        assert claim.output_id == outputs[5].pk
+        assert claim.why == "sent back for re-grading by a reviewer: the tone rule changed"
 
     def test_regrades_come_before_assigned_outputs(self, project, owner, annotator, make_outputs):
         regraded, assigned = make_outputs(n_samples=1)
