@@ -164,13 +164,13 @@ def queue_pool(
         np.add.at(taken, rows[found], 1)
     started = taken > 0
     controls = queue_controls(project)
-    assignees = controls.assignees
-    mine_assigned = [o for o, a in assignees if a == annotator.pk]
+    assignees, me = controls.assignees, annotator.pk
+    mine_assigned = [o for o, a in assignees if a == me]
     held: dict[int, int] = {}
     if len(mine_assigned) < len(assignees):
         graders = graders_of(project, {o for o, _ in assignees})
         for o, a in assignees:
-            if a != annotator.pk and a not in graders[o] and (o, a) not in live:
+            if a != me and a not in graders[o] and (o, a) not in live:
                 held[o] = held.get(o, 0) + 1
         if held:
             rows, found = rows_of(all_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
