@@ -156,3 +156,18 @@ class ExportAdmin(admin.ModelAdmin):
 from annotate.admin_actions import GOLD_EXPORT_ACTIONS  # noqa: E402
 
 ProjectAdmin.actions = [*GOLD_EXPORT_ACTIONS]
+
+
+# Queue controls: history rows written by annotate.services.output_actions; admins read them.
+@admin.register(models.OutputAssignee)
+class OutputAssigneeAdmin(AppendOnlyAdmin):
+    list_display = ["output", "annotator", "assigned_by", "created_at", "cancelled_at", "cancelled_by"]
+    list_filter = ["project"]
+    search_fields = ["reason", "annotator__username"]
+
+
+@admin.register(models.OutputExclusion)
+class OutputExclusionAdmin(AppendOnlyAdmin):
+    list_display = ["output", "reason", "excluded_by", "created_at", "restored_at", "restored_by"]
+    list_filter = ["project"]
+    search_fields = ["reason"]

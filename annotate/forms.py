@@ -10,7 +10,7 @@ class ProjectSettingsForm(forms.ModelForm):
     class Meta:
         model = Project
         fields = [
-            "name", "description", "guidelines", "default_selector", "overlap",
+            "name", "description", "guidelines", "default_selector", "overlap", "overlap_first",
             "default_ffr_ceiling", "min_labels_per_class", "random_mix", "goal_balance", "scale", "scale_min",
             "scale_max", "pass_threshold", "annotators_may_edit_criteria",
             "holistic_pass_implies_criteria",

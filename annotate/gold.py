@@ -24,6 +24,8 @@ How a gold label is made (the export, the review page and the tests share these 
   older version (``n_stale`` of them), whether or not stale votes are counted.
 * **Validator.** The report card's chosen validator for the target and its verdict
   (``pass``, ``fail``, ``error``), read through `annotate.evidence`; empty when none.
+* **Excluded from sampling.** True while the output is excluded from the grading queue
+  (annotate.services.output_actions); it stays in the export with its labels.
 
 File formats (`write_gold`):
 
@@ -70,6 +72,7 @@ from annotate.models import (
     Grade,
     GradeCriterion,
     Output,
+    OutputExclusion,
     Project,
     Sample,
 )
@@ -107,7 +110,7 @@ GOLD_COLUMNS = (
     "output_id", "item_id", "system", "input", "reference", "output", "criterion",
     "criterion_version", "gold", "gold_status", "label_source", "human_majority",
     "n_annotators", "n_pass", "n_fail", "n_unsure", "agreement", "stale", "n_stale",
-    "adjudicated_by", "validator", "validator_verdict",
+    "adjudicated_by", "validator", "validator_verdict", "excluded_from_sampling",
 )
 
 
@@ -196,6 +199,7 @@ class GoldChunk:
     validators: list[str]             # (T,) chosen validator names, "" when none
     validator_codes: np.ndarray       # (N, T) ChosenVerdicts codes
     grades: list[list[list[dict]]] | None = None  # [T][N] counted votes (all_grades)
+    excluded: np.ndarray | None = None  # (N,) bool: excluded from sampling now
 
     def __len__(self) -> int:
         return int(self.output_ids.size)
@@ -390,6 +394,11 @@ def iter_gold(
             n_unsure=n_unsure, n_stale=n_stale, agreement=agreement,
             adjudicated_by=adjudicated_by, inferred=inferred, validators=validator_names,
             validator_codes=chosen.codes(output_ids), grades=per_target_grades,
+            excluded=np.isin(output_ids, np.fromiter(
+                OutputExclusion.objects.filter(
+                    project=project, restored_at__isnull=True, output_id__gte=low, output_id__lte=high,
+                ).values_list("output_id", flat=True), dtype=np.int64,
+            )),
         )
         if len(rows) < chunk_size:
             return
@@ -430,7 +439,7 @@ def gold_schema(all_grades: bool):
         ("n_annotators", pa.int32()), ("n_pass", pa.int32()), ("n_fail", pa.int32()),
         ("n_unsure", pa.int32()), ("agreement", pa.float64()), ("stale", pa.bool_()),
         ("n_stale", pa.int32()), ("adjudicated_by", pa.string()), ("validator", pa.string()),
-        ("validator_verdict", pa.string()),
+        ("validator_verdict", pa.string()), ("excluded_from_sampling", pa.bool_()),
     ]
     if all_grades:
         fields.append(("grades", pa.string()))
@@ -482,6 +491,7 @@ def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
         pa.array(adjudicated, pa.string()),
         per_target(chunk.validators, pa.string()),
         named(chunk.validator_codes, VALIDATOR_NAMES, 2),
+        per_output(_excluded(chunk), pa.bool_()),
     ]
     if options.all_grades:
         arrays.append(pa.array(
@@ -493,6 +503,10 @@ def chunk_table(chunk: GoldChunk, options: GoldOptions, schema):
         keep = chunk.status.ravel() != STATUSES.index(STATUS_UNLABELLED)
         table = table.filter(pa.array(keep))
     return table
+
+
+def _excluded(chunk: GoldChunk) -> np.ndarray:
+    return chunk.excluded if chunk.excluded is not None else np.zeros(len(chunk), bool)
 
 
 def _importer_label(code: int) -> int | None:
@@ -547,6 +561,7 @@ def jsonl_lines(chunk: GoldChunk, options: GoldOptions) -> list[str]:
     n_pass, n_fail, n_unsure = chunk.n_pass.tolist(), chunk.n_fail.tolist(), chunk.n_unsure.tolist()
     n_stale, validator = chunk.n_stale.tolist(), chunk.validator_codes.tolist()
     unlabelled = STATUSES.index(STATUS_UNLABELLED)
+    excluded = _excluded(chunk).tolist()
     targets = range(len(chunk.targets))
     cache: dict[tuple, str] = {}
     lines = []
@@ -590,6 +605,7 @@ def jsonl_lines(chunk: GoldChunk, options: GoldOptions) -> list[str]:
             + ', "metadata": ' + (chunk.metadata[row] or "{}")
             + ', "human": ' + human
             + ', "gold": {"output_id": ' + str(int(chunk.output_ids[row]))
+            + ', "excluded_from_sampling": ' + ("true" if excluded[row] else "false")
             + ', "holistic": ' + labels[0] + ', "criteria": {' + criteria + "}}}"
         )
     return lines

@@ -73,6 +73,13 @@ class Project(models.Model):
         null=True, blank=True, help_text="On a rating scale, scores at or above pass."
     )
     annotators_may_edit_criteria = models.BooleanField(default=True)
+    # Off by default: it changes who grades what, and a project may want wide single coverage
+    # before any agreement (annotate.services.assignments.pool_output_ids).
+    overlap_first = models.BooleanField(
+        default=False, verbose_name="Complete overlap first",
+        help_text="Outputs someone has already graded come before new ones until they have "
+                  "as many annotators as the overlap asks, so agreement has something to measure.",
+    )
     # EvalGen grades holistically and takes a pass to mean every criterion passed. Off by
     # default: then a criterion's labels are only the verdicts people gave for it (DESIGN §4.1).
     holistic_pass_implies_criteria = models.BooleanField(
@@ -611,3 +618,69 @@ class CriterionStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion_id} {'retired' if self.archived else 'restored'}"
+
+
+class OutputAssignee(models.Model):
+    """An output assigned by hand to one annotator (annotate.services.output_actions). While
+    not cancelled it comes first in that annotator's queue, after re-grades, and holds a slot of
+    the project's overlap for them: others get the output only while the slots left over by its
+    graders, live claims and waiting assignees allow. Cancelling keeps the row (who and when)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="output_assignees")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="assignees")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="output_assignments"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["output", "annotator"], condition=Q(cancelled_at__isnull=True),
+                name="one_open_assignee_per_output_annotator",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "cancelled_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.output_id} assigned to {self.annotator_id}"
+
+
+class OutputExclusion(models.Model):
+    """An output left out of sampling: no queue serves it (single or pair) until it is
+    restored. It stays in the data, the exports and the matrix. Restoring sets `restored_at`;
+    excluding again is a new row, so the history of who did what and why is kept."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="output_exclusions")
+    output = models.ForeignKey(Output, on_delete=models.CASCADE, related_name="exclusions")
+    reason = models.CharField(max_length=500)
+    excluded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    restored_at = models.DateTimeField(null=True, blank=True)
+    restored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["output"], condition=Q(restored_at__isnull=True),
+                name="one_open_exclusion_per_output",
+            ),
+        ]
+        indexes = [models.Index(fields=["project", "restored_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.output_id} excluded: {self.reason[:40]}"

@@ -210,18 +210,24 @@ def selector_for_project(project: Project, name: str):
 
 def rank_pairs(
     *, project: Project, annotator: AbstractBaseUser, exclude: set[tuple[int, int]],
-    selector: str, rng: np.random.Generator, limit: int = 20,
+    selector: str, rng: np.random.Generator, limit: int = 20, left_out: np.ndarray | None = None,
 ) -> list[RankedItem]:
     """Pairs of outputs of the same input. A pairwise selector (MAD-systems, judge choice)
     chooses them when asked; any other selector draws a random pair not yet compared by this
-    annotator."""
+    annotator. No pair includes an output of `left_out` (excluded from sampling)."""
     arrays = _project_arrays(project)
+    eligible = np.ones(arrays.output_ids.size, dtype=bool)
+    if left_out is not None and left_out.size:
+        eligible = ~np.isin(arrays.output_ids, left_out)
     if selector in PAIRWISE_SELECTORS:
         rows = {int(o): i for i, o in enumerate(arrays.output_ids)}
         compared = np.array(
             [(rows[a], rows[b]) for a, b in exclude if a in rows and b in rows], dtype=np.int64
         ).reshape(-1, 2)
-        mask = np.bincount(arrays.sample_codes)[arrays.sample_codes] >= 2
+        per_sample = np.bincount(
+            arrays.sample_codes[eligible], minlength=int(arrays.sample_codes.max(initial=-1)) + 1
+        )
+        mask = eligible & (per_sample[arrays.sample_codes] >= 2)
         judges = (_pair_judges(project, rows) if getattr(SELECTORS[selector], "uses_pair_judges", False)
                   else None)
         context, _ = selection_context(
@@ -231,7 +237,8 @@ def rank_pairs(
         choices = choose_many(get_selector(selector), context, k=limit, epsilon=project.random_mix, rng=rng)
         ranked = []
         for c in choices:
-            if c.row_b is None:
+            # A selector may pair any two outputs of a sample it picked.
+            if c.row_b is None or not (eligible[c.row] and eligible[c.row_b]):
                 continue
             a, b = int(arrays.output_ids[c.row]), int(arrays.output_ids[c.row_b])
             # Which side is shown left is random, so position bias cannot follow the selector.
@@ -239,7 +246,7 @@ def rank_pairs(
                 a, b = b, a
             ranked.append(RankedItem(a, b, c.selector, c.why, c.probability, c.pool_size))
         return ranked
-    return _random_pairs(arrays, exclude, rng, limit)
+    return _random_pairs(arrays, exclude, rng, limit, eligible)
 
 
 def _pair_judges(project: Project, rows: dict[int, int]) -> PairJudges | None:
@@ -266,8 +273,9 @@ def _pair_judges(project: Project, rows: dict[int, int]) -> PairJudges | None:
     )
 
 
-def _random_pairs(arrays: _ProjectArrays, exclude, rng, limit) -> list[RankedItem]:
+def _random_pairs(arrays: _ProjectArrays, exclude, rng, limit, eligible: np.ndarray) -> list[RankedItem]:
     order = np.argsort(arrays.sample_codes, kind="stable")
+    order = order[eligible[order]]
     codes = arrays.sample_codes[order]
     starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], codes.size]

@@ -36,6 +36,7 @@ from annotate.models import (
     Role,
 )
 from annotate.queries import current_grades
+from annotate.queue_queries import open_assigned_counts
 from annotate.review.targets import chosen_for, ratings_matrix
 from annotate.team import counts_per_day, mean_kappa_per_rater, median_per_rater
 
@@ -60,6 +61,8 @@ class AnnotatorRow:
     validator_agreement: float | None
     validator_kappa: float | None
     validator_items: int
+    # Outputs assigned by hand to this person and not graded by them yet.
+    assigned_open: int = 0
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,11 @@ def team_report(project: Project, *, now=None, votes=None, chosen=None) -> TeamR
         Grade.objects.filter(project=project, retracted=False).exclude(selector=IMPORTED)
         .values_list("annotator_id", "started_at", "submitted_at")
     )
+    assigned = open_assigned_counts(project)
     roles = dict(Membership.objects.filter(project=project).values_list("user_id", "role"))
     user_ids = sorted(
         {uid for uid, role in roles.items() if role == Role.ANNOTATOR}
-        | set(graded) | set(comparisons) | set(skipped) | {row[0] for row in given}
+        | set(graded) | set(comparisons) | set(skipped) | {row[0] for row in given} | set(assigned)
     )
     users = dict(
         get_user_model().objects.filter(pk__in=user_ids).values_list("pk", "username")
@@ -142,6 +146,7 @@ def team_report(project: Project, *, now=None, votes=None, chosen=None) -> TeamR
             validator_agreement=against.percent_agreement if against else None,
             validator_kappa=against.kappa if against else None,
             validator_items=against.n_items if against else 0,
+            assigned_open=assigned.get(uid, 0),
         ))
     return TeamReport(rows=rows, validator_name=validator_name, chart=_chart(days, rater, user_ids, users))
 

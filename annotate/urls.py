@@ -67,3 +67,9 @@ urlpatterns += [
     ),
     path("p/<slug:slug>/team/", team.team_page, name="team"),
 ]
+
+from annotate.views import output_actions  # noqa: E402
+
+urlpatterns += [
+    path("p/<slug:slug>/outputs/bulk/", output_actions.outputs_bulk_view, name="outputs-bulk"),
+]

@@ -31,7 +31,7 @@ SELECTOR_NAMES = list(SELECTORS)
 SETTINGS_FIELDS = [
     "default_selector", "overlap", "default_ffr_ceiling", "min_labels_per_class", "random_mix",
     "goal_balance", "scale", "scale_min", "scale_max", "pass_threshold", "annotators_may_edit_criteria",
-    "holistic_pass_implies_criteria",
+    "holistic_pass_implies_criteria", "overlap_first",
 ]
 
 

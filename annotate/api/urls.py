@@ -30,3 +30,12 @@ urlpatterns += [
     path("exports/<int:pk>/", views_review.ExportDetailView.as_view(), name="api-export-detail"),
     path("exports/<int:pk>/file/", views_review.ExportFileView.as_view(), name="api-export-file"),
 ]
+
+from annotate.api import views_output_actions  # noqa: E402
+
+urlpatterns += [
+    path(
+        f"{PROJECT}outputs/bulk/", views_output_actions.OutputBulkActionView.as_view(),
+        name="api-outputs-bulk",
+    ),
+]

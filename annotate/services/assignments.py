@@ -8,10 +8,22 @@ they shrink the number of slots on offer instead.
 
 Pairs (output_b set) have no unique constraint; a pair claim locks both output rows (fixed
 order) and counts the pair's live claims and comparisons under that lock.
+
+Queue controls (annotate.services.output_actions). An output excluded from sampling is in no
+pool, single or pair, and no re-grade or assignment serves it until restored. In single mode
+the order is: re-grades, then outputs assigned to the annotator (oldest assignment first),
+then with `Project.overlap_first` the outputs others have graded or claimed whose overlap is
+not reached, then the selector over the whole pool. An open assignment holds a slot for its
+assignee: others are offered the output only while graders, live claims and waiting
+assignees leave a slot free. All of this only narrows or orders the candidates; the unique
+constraints still decide every claim, so the claim stays race-free. Pair mode honours
+exclusions only: assignment is per output.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
@@ -21,14 +33,26 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotate.models import Assignment, AssignmentStatus, Comparison, Output, Project
+from annotate.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    Grade,
+    Output,
+    OutputAssignee,
+    Project,
+)
 from annotate.queries import current_graders, graded_counts, project_output_ids
+from annotate.queue_queries import excluded_output_ids, graders_of, queue_controls
 from annotate.selection import RankedItem, rank_pairs, rank_pool
 from annotate.statistics import rows_of
 
 MAX_CLAIM_ATTEMPTS = 20
 LIVE = (AssignmentStatus.ACTIVE, AssignmentStatus.SUBMITTED)
 REOPENED = "reopened"
+# Selector names recorded on claims the queue controls made rather than a selector.
+ASSIGNED = "assigned"
+OVERLAP_FIRST = "overlap_first"
 
 
 class AssignmentError(ValueError):
@@ -77,11 +101,36 @@ def _claim_rows(project: Project, annotator: AbstractBaseUser) -> list[tuple]:
     )
 
 
+@dataclass(frozen=True)
+class QueuePool:
+    """What one annotator may claim now (`ids`, ascending), and in it the outputs assigned to
+    them (`assigned`, oldest assignment first), those someone else has graded (`started`) and
+    those someone else has only claimed so far (`claimed`): what overlap-first completes."""
+
+    ids: np.ndarray
+    assigned: list[int]
+    started: np.ndarray
+    claimed: np.ndarray
+    # Per output, the slots held for other annotators' assignments not taken up yet.
+    held: dict[int, int]
+
+
 def pool_output_ids(
     *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False,
     claims: list[tuple] | None = None,
 ) -> np.ndarray:
-    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached.
+    """Outputs this annotator may claim: not graded or claimed by them, overlap not reached,
+    not excluded from sampling, no slot held for an assignee. See `queue_pool`."""
+    return queue_pool(
+        project=project, annotator=annotator, include_skipped=include_skipped, claims=claims
+    ).ids
+
+
+def queue_pool(
+    *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False,
+    claims: list[tuple] | None = None,
+) -> QueuePool:
+    """The annotator's pool (see `pool_output_ids`) with its assigned and started parts.
 
     `claims` are _claim_rows read earlier in the same request. Claims past their expiry are
     marked expired here, when one is seen, rather than by an UPDATE on every request. The
@@ -91,7 +140,7 @@ def pool_output_ids(
     all_ids = project_output_ids(project)
     taken, mine = graded_counts(project, annotator, all_ids)
     now = timezone.now()
-    claimed, excluded, expired = [], list(mine), False
+    claimed, own, live, expired = [], list(mine), set(), False
     for _, output_id, output_b_id, annotator_id, status, expires_at in (
         _claim_rows(project, annotator) if claims is None else claims
     ):
@@ -102,28 +151,55 @@ def pool_output_ids(
             if output_b_id is None:
                 # A live claim not yet graded counts; a submitted one is counted by its grade.
                 claimed.append(output_id)
+                live.add((output_id, annotator_id))
         elif include_skipped:
             continue
         if annotator_id == annotator.pk and output_b_id is None:
-            excluded.append(output_id)
+            own.append(output_id)
     if expired:
         _expire_stale(project, now)
+    graded = taken > 0
     if claimed:
         rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
         np.add.at(taken, rows[found], 1)
+    started = taken > 0
+    controls = queue_controls(project)
+    assignees, me = controls.assignees, annotator.pk
+    mine_assigned = [o for o, a in assignees if a == me]
+    held: dict[int, int] = {}
+    if len(mine_assigned) < len(assignees):
+        graders = graders_of(project, {o for o, _ in assignees})
+        for o, a in assignees:
+            if a != me and a not in graders[o] and (o, a) not in live:
+                held[o] = held.get(o, 0) + 1
+        if held:
+            rows, found = rows_of(all_ids, np.fromiter(held, dtype=np.int64, count=len(held)))
+            taken[rows[found]] += np.fromiter(held.values(), dtype=taken.dtype, count=len(held))[found]
     keep = taken < project.overlap
-    if excluded:
-        rows, found = rows_of(all_ids, np.asarray(excluded, dtype=np.int64))
-        keep[rows[found]] = False
-    return all_ids[keep]
+    for left_out in (own, controls.excluded):
+        if len(left_out):
+            rows, found = rows_of(all_ids, np.asarray(left_out, dtype=np.int64))
+            keep[rows[found]] = False
+    ids = all_ids[keep]
+    assigned = []
+    if mine_assigned:
+        rows, found = rows_of(all_ids, np.asarray(mine_assigned, dtype=np.int64))
+        assigned = [o for o, row, ok in zip(mine_assigned, rows, found, strict=True) if ok and keep[row]]
+    return QueuePool(
+        ids=ids, assigned=assigned, started=all_ids[keep & graded],
+        claimed=all_ids[keep & started & ~graded], held=held,
+    )
 
 
-def _free_slots(*, project: Project, output_id: int) -> list[int]:
+def _free_slots(*, project: Project, output_id: int, held: int = 0) -> list[int]:
+    """Slots on offer, below the `held` top ones kept for waiting assignees: two annotators
+    racing for the last free slot then race for the same slot number, and the unique
+    constraint leaves the held one to its assignee."""
     graders = current_graders(project, output_id)
     if not graders:
         # Nobody holds a grade: every slot is on offer and the unique constraint on
         # (output, slot) picks the winner, without reading the live claims first.
-        return list(range(project.overlap))
+        return list(range(project.overlap - held))
     live = list(
         Assignment.objects.filter(
             output_id=output_id, output_b__isnull=True, status__in=LIVE
@@ -132,7 +208,7 @@ def _free_slots(*, project: Project, output_id: int) -> list[int]:
     # Grades given without a claim hold no slot, so each one takes a slot off the offer.
     unslotted = graders - {annotator_id for _, annotator_id in live}
     used = {slot for slot, _ in live}
-    return [slot for slot in range(project.overlap - len(unslotted)) if slot not in used]
+    return [slot for slot in range(project.overlap - len(unslotted) - held) if slot not in used]
 
 
 def _create_claim(**fields) -> Assignment | None:
@@ -149,8 +225,8 @@ def _create_claim(**fields) -> Assignment | None:
         return None
 
 
-def _insert_claim(*, project, annotator, item: RankedItem, now) -> Assignment | None:
-    for slot in _free_slots(project=project, output_id=item.output_id):
+def _insert_claim(*, project, annotator, item: RankedItem, now, held: int = 0) -> Assignment | None:
+    for slot in _free_slots(project=project, output_id=item.output_id, held=held):
         claim = _create_claim(
             project=project, output_id=item.output_id, annotator=annotator, slot=slot,
             selector=item.selector, why=item.why[:300], probability=item.probability,
@@ -211,10 +287,17 @@ def assignment_claim_next(
 
 
 def _claim_regrade(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
-    """Outputs a review meeting sent back for re-grading come before any other item."""
+    """Outputs sent back for re-grading (by a review meeting or a bulk action) come before any
+    other item, unless excluded from sampling."""
     from annotate.services.review import regrade_candidates, regrade_reason
 
-    for output_id in regrade_candidates(project, annotator):
+    candidates = regrade_candidates(project, annotator)
+    if not candidates:
+        return None
+    excluded = set(excluded_output_ids(project).tolist())
+    for output_id in candidates:
+        if output_id in excluded:
+            continue
         output = Output.objects.filter(pk=output_id, project=project).first()
         if output is None:
             continue
@@ -230,19 +313,78 @@ def _claim_regrade(*, project: Project, annotator: AbstractBaseUser) -> Assignme
     return None
 
 
+def _assigned_items(project: Project, annotator: AbstractBaseUser, assigned: list[int]) -> Iterator[RankedItem]:
+    """The annotator's assigned outputs. A person chose them, not a draw: no probability, so
+    estimates count each as standing for itself (as imported labels do)."""
+    for output_id in assigned[:MAX_CLAIM_ATTEMPTS]:
+        reason = (
+            OutputAssignee.objects.filter(
+                output_id=output_id, annotator=annotator, cancelled_at__isnull=True
+            ).values_list("reason", flat=True).first()
+        )
+        why = f"assigned to you: {reason}" if reason else "assigned to you"
+        yield RankedItem(output_id, None, ASSIGNED, why, None, None)
+
+
+def _first_draw(project: Project, output_id: int) -> tuple[float | None, int | None]:
+    """(probability, pool size) of the draw that put the output in the labelled sample: its
+    earliest current grade, else the earliest live claim on it."""
+    grade = (
+        Grade.objects.filter(output_id=output_id, superseded_by__isnull=True, retracted=False)
+        .order_by("submitted_at", "id").values_list("selector_probability", "selector_pool_size").first()
+    )
+    if grade is not None:
+        return grade
+    claim = (
+        Assignment.objects.filter(output_id=output_id, output_b__isnull=True, status__in=LIVE)
+        .order_by("claimed_at", "id").values_list("probability", "pool_size").first()
+    )
+    return claim if claim is not None else (None, None)
+
+
+def _completion_items(project: Project, started: np.ndarray, rng: np.random.Generator) -> Iterator[RankedItem]:
+    """Overlap-first: outputs others already graded (or claimed), in random order. They were
+    drawn once already; this grade adds a vote on an output already in the sample and does
+    not change which outputs are in it. So it carries the probability and pool size of that
+    first draw (the LURE weight of annotate.labels.output_weights, a mean over an output's
+    votes, stays the first draw's; the rankings read the first draw anyway), and is tagged
+    OVERLAP_FIRST so it never joins the ε-random stream."""
+    rows = rng.choice(started.size, size=min(MAX_CLAIM_ATTEMPTS, started.size), replace=False)
+    why = (f"completing overlap: others graded it and it needs {project.overlap} annotators "
+           f"(one of {started.size} such outputs)")
+    for row in rows:
+        output_id = int(started[row])
+        probability, pool_size = _first_draw(project, output_id)
+        yield RankedItem(output_id, None, OVERLAP_FIRST, why, probability, pool_size)
+
+
+def _candidates(*, project, annotator, pool: QueuePool, selector, rng) -> Iterator[RankedItem]:
+    """Assigned outputs, then (overlap-first) graded, then claimed ones, then the selector's ranking, which
+    is computed only when the earlier ones were all taken by others."""
+    yield from _assigned_items(project, annotator, pool.assigned)
+    if project.overlap_first:
+        # Graded ones first: a claim may yet be skipped or expire.
+        for started in (pool.started, pool.claimed):
+            if started.size:
+                yield from _completion_items(project, started, rng)
+    yield from rank_pool(
+        project=project, annotator=annotator, pool=pool.ids, selector=selector, rng=rng,
+        limit=MAX_CLAIM_ATTEMPTS,
+    )
+
+
 def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignment | None:
     for include_skipped in (False, True):
-        pool = pool_output_ids(
+        pool = queue_pool(
             project=project, annotator=annotator, include_skipped=include_skipped, claims=claims
         )
-        if pool.size == 0:
+        if pool.ids.size == 0:
             continue
-        ranked = rank_pool(
-            project=project, annotator=annotator, pool=pool, selector=selector, rng=rng,
-            limit=MAX_CLAIM_ATTEMPTS,
-        )
-        for item in ranked:
-            claim = _insert_claim(project=project, annotator=annotator, item=item, now=now)
+        for item in _candidates(project=project, annotator=annotator, pool=pool, selector=selector, rng=rng):
+            claim = _insert_claim(
+                project=project, annotator=annotator, item=item, now=now,
+                held=pool.held.get(item.output_id, 0),
+            )
             if claim is not None:
                 return claim
             if Assignment.objects.filter(
@@ -268,6 +410,7 @@ def _pair_graders(project: Project, a: int, b: int) -> set[int]:
 
 
 def _claim_pair(*, project, annotator, selector, rng, now) -> Assignment | None:
+    left_out = excluded_output_ids(project)
     exclude = set()
     for a, b in Comparison.objects.filter(
         project=project, annotator=annotator, superseded_by__isnull=True, retracted=False
@@ -281,7 +424,8 @@ def _claim_pair(*, project, annotator, selector, rng, now) -> Assignment | None:
         skipped.add((min(a, b), max(a, b)))
     for excluded in (exclude | skipped, exclude):
         ranked = rank_pairs(
-            project=project, annotator=annotator, exclude=excluded, selector=selector, rng=rng
+            project=project, annotator=annotator, exclude=excluded, selector=selector, rng=rng,
+            left_out=left_out,
         )
         for item in ranked:
             # Left and right are shown in random order whatever order the selector proposed.

@@ -309,4 +309,5 @@ def regrade_reason(*, project: Project, output_id: int) -> str:
     if request is None:
         return ""
     scope = f" (look again at {request.criterion.key})" if request.criterion else ""
-    return f"sent back for re-grading by a review meeting{scope}: {request.reason}"[:300]
+    source = "a review meeting" if request.decision_id else "a reviewer"
+    return f"sent back for re-grading by {source}{scope}: {request.reason}"[:300]

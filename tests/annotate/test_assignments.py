@@ -362,6 +362,47 @@ def test_concurrent_claims_never_exceed_overlap(overlap):
     assert Assignment.objects.filter(project=project, status=AssignmentStatus.ACTIVE).count() == 0
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("overlap", [2, 3])
+def test_concurrent_claims_respect_overlap_first_and_assignments(overlap):
+    """Eight annotators racing with overlap-first on, outputs assigned to some of them: no
+    output exceeds overlap, nobody claims an output twice, and the slots held for assignees
+    are theirs (others racing for the last free slot race for the same slot number)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite serialises writers")
+    from annotate.services.output_actions import outputs_assign
+
+    project = ProjectFactory(overlap=overlap, overlap_first=True)
+    lead = UserFactory(username="lead")
+    membership_set(project=project, user=lead, role=Role.OWNER)
+    annotators = [UserFactory(username=f"racer{i}") for i in range(8)]
+    for user in annotators:
+        membership_set(project=project, user=user, role=Role.ANNOTATOR)
+    outputs = []
+    for i in range(10):
+        sample = SampleFactory(project=project, external_id=f"race-{i}")
+        outputs += [OutputFactory(sample=sample, project=project, system=s) for s in ("x", "y", "z")]
+    pair_assigned, single_assigned = outputs[:8], outputs[8:14]
+    outputs_assign(project=project, output_ids=[o.pk for o in pair_assigned],
+                   annotators=annotators[:2], by=lead)
+    outputs_assign(project=project, output_ids=[o.pk for o in single_assigned],
+                   annotators=[annotators[2]], by=lead)
+    errors: list[Exception] = []
+
+    threads = _claim_concurrently(project, annotators, threading.Barrier(len(annotators)), errors, 0)
+
+    assert [t.is_alive() for t in threads] == [False] * len(threads)
+    assert errors == []
+    grades = list(Grade.objects.filter(project=project).values_list("output_id", "annotator_id"))
+    assert Counter(o for o, _ in grades) == Counter({o.pk: overlap for o in outputs})
+    assert len(set(grades)) == len(grades) == overlap * len(outputs)
+    graders = {o.pk: {a for out, a in grades if out == o.pk} for o in outputs}
+    assert all({annotators[0].pk, annotators[1].pk} <= graders[o.pk] for o in pair_assigned)
+    assert all(annotators[2].pk in graders[o.pk] for o in single_assigned)
+    assert Assignment.objects.filter(project=project, status=AssignmentStatus.ACTIVE).count() == 0
+
+
 @pytest.mark.django_db
 def test_periodic_expiry_releases_only_expired_claims(project, annotator, owner, make_outputs):
     from annotate.services.assignments import assignments_expire

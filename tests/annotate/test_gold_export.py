@@ -168,7 +168,7 @@ class TestGoldRows:
             "output_id", "item_id", "system", "input", "reference", "output", "criterion",
             "criterion_version", "gold", "gold_status", "label_source", "human_majority",
             "n_annotators", "n_pass", "n_fail", "n_unsure", "agreement", "stale", "n_stale",
-            "adjudicated_by", "validator", "validator_verdict",
+            "adjudicated_by", "validator", "validator_verdict", "excluded_from_sampling",
         ]
         got = by_key(rows)
         two_thirds = str(2 / 3)
@@ -605,3 +605,21 @@ class TestExportPages:
             project, "csv", ExportStatus.DONE, admin
         )
         assert "Queued a gold-label export (CSV) of 1 project" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_excluded_outputs_stay_in_the_export_with_a_flag(project, owner, graded):
+    from annotate.services.output_actions import outputs_exclude, outputs_include
+
+    outputs_exclude(project=project, output_ids=[graded[0].pk, graded[5].pk], reason="duplicate", by=owner)
+    outputs_include(project=project, output_ids=[graded[5].pk], by=owner)
+
+    rows = export_csv(project, chunk_size=3)
+    lines = io.BytesIO()
+    write_gold(project, "jsonl", lines, chunk_size=3)
+
+    flagged = {(r["item_id"], r["system"]) for r in rows if r["excluded_from_sampling"] == "true"}
+    assert flagged == {("q0", "alpha")}
+    assert len(rows) == 8 * 3
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    assert [r["gold"]["excluded_from_sampling"] for r in records] == [True] + [False] * 7

@@ -134,6 +134,22 @@ class TestSettingsPermissions:
         project.refresh_from_db()
         assert (project.overlap, project.default_selector, project.guidelines) == (2, "variance", "Be strict.")
 
+    def test_owner_turns_on_complete_overlap_first(self, client, project, owner):
+        client.force_login(owner)
+        page = client.get(reverse("project-settings", args=[project.slug])).content.decode()
+        assert "Complete overlap first" in page
+        assert "Outputs someone has already graded come before new ones" in page
+        data = {
+            "name": "Support bot", "default_selector": "random", "overlap": 2, "overlap_first": "on",
+            "default_ffr_ceiling": 0.25, "min_labels_per_class": 3, "random_mix": 0.1, "scale": "binary",
+        }
+
+        response = client.post(reverse("project-settings", args=[project.slug]), data)
+
+        assert response.status_code == 302
+        project.refresh_from_db()
+        assert (project.overlap, project.overlap_first) == (2, True)
+
     def test_a_selector_outside_the_registry_is_refused(self, client, project, owner):
         client.force_login(owner)
         data = {"name": "Support bot", "default_selector": "entropy", "overlap": 2,

@@ -26,6 +26,7 @@ from annotate.models import (
     GradeCriterion,
     Membership,
     Output,
+    OutputExclusion,
     Project,
     Role,
     Sample,
@@ -96,6 +97,9 @@ CASES = [
          lambda w: {"records": [{"item_id": "new", "input": "Hi?", "system": "alpha",
                                  "output": "Hello."}]}),
     Case("outputs", "get", P + "outputs/?labelled=false", READ),
+    Case("outputs bulk", "post", P + "outputs/bulk/",
+         {**OWNER_WRITE, "owner": 200, "reviewer": 200},
+         lambda w: {"action": "exclude", "outputs": [w.ungraded[0].pk], "reason": "duplicate"}),
     # criteria
     Case("criteria list", "get", P + "criteria/", READ),
     Case("criterion create", "post", P + "criteria/", GRADER_WRITE,
@@ -148,7 +152,7 @@ def db_state() -> dict:
     models = [
         Project, Membership, Sample, Output, Criterion, CriterionVersion, Grade, GradeCriterion,
         Comparison, Assignment, Provider, Validator, Run, VerdictRecord, PairVerdict, Suite, Export,
-        get_user_model(),
+        OutputExclusion, get_user_model(),
     ]
     return {
         "counts": {model.__name__: model.objects.count() for model in models},

@@ -125,6 +125,7 @@ class TestDetail:
             "min_labels_per_class": 3, "random_mix": 0.1, "goal_balance": 0.7, "scale": "binary",
             "scale_min": None, "scale_max": None, "pass_threshold": None,
             "annotators_may_edit_criteria": True, "holistic_pass_implies_criteria": False,
+            "overlap_first": False,
         }
 
     def test_owner_changes_settings(self, owner_api, project):
