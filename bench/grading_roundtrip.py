@@ -19,6 +19,7 @@ full each time (what the assignment service did before).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import time
@@ -28,6 +29,37 @@ from _setup import fresh_database, percentile
 
 TARGET_P95_MS = 50.0
 SYSTEMS = 10
+
+
+def reading_text(n: int) -> str:
+    """One of three shapes LLM outputs take (Markdown with a fenced Python block, a chat
+    transcript, Markdown prose), 1 to 4 KB, different for every output: each round renders a
+    text never rendered before, as grading a fresh output does."""
+    steps = "".join(f"{k}. Open **Settings** > Account {n}, step {k}, and check the `plan_{n}` field.\n"
+                    for k in range(1, 7 + n % 14))
+    code = (
+        "```python\n"
+        f"from concord_cloud import Client\n\nclient = Client(token=\"...\")  # ticket {n}\n"
+        + "".join(f"client.folders.share(\"folder-{n}-{k}\", role=\"viewer\", expires_days={k})\n"
+                  for k in range(4 + n % 12))
+        + "```\n"
+    )
+    shape = n % 3
+    if shape == 0:
+        return (f"## Sharing folder {n}\n\nThanks for reaching out! Here is how:\n\n{steps}\n"
+                f"Or with the Python client:\n\n{code}\n> Links expire after the days you choose.\n")
+    if shape == 1:
+        messages = [
+            {"role": "system", "content": f"You are the support assistant for account {n}."},
+            {"role": "user", "content": f"How do I share folder {n} with a colleague?"},
+            {"role": "assistant", "content": f"### Steps\n\n{steps}"},
+            {"role": "user", "content": "Can I script it?"},
+            {"role": "assistant", "content": f"Yes:\n\n{code}"},
+        ]
+        return json.dumps(messages)
+    return (f"Thanks for reaching out about order {n}! " * 4 + "\n\n" + steps + "\n"
+            + "| plan | storage |\n|---|---|\n| Basic | 200 GB |\n| Pro | 2 TB |\n\n"
+            + f"*Hope that helps, ticket {n}.* " * 6)
 
 
 def build_project(n_outputs: int, n_graded: int):
@@ -55,10 +87,6 @@ def build_project(n_outputs: int, n_graded: int):
     ]:
         criterion_create(project=project, key=key, definition=definition, reason="rubric", author=owner)
 
-    text = (
-        "Thanks for reaching out! You can change this under Settings > Account.\n\n"
-        "1. Open Settings.\n2. Choose Account.\n3. Save.\n" * 3
-    )
     n_samples = n_outputs // SYSTEMS
     samples = Sample.objects.bulk_create(
         [
@@ -72,8 +100,8 @@ def build_project(n_outputs: int, n_graded: int):
     )
     Output.objects.bulk_create(
         [
-            Output(project=project, sample=sample, system=f"system-{s}", text=text)
-            for sample in samples for s in range(SYSTEMS)
+            Output(project=project, sample=sample, system=f"system-{s}", text=reading_text(i * SYSTEMS + s))
+            for i, sample in enumerate(samples) for s in range(SYSTEMS)
         ],
         batch_size=5000,
     )
