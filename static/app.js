@@ -244,7 +244,8 @@
     if (theme === "auto") delete document.documentElement.dataset.theme;
     else document.documentElement.dataset.theme = theme;
     document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
-      button.textContent = "Theme: " + theme;
+      button.textContent = "◐ " + theme;
+      button.setAttribute("aria-label", "Colour theme: " + theme);
     });
     if (redraw) redrawCharts();
   }

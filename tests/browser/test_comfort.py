@@ -197,9 +197,9 @@ def test_light_mode_stays_light_and_the_toggle_forces_a_theme(browser: Browser, 
 
     # auto -> dark: dark although the system is light, and it stays dark on the next page.
     toggle = page.get_by_test_id("theme-toggle")
-    expect(toggle).to_have_text("Theme: auto")
+    expect(toggle).to_have_accessible_name("Colour theme: auto")
     toggle.click()
-    expect(toggle).to_have_text("Theme: dark")
+    expect(toggle).to_have_accessible_name("Colour theme: dark")
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
     assert contrast(page, "body")["background"] < 0.05
     visit(page, page_url(live_server.url, project, meeting, "rankings/"))
@@ -207,10 +207,10 @@ def test_light_mode_stays_light_and_the_toggle_forces_a_theme(browser: Browser, 
     page.screenshot(path=os.path.join(artifacts_dir, "forced-dark-rankings.png"), full_page=True)
     # dark -> light -> auto: back to following the system.
     page.get_by_test_id("theme-toggle").click()
-    expect(page.get_by_test_id("theme-toggle")).to_have_text("Theme: light")
+    expect(page.get_by_test_id("theme-toggle")).to_have_accessible_name("Colour theme: light")
     assert contrast(page, "body")["background"] > 0.9
     page.get_by_test_id("theme-toggle").click()
-    expect(page.get_by_test_id("theme-toggle")).to_have_text("Theme: auto")
+    expect(page.get_by_test_id("theme-toggle")).to_have_accessible_name("Colour theme: auto")
     assert page.evaluate("document.documentElement.dataset.theme") is None
     context.close()
 
