@@ -48,11 +48,14 @@ PAGES = [
 # translucent one is blended over what lies below it).
 CONTRAST_JS = """
 (selector) => {
+  // Computed colours come as rgb()/rgba(), or as color(srgb r g b / a) (0..1) for color-mix().
   const parse = (c) => {
-    const m = c.match(/rgba?\\(([^)]+)\\)/);
-    if (!m) return null;
+    let m = c.match(/rgba?\\(([^)]+)\\)/);
+    let scale = 1;
+    if (!m) { m = c.match(/color\\(srgb ([^)]+)\\)/); scale = 255; }
+    if (!m) throw new Error("unparsed colour " + c);
     const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
-    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+    return [p[0] * scale, p[1] * scale, p[2] * scale, p.length > 3 ? p[3] : 1];
   };
   const blend = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
   const background = (el) => {
@@ -77,7 +80,9 @@ CONTRAST_JS = """
   const bg = background(el);
   const fg = blend(parse(getComputedStyle(el).color), bg);
   const [l1, l2] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
-  return { contrast: (l1 + 0.05) / (l2 + 0.05), background: luminance(bg), text: luminance(fg) };
+  const rgb = (c) => "rgb(" + c.slice(0, 3).map(Math.round).join(", ") + ")";
+  return { contrast: (l1 + 0.05) / (l2 + 0.05), background: luminance(bg), text: luminance(fg),
+           colours: rgb(fg) + " on " + rgb(bg) + " (" + el.className + ")" };
 }
 """
 
@@ -161,11 +166,13 @@ def test_dark_mode_follows_the_system_on_every_page(browser: Browser, live_serve
         assert body["text"] > 0.3, f"{name}: the text is not light"
         assert body["contrast"] >= 4.5, f"{name}: body text contrast {body['contrast']:.2f}"
         for selector in ("main td", "main th", "main button:not([disabled])", "main .code-block",
-                         "main .chip", "main .verdict", "main .flash", "main kbd", "main .band",
-                         "main .kind", "main .tag", "main .selector-tag"):
+                         "main .chip", "main .verdict", "main .flash", "main kbd", "main button kbd",
+                         "main a[role=button] kbd", "main .band", "main .kind", "main .tag",
+                         "main .selector-tag"):
             measured = contrast(page, selector)
             if measured is not None:
-                assert measured["contrast"] >= 4.5, f"{name}: {selector} contrast {measured['contrast']:.2f}"
+                assert measured["contrast"] >= 4.5, (
+                    f"{name}: {selector} contrast {measured['contrast']:.2f}, {measured['colours']}")
         page.screenshot(path=os.path.join(artifacts_dir, f"dark-{name}.png"), full_page=True)
 
     # The grade page's Markdown: the highlighted code takes the dark token colours too.
@@ -188,11 +195,17 @@ def test_light_mode_stays_light_and_the_toggle_forces_a_theme(browser: Browser, 
     page = context.new_page()
     log_in_demo(page, live_server.url, "owner")
 
-    for name, path in [("dashboard", ""), ("verdict-matrix", "verdicts/"), ("review", "review/")]:
+    for name, path in [("dashboard", ""), ("grade", "grade/"), ("verdict-matrix", "verdicts/"),
+                       ("review", "review/"), ("meeting-item", "review/meetings/{meeting}/items/1/")]:
         visit(page, page_url(live_server.url, project, meeting, path))
         body = contrast(page, "body")
         assert body["background"] > 0.9, f"{name}: the page is not light"
         assert body["contrast"] >= 4.5
+        for selector in ("main td", "main button:not([disabled])", "main kbd", "main button kbd"):
+            measured = contrast(page, selector)
+            if measured is not None:
+                assert measured["contrast"] >= 4.5, (
+                    f"{name}: {selector} contrast {measured['contrast']:.2f}, {measured['colours']}")
         page.screenshot(path=os.path.join(artifacts_dir, f"light-{name}.png"), full_page=True)
 
     # auto -> dark: dark although the system is light, and it stays dark on the next page.
