@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db.models import OuterRef, Subquery
 from django.http import Http404
 
 from annotate.models import Membership, Project, Role
@@ -29,8 +30,16 @@ def role_in(project: Project, user: AbstractBaseUser) -> str | None:
 
 def project_for(user: AbstractBaseUser, slug: str, roles: tuple[str, ...] = ALL_ROLES) -> tuple[Project, str]:
     """The project and the user's role in it, or Http404 / PermissionDenied."""
-    project = Project.objects.filter(slug=slug).first()
-    role = role_in(project, user) if project else None
+    projects = Project.objects.filter(slug=slug)
+    if user.is_authenticated and not user.is_staff:
+        # The role rides along in the project's query: one round trip fewer on every request.
+        projects = projects.annotate(member_role=Subquery(
+            Membership.objects.filter(project=OuterRef("pk"), user=user).order_by("pk").values("role")[:1]
+        ))
+    project = projects.first()
+    role = None
+    if project is not None:
+        role = Role.OWNER if user.is_staff else getattr(project, "member_role", None)
     if project is None or role is None:
         raise Http404("No such project.")
     if role not in roles:

@@ -3,10 +3,16 @@
 Three systems answer questions about a fictional storage product from a help-centre article.
 Each answer is built from a known kind (good, hallucinated, unhelpful, rude, leaks an email),
 so the demo grades and validators have a ground truth to agree or disagree with.
+
+A few texts take the shapes LLM outputs take, so the reading features show on the first
+visit (see READING_EXAMPLES): a Markdown answer with a Python code block, a conversation as
+the input, an agent's transcript with a tool call as the output, and a long guide that shows
+its beginning and folds the rest.
 """
 
 from __future__ import annotations
 
+import json
 import random
 
 ARTICLES = [
@@ -47,7 +53,7 @@ ARTICLES = [
      "Files are encrypted in transit with TLS 1.3 and at rest with AES-256. End-to-end encryption is available for Vault folders on Pro.",
      "Yes: TLS 1.3 in transit and AES-256 at rest; Pro adds end-to-end encrypted Vault folders."),
     ("linux", "Is there a desktop app for Linux?",
-     "The desktop app is available for Windows, macOS and Ubuntu/Debian (.deb). Other distributions can use the web app or the command-line client.",
+     "The desktop app is available for Windows, macOS and Ubuntu/Debian (.deb). Other distributions can use the web app or the command-line client. Scripts can use the Python SDK (pip install concord-cloud): Client.from_env() reads the token from CONCORD_TOKEN, and client.upload(path, folder=...) uploads a file.",
      "Yes, for Ubuntu and Debian (.deb); on other distributions use the web app or the command-line client."),
     ("refund", "Can I get a refund for my annual plan?",
      "Annual plans can be refunded in full within 14 days of purchase. After 14 days, cancellation stops renewal but no partial refunds are given.",
@@ -114,6 +120,10 @@ def _answer(kind: str, article, rng: random.Random, customer: str) -> str:
 
 def demo_records(seed: int = 7, repeats: int = 2) -> list[dict]:
     """Per-output records in Concord's import format, with the kind as the `human` truth."""
+    return _with_reading_examples(_generated_records(seed, repeats))
+
+
+def _generated_records(seed: int, repeats: int) -> list[dict]:
     rng = random.Random(seed)
     records = []
     for round_number in range(repeats):
@@ -133,15 +143,165 @@ def demo_records(seed: int = 7, repeats: int = 2) -> list[dict]:
                     "system": system,
                     "output": output,
                     "metadata": {"kind": kind, "article": key},
-                    "human": {
-                        "label": int(kind == "good"),
-                        "criteria": {
-                            "grounded": int(kind != "hallucinated"),
-                            "helpful": int(kind not in ("unhelpful", "hallucinated")),
-                            "tone": int(kind != "rude"),
-                        },
-                    },
+                    "human": _truth(kind),
                 })
+    return records
+
+
+def _truth(kind: str) -> dict:
+    return {
+        "label": int(kind == "good"),
+        "criteria": {
+            "grounded": int(kind != "hallucinated"),
+            "helpful": int(kind not in ("unhelpful", "hallucinated")),
+            "tone": int(kind != "rude"),
+        },
+    }
+
+
+# -- texts as LLMs write them --------------------------------------------------------------------
+
+MARKDOWN_ANSWER = """## Concord Cloud on Linux
+
+Yes. Which way fits depends on your distribution:
+
+- **Ubuntu or Debian**: install the desktop app from the `.deb` package.
+- **Other distributions**: use the web app or the command-line client.
+- **Scripts and servers**: use the Python SDK (`pip install concord-cloud`).
+
+### Uploading from a script
+
+```python
+from concord_cloud import Client
+
+client = Client.from_env()  # reads the token from CONCORD_TOKEN
+client.upload("report.pdf", folder="Documents")
+```
+"""
+
+CHAT_INPUT = json.dumps([
+    {"role": "system", "content": "You are Concord Cloud's support assistant. Answer from the help-centre article only."},
+    {"role": "user", "content": "Hi! I bought the annual plan ten days ago."},
+    {"role": "assistant", "content": "Thanks for telling me. How can I help with your annual plan?"},
+    {"role": "user", "content": "Can I get a refund for my annual plan?"},
+], indent=1)
+
+CHAT_OUTPUT = json.dumps([
+    {"role": "assistant", "content": None, "tool_calls": [{
+        "id": "call_1", "type": "function",
+        "function": {"name": "search_help_centre", "arguments": json.dumps({"query": "annual plan refund"})},
+    }]},
+    {"role": "tool", "tool_call_id": "call_1",
+     "content": "Annual plans can be refunded in full within 14 days of purchase. After 14 days, "
+                "cancellation stops renewal but no partial refunds are given."},
+    {"role": "assistant",
+     "content": "Yes. You bought the plan ten days ago, so you are within the **14-day** window "
+                "and get a full refund. After 14 days, cancelling would only stop the renewal."},
+], indent=1)
+
+# Long enough that the reading pane shows its beginning and folds the rest (SHOWN_CHARACTERS).
+LONG_ANSWER = "\n".join([
+    "# Getting a deleted file back",
+    "",
+    "Thanks for reaching out! Losing a file is stressful, so here is everything that can help.",
+    "",
+    "## 1. Look in Trash first",
+    "",
+    "Deleted files are not gone straight away: they stay in **Trash** for 30 days on Basic and "
+    "180 days on Pro.",
+    "",
+    "1. Open **Trash** in the left-hand menu of the web app.",
+    "2. Find the file. Sort by *Deleted on* if Trash holds many files.",
+    "3. Select it and choose **Restore**. It goes back to the folder it was deleted from.",
+    "",
+    "If the folder it came from was deleted too, restore the folder first; the file comes back "
+    "with it.",
+    "",
+    "## 2. An older version instead",
+    "",
+    "If the file still exists but was overwritten, you do not need Trash at all: right-click the "
+    "file and open **Version history**. Versions are kept 30 days on Basic and 1 year on Pro.",
+    "",
+    *[
+        f"- **{when}**: {what}"
+        for when, what in [
+            ("Deleted today", "it is in Trash; restore it as above."),
+            ("Deleted last week", "still in Trash on every plan."),
+            ("Deleted 45 days ago on Basic", "Trash keeps files 30 days on Basic, so it is gone."),
+            ("Deleted 45 days ago on Pro", "Trash keeps files 180 days on Pro: restore it."),
+            ("Overwritten yesterday", "open Version history and restore the earlier version."),
+            ("Overwritten two months ago on Pro", "Version history keeps a year on Pro."),
+        ]
+    ],
+    "",
+    "## 3. Questions people ask next",
+    "",
+    *[
+        f"**{question}**\n{answer}\n"
+        for question, answer in [
+            ("Does restoring count against my storage?",
+             "Yes: a restored file counts again, just as before it was deleted."),
+            ("Can a team admin restore a colleague's file?",
+             "A file deleted from a shared folder goes to the Trash of the folder's owner, who can "
+             "restore it."),
+            ("Can I empty Trash to free space?",
+             "Yes, but files removed from Trash cannot be restored afterwards, on any plan."),
+            ("Is there an undo right after deleting?",
+             "The web app shows an Undo button for a few seconds after a delete; after that, use "
+             "Trash."),
+            ("Do restored files keep their sharing links?",
+             "Yes: links and members come back with the file or folder."),
+            ("I deleted the file on my laptop. Is it in the cloud Trash too?",
+             "Yes: the desktop app syncs the delete, and the file lands in the cloud Trash like any "
+             "other, with the same 30 or 180 days to restore it."),
+            ("Can I restore many files at once?",
+             "Yes: select several files in Trash (Shift-click for a range) and choose Restore once."),
+            ("What if I restore a file whose name is taken?",
+             "The restored file keeps both: it comes back with \"(restored)\" after its name, so "
+             "nothing is overwritten."),
+            ("Does Trash keep photos from Camera uploads?",
+             "Yes: photos deleted from the Camera uploads folder go to Trash like any other file."),
+        ]
+    ],
+    "## 4. When nothing is left",
+    "",
+    "If the file is neither in Trash nor in Version history, it cannot be brought back: Concord "
+    "Cloud keeps no copy beyond these two. To be safe next time, consider the Pro plan, whose "
+    "longer Trash and year of versions cover most accidents.",
+    "",
+    "## 5. Keeping files safe from now on",
+    "",
+    "- Mark important folders *Available offline* in the desktop app, so a copy stays on your "
+    "device as well.",
+    "- Share folders with **view** rights when others only need to read, so nobody deletes by "
+    "mistake.",
+    "- Check Trash before emptying it: emptying is the one step that cannot be undone.",
+    "",
+    "## Summary",
+    "",
+    "Open Trash, select the file and choose Restore; files stay there 30 days on Basic (180 on "
+    "Pro). For an overwritten file, use Version history instead. Hope that helps!",
+])
+
+# (item, system) -> what it becomes; all are good answers, so the truth stays the kind's.
+READING_EXAMPLES = {
+    ("linux-1", "rag-v2"): {"output": MARKDOWN_ANSWER},
+    ("refund-1", "rag-v1"): {"output": CHAT_OUTPUT},
+    ("restore-2", "baseline-gpt"): {"output": LONG_ANSWER},
+}
+# An input is shared by every output of its item.
+CHAT_INPUT_ITEM = "refund-1"
+
+
+def _with_reading_examples(records: list[dict]) -> list[dict]:
+    for record in records:
+        if record["item_id"] == CHAT_INPUT_ITEM:
+            record["input"] = CHAT_INPUT
+        example = READING_EXAMPLES.get((record["item_id"], record["system"]))
+        if example:
+            record["output"] = example["output"]
+            record["metadata"]["kind"] = "good"
+            record["human"] = _truth("good")
     return records
 
 

@@ -77,14 +77,22 @@ class Reading:
     total: int
 
 
+@lru_cache(maxsize=128)
+def _lexer_named(name: str):
+    """The lexer for a fence's language, or None. Looking a name up walks Pygments' whole
+    lexer table, and the same few names come back on every text; lexers keep no state
+    between texts, so one instance per name serves them all."""
+    try:
+        return get_lexer_by_name(name)
+    except ClassNotFound:
+        return None
+
+
 def _highlight_fence(code: str, language: str, _attrs: object) -> str:
     lexer = None
     name = (language or "").strip().split(maxsplit=1)[0] if language and language.strip() else ""
     if name:
-        try:
-            lexer = get_lexer_by_name(name)
-        except ClassNotFound:
-            lexer = None
+        lexer = _lexer_named(name.lower()[:64])
     elif len(code) <= MAX_GUESSED_CHARACTERS:
         lexer = _confident_guess(code)
     if lexer is None:

@@ -11,6 +11,12 @@ full middleware stack, session auth, CSRF off as the test client does): the grad
 per-criterion verdict and a note is stored, the next output is claimed, and the workspace
 partial is rendered. The target is p95 ≤ 50 ms on PostgreSQL.
 
+The outputs are texts as LLMs write them, 0.9 to 2.9 KB, each one different (Markdown with a
+fenced Python block, a chat transcript, Markdown prose with a table; see reading_text), so
+every round renders Markdown, highlights code and cleans the HTML of a text never seen before:
+no cache helps the measured path. "CPU" is this process's time (Django, rendering, the
+database driver), which the machine's other jobs disturb less than the wall clock.
+
 Baseline, measured in the same run: the same round with the per-process cache of the
 project's output ids cleared before every request, i.e. the pool loaded from the database in
 full each time (what the assignment service did before).
@@ -19,6 +25,7 @@ full each time (what the assignment service did before).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import time
@@ -28,6 +35,37 @@ from _setup import fresh_database, percentile
 
 TARGET_P95_MS = 50.0
 SYSTEMS = 10
+
+
+def reading_text(n: int) -> str:
+    """One of three shapes LLM outputs take (Markdown with a fenced Python block, a chat
+    transcript, Markdown prose), 1 to 4 KB, different for every output: each round renders a
+    text never rendered before, as grading a fresh output does."""
+    steps = "".join(f"{k}. Open **Settings** > Account {n}, step {k}, and check the `plan_{n}` field.\n"
+                    for k in range(1, 7 + n % 14))
+    code = (
+        "```python\n"
+        f"from concord_cloud import Client\n\nclient = Client(token=\"...\")  # ticket {n}\n"
+        + "".join(f"client.folders.share(\"folder-{n}-{k}\", role=\"viewer\", expires_days={k})\n"
+                  for k in range(4 + n % 12))
+        + "```\n"
+    )
+    shape = n % 3
+    if shape == 0:
+        return (f"## Sharing folder {n}\n\nThanks for reaching out! Here is how:\n\n{steps}\n"
+                f"Or with the Python client:\n\n{code}\n> Links expire after the days you choose.\n")
+    if shape == 1:
+        messages = [
+            {"role": "system", "content": f"You are the support assistant for account {n}."},
+            {"role": "user", "content": f"How do I share folder {n} with a colleague?"},
+            {"role": "assistant", "content": f"### Steps\n\n{steps}"},
+            {"role": "user", "content": "Can I script it?"},
+            {"role": "assistant", "content": f"Yes:\n\n{code}"},
+        ]
+        return json.dumps(messages)
+    return (f"Thanks for reaching out about order {n}! " * 4 + "\n\n" + steps + "\n"
+            + "| plan | storage |\n|---|---|\n| Basic | 200 GB |\n| Pro | 2 TB |\n\n"
+            + f"*Hope that helps, ticket {n}.* " * 6)
 
 
 def build_project(n_outputs: int, n_graded: int):
@@ -55,10 +93,6 @@ def build_project(n_outputs: int, n_graded: int):
     ]:
         criterion_create(project=project, key=key, definition=definition, reason="rubric", author=owner)
 
-    text = (
-        "Thanks for reaching out! You can change this under Settings > Account.\n\n"
-        "1. Open Settings.\n2. Choose Account.\n3. Save.\n" * 3
-    )
     n_samples = n_outputs // SYSTEMS
     samples = Sample.objects.bulk_create(
         [
@@ -72,8 +106,8 @@ def build_project(n_outputs: int, n_graded: int):
     )
     Output.objects.bulk_create(
         [
-            Output(project=project, sample=sample, system=f"system-{s}", text=text)
-            for sample in samples for s in range(SYSTEMS)
+            Output(project=project, sample=sample, system=f"system-{s}", text=reading_text(i * SYSTEMS + s))
+            for i, sample in enumerate(samples) for s in range(SYSTEMS)
         ],
         batch_size=5000,
     )
@@ -124,26 +158,27 @@ def form_fields(html: str, i: int) -> dict:
     return data
 
 
-def run_rounds(client, url: str, first_html: str, rounds: int, clear_cache: bool) -> tuple[list, list]:
+def run_rounds(client, url: str, first_html: str, rounds: int, clear_cache: bool) -> tuple[list, str, list]:
     from django.db import connection, reset_queries
 
     from annotate import queries as annotate_queries
 
-    timings, query_counts = [], []
+    timings, query_counts, cpu = [], [], []
     html = first_html
     for i in range(rounds):
         data = form_fields(html, i)
         if clear_cache:
             annotate_queries._output_ids.clear()
         reset_queries()
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         response = client.post(url, data, HTTP_HX_REQUEST="true")
         timings.append((time.perf_counter() - started) * 1e3)
+        cpu.append((time.process_time() - cpu_started) * 1e3)
         query_counts.append(len(connection.queries))
         assert response.status_code == 200, response.status_code
         html = response.content.decode()
         assert "Saved:" in html, "the grade was not saved"
-    return timings, html
+    return timings, html, cpu
 
 
 def main() -> None:
@@ -185,9 +220,9 @@ def main() -> None:
     page = client.get(reverse("grade-page", args=[project.slug]))
     assert page.status_code == 200
     url = reverse("grade-submit", args=[project.slug])
-    _, html = run_rounds(client, url, page.content.decode(), args.warmup, clear_cache=False)
-    timings, html = run_rounds(client, url, html, args.rounds, clear_cache=False)
-    baseline, html = run_rounds(client, url, html, args.baseline_rounds, clear_cache=True)
+    _, html, _ = run_rounds(client, url, page.content.decode(), args.warmup, clear_cache=False)
+    timings, html, cpu = run_rounds(client, url, html, args.rounds, clear_cache=False)
+    baseline, html, baseline_cpu = run_rounds(client, url, html, args.baseline_rounds, clear_cache=True)
     from django.db import reset_queries
 
     reset_queries()
@@ -195,14 +230,16 @@ def main() -> None:
     n_queries = len(connection.queries)
 
     graded = Grade.objects.filter(annotator=annotator).count()
-    print(f"{'submit → next item':<44}{'rounds':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}")
-    for name, values in [
-        ("this build (cached output ids)", timings),
-        ("baseline (all ids loaded every request)", baseline),
+    print(f"{'submit → next item':<44}{'rounds':>7}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}"
+          f"{'CPU median':>12}{'CPU p95':>9}")
+    for name, values, cpu_values in [
+        ("this build (cached output ids)", timings, cpu),
+        ("baseline (all ids loaded every request)", baseline, baseline_cpu),
     ]:
         print(
             f"{name:<44}{len(values):>7}{percentile(values, 50):>11.1f}"
             f"{percentile(values, 95):>9.1f}{max(values):>9.1f}"
+            f"{percentile(cpu_values, 50):>12.1f}{percentile(cpu_values, 95):>9.1f}"
         )
     ratio = percentile(baseline, 50) / percentile(timings, 50)
     p95 = percentile(timings, 95)

@@ -9,6 +9,9 @@
 //   details[data-remember]   remembers whether it was open, across items and reloads
 //   [data-reading-toggle="raw|diff"]  shows texts raw, or the output's diff from its reference;
 //                            the choice is a class on <html>, so it survives swaps and reloads
+//   [data-theme-toggle]      cycles the colours: the system's (auto), dark, light
+// window.concordChartTheme() gives Chart.js the theme's colours; chart scripts call it before
+// drawing and draw again on the document's "concord:theme" event.
 // Shortcuts never fire while the focus is in a text field: typing a note is just typing.
 (function () {
   "use strict";
@@ -224,6 +227,71 @@
   applyReading(readingMode());  // before first paint where possible: the script is deferred
   document.addEventListener("DOMContentLoaded", function () { applyReading(readingMode()); });
   document.addEventListener("htmx:afterSwap", function () { applyReading(readingMode()); });
+
+  // Colours: Pico follows the system unless <html data-theme> forces one. The choice is kept
+  // in localStorage and applied before the first paint by base.html's head.
+  var THEME_KEY = "concord:theme";
+  var THEMES = ["auto", "dark", "light"];
+
+  function savedTheme() {
+    try {
+      var saved = window.localStorage.getItem(THEME_KEY);
+      return THEMES.indexOf(saved) === -1 ? "auto" : saved;
+    } catch (e) { return "auto"; }
+  }
+
+  function applyTheme(theme, redraw) {
+    if (theme === "auto") delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
+      button.textContent = "◐ " + theme;
+      button.setAttribute("aria-label", "Colour theme: " + theme);
+    });
+    if (redraw) redrawCharts();
+  }
+
+  function cssColour(name, fallback) {
+    var value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+    return value || fallback;
+  }
+
+  // Chart.js draws on a canvas, which CSS cannot reach: its defaults take the theme's colours
+  // when a chart is built and again when the theme changes.
+  window.concordChartTheme = function () {
+    var colours = {
+      text: cssColour("--pico-muted-color", "#646b79"),
+      grid: cssColour("--pico-muted-border-color", "#e7eaf0"),
+      strong: cssColour("--pico-color", "#373c44"),
+      accent: cssColour("--concord-accent", "#34507a"),
+      violet: cssColour("--concord-violet", "#6b3fa0"),
+      warm: cssColour("--concord-warm", "#b3541e"),
+      pass: cssColour("--concord-pass", "#1f8a4c"),
+    };
+    if (typeof Chart !== "undefined") {
+      Chart.defaults.color = colours.text;
+      Chart.defaults.borderColor = colours.grid;
+    }
+    return colours;
+  };
+
+  // Chart scripts draw again on this event, with the new colours.
+  function redrawCharts() {
+    window.concordChartTheme();
+    document.dispatchEvent(new CustomEvent("concord:theme"));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-theme-toggle]");
+    if (!button) return;
+    var theme = THEMES[(THEMES.indexOf(savedTheme()) + 1) % THEMES.length];
+    try { window.localStorage.setItem(THEME_KEY, theme); } catch (e) { /* storage may be disabled */ }
+    applyTheme(theme, true);
+  });
+  document.addEventListener("DOMContentLoaded", function () { applyTheme(savedTheme(), false); });
+  if (window.matchMedia) {
+    var darkQuery = window.matchMedia("(prefers-color-scheme: dark)");
+    if (darkQuery.addEventListener) darkQuery.addEventListener("change", redrawCharts);
+  }
 
   // htmx: answers with 400 carry the form again with its error, so they are swapped in too.
   document.addEventListener("htmx:beforeSwap", function (event) {

@@ -9,9 +9,12 @@
 (function () {
   "use strict";
 
-  const BAR = "rgba(52, 80, 122, 0.55)";
-  const BAR_BORDER = "rgba(52, 80, 122, 0.9)";
-  const WHISKER = "#1f2d3d";
+  // The theme's colours (app.js), read when a chart is drawn: bars in the accent colour, the
+  // whiskers in the text colour, so both read on a light and a dark page.
+  function colours() {
+    const theme = window.concordChartTheme ? window.concordChartTheme() : { accent: "#34507a", strong: "#1f2d3d" };
+    return { bar: theme.accent + "8c", barBorder: theme.accent + "e6", whisker: theme.strong };
+  }
 
   const intervalWhiskers = {
     id: "intervalWhiskers",
@@ -22,7 +25,7 @@
         const meta = chart.getDatasetMeta(index);
         if (!dataset.intervals || meta.hidden) return;
         ctx.save();
-        ctx.strokeStyle = WHISKER;
+        ctx.strokeStyle = colours().whisker;
         ctx.lineWidth = 1.5;
         meta.data.forEach((bar, i) => {
           const interval = dataset.intervals[i];
@@ -53,6 +56,7 @@
     if (!canvas) return;
     const previous = Chart.getChart(canvas);
     if (previous) previous.destroy();
+    const palette = colours();
     new Chart(canvas, {
       type: "bar",
       data: {
@@ -61,8 +65,8 @@
           label: options.label,
           data: rows.map((row) => row.value),
           intervals: rows.map((row) => row.interval),
-          backgroundColor: BAR,
-          borderColor: BAR_BORDER,
+          backgroundColor: palette.bar,
+          borderColor: palette.barBorder,
           borderWidth: 1,
           barPercentage: 0.7,
         }],
@@ -151,6 +155,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("concord:theme", drawAll);
   // After an outerHTML swap the old target is gone; redrawing the (cheap) chart is simpler
   // than finding out which element settled.
   document.addEventListener("htmx:afterSettle", () => {

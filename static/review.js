@@ -1,5 +1,6 @@
 // The review page's agreement chart (Chart.js, vendored). Data come from the page as JSON
-// (#agreement-data); the select switches the criterion shown.
+// (#agreement-data); the select switches the criterion shown. Colours come from the theme
+// (app.js) and follow it.
 (function () {
   "use strict";
 
@@ -12,18 +13,20 @@
     var chart = null;
 
     function draw(index) {
+      var colours = window.concordChartTheme ? window.concordChartTheme()
+        : { accent: "#34507a", violet: "#6b3fa0" };
       var target = data.targets[index] || data.targets[0];
       var datasets = [{
         label: "annotators agree with each other",
         data: target.annotators,
-        borderColor: "#34507a", backgroundColor: "rgba(52, 80, 122, .12)",
+        borderColor: colours.accent, backgroundColor: colours.accent + "1f",  // 12% opaque
         borderWidth: 3, pointRadius: 4, spanGaps: true, cubicInterpolationMode: "monotone", fill: true,
       }];
       if (target.validator_name) {
         datasets.push({
           label: "chosen validator (" + target.validator_name + ") agrees with annotators",
           data: target.validator,
-          borderColor: "#6b3fa0", backgroundColor: "#6b3fa0", borderDash: [6, 4],
+          borderColor: colours.violet, backgroundColor: colours.violet, borderDash: [6, 4],
           borderWidth: 3, pointRadius: 4, spanGaps: true, cubicInterpolationMode: "monotone",
         });
       }
@@ -58,6 +61,7 @@
 
     draw(0);
     if (select) select.addEventListener("change", function () { draw(Number(select.value)); });
+    document.addEventListener("concord:theme", function () { draw(select ? Number(select.value) : 0); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

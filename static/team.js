@@ -1,14 +1,17 @@
 // The team page's chart: grades per day per annotator (Chart.js, vendored). Data come from
-// the page as JSON (#team-chart-data).
+// the page as JSON (#team-chart-data). Tableau's ten colours: mid-tones that read on a light and
+// a dark page alike; axes and grid take the theme's colours (app.js) and follow its changes.
 (function () {
   "use strict";
 
-  var COLOURS = ["#34507a", "#6b3fa0", "#2f7d5b", "#b5562b", "#8a6d1d", "#a0305a", "#3b7f99", "#555"];
+  var COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f", "#ff9da7", "#bab0ac"];
 
   function start() {
     var canvas = document.getElementById("team-chart");
     var source = document.getElementById("team-chart-data");
     if (!canvas || !source || typeof Chart === "undefined") return;
+    if (window.concordChartTheme) window.concordChartTheme();
+    if (canvas.chart) canvas.chart.destroy();
     var data = JSON.parse(source.textContent);
     var datasets = data.series.map(function (series, i) {
       var colour = COLOURS[i % COLOURS.length];
@@ -31,4 +34,5 @@
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
+  document.addEventListener("concord:theme", start);
 })();

@@ -2,7 +2,7 @@
 // alignment and false failure rate at every threshold tried, the picked one marked. Data come
 // from the page as JSON (#threshold-data); the card is swapped by htmx every few seconds, so
 // the charts are drawn again after each swap. Without JavaScript the picked threshold and its
-// reason stay in the text above each chart.
+// reason stay in the text above each chart. Colours come from the theme (app.js) and follow it.
 (function () {
   "use strict";
 
@@ -14,6 +14,8 @@
     var source = document.getElementById("threshold-data");
     if (!source || typeof Chart === "undefined") return;
     var data = JSON.parse(source.textContent);
+    var colours = window.concordChartTheme ? window.concordChartTheme()
+      : { accent: "#34507a", warm: "#b3541e", pass: "#2e7d4f" };
     charts.forEach(function (chart) { chart.destroy(); });
     charts = [];
     document.querySelectorAll("canvas[data-threshold-chart]").forEach(function (canvas) {
@@ -26,11 +28,11 @@
         data: {
           labels: labels,
           datasets: [
-            { label: "alignment", data: curve.alignment, borderColor: "#34507a", backgroundColor: "#34507a",
+            { label: "alignment", data: curve.alignment, borderColor: colours.accent, backgroundColor: colours.accent,
               borderWidth: 2, pointRadius: 2, spanGaps: true },
-            { label: "false failure rate", data: curve.ffr, borderColor: "#b3541e", backgroundColor: "#b3541e",
+            { label: "false failure rate", data: curve.ffr, borderColor: colours.warm, backgroundColor: colours.warm,
               borderDash: [6, 4], borderWidth: 2, pointRadius: 2, spanGaps: true },
-            { label: "threshold picked", data: picked, borderColor: "#2e7d4f", backgroundColor: "#2e7d4f",
+            { label: "threshold picked", data: picked, borderColor: colours.pass, backgroundColor: colours.pass,
               pointRadius: 6, pointStyle: "rectRot", showLine: false },
           ],
         },
@@ -53,4 +55,5 @@
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
   else draw();
   document.body.addEventListener("htmx:afterSettle", draw);
+  document.addEventListener("concord:theme", draw);
 })();

@@ -287,3 +287,12 @@ def test_the_danger_check_sees_live_markup_and_ignores_escaped_text():
             '<a href="https://ok.example" title="a&quot; onclick=&quot;b">y</a>')
 
     assert live_dangers(html) == ["<img>", "img[src]", "img[onerror]", "a[href=javascript:alert(1)]"]
+
+
+def test_a_fence_language_is_looked_up_once_whatever_its_case():
+    from annotate.text_rendering import _lexer_named
+
+    assert _lexer_named("python") is _lexer_named("python")
+    assert _lexer_named("no-such-language") is None
+    html = markdown_html("```Python\nimport os\n```\n")
+    assert html.startswith('<pre class="code-block" data-language="python"><code><span class="kn">import</span>')
