@@ -78,6 +78,10 @@ def test_criteria_then_team(page: Page, live_server, project, owner, annotator, 
     assert list(
         CriterionStatusChange.objects.filter(criterion=criterion).order_by("id").values_list("archived", flat=True)
     ) == [True, False]
+    # Restored, it is back on the Grade page under its latest version.
+    page.goto(f"{live_server.url}/p/{project.slug}/grade/")
+    expect(page.get_by_test_id("criteria")).to_contain_text("Privacy")
+    page.goto(f"{live_server.url}/p/{project.slug}/criteria/")
 
     page.get_by_role("link", name="Team").click()
     table = page.get_by_test_id("team-table")
@@ -93,3 +97,8 @@ def test_criteria_then_team(page: Page, live_server, project, owner, annotator, 
     )
     assert sorted(datasets) == [["arjun", 5], ["bea", 5]]
     page.screenshot(path=os.path.join(artifacts_dir, "team-page.png"), full_page=True)
+
+    # The team page is for owners and reviewers: an annotator is refused.
+    page.context.clear_cookies()
+    log_in(page, live_server, "arjun")
+    assert page.goto(f"{live_server.url}/p/{project.slug}/team/").status == 403
