@@ -67,3 +67,10 @@ urlpatterns += [
     ),
     path("p/<slug:slug>/team/", team.team_page, name="team"),
 ]
+
+from annotate.views import outputs  # noqa: E402
+
+urlpatterns += [
+    path("p/<slug:slug>/outputs/", outputs.output_list, name="output-list"),
+    path("p/<slug:slug>/outputs/<int:output_id>/", outputs.output_detail, name="output-detail"),
+]
