@@ -8,6 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from annotate.models import Assignment, AssignmentStatus, Grade, Role
 from annotate.services.assignments import assignment_claim_next, assignment_skip
@@ -404,3 +406,19 @@ def test_skip_shows_on_the_output_page(client, project, reviewer, annotator, tex
     body = client.get(reverse("output-detail", args=[project.slug, claim.output_id])).content.decode()
     assert 'data-testid="skips"' in body and "arjun" in body
     assert Assignment.objects.get(pk=claim.pk).status == AssignmentStatus.SKIPPED
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(params=st.dictionaries(
+    st.sampled_from(["q", "system", "labelled", "human", "validator", "disagree", "stale", "skipped", "page"]),
+    st.lists(st.text(max_size=400), min_size=1, max_size=3),
+    max_size=5,
+))
+def test_any_parameters_are_read_or_explained(client, project, reviewer, texts, params):
+    """Whatever the query string holds, the page answers 200 with at most the project's outputs."""
+    client.force_login(reviewer)
+    answer = client.get(list_url(project, **params))
+    assert answer.status_code == 200
+    assert answer.context["page"].paginator.count <= 6

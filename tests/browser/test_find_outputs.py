@@ -106,6 +106,10 @@ def test_search_then_open_an_output(page: Page, live_server, project, reviewer, 
     expect(verdicts).to_contain_text("no shortcuts")
     # The output is rendered as Markdown, with the raw text one key away.
     expect(page.get_by_test_id("output-text").locator("strong")).to_have_text("refund")
+    page.keyboard.press("Shift+R")
+    expect(page.get_by_test_id("output-text-raw")).to_contain_text("**refund**")
+    page.keyboard.press("Shift+R")
+    expect(page.get_by_test_id("output-text")).to_be_visible()
     page.screenshot(path=os.path.join(artifacts_dir, "find-outputs-output-page.png"), full_page=True)
 
     page.go_back()
