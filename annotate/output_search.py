@@ -10,11 +10,12 @@ read only that person's grades.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Func, OuterRef, Q, QuerySet
 from django.http import QueryDict
 
 from annotate.evidence import load_chosen_verdicts, load_output_verdicts
@@ -28,6 +29,7 @@ from annotate.models import (
     GradeCriterion,
     Output,
     Project,
+    Sample,
 )
 from annotate.review.agenda import human_validator_differences
 from annotate.review.targets import review_targets
@@ -41,9 +43,9 @@ MAX_QUERY_CHARS = 300
 MAX_WORDS = 12
 MAX_VALUES = 20
 MAX_VALUE_CHARS = 200
-# websearch_to_tsquery with the English dictionary: "refunds" finds "refund", quotes keep a
-# phrase, "-word" excludes, "or" alternates (the syntax of web search boxes).
+# The English dictionary: "refunds" finds "refund". Migration 0012's indexes use it too.
 SEARCH_CONFIG = "english"
+RANK_LIMIT = 2000
 
 
 @dataclass
@@ -158,34 +160,118 @@ def current_grades(project: Project, viewer=None) -> QuerySet:
     return grades if viewer is None else grades.filter(annotator=viewer)
 
 
-def text_search(outputs: QuerySet, q: str) -> QuerySet:
-    """Outputs whose text, input, reference, external id or system match `q`: ranked full text
-    on PostgreSQL, every word as a case-insensitive substring elsewhere."""
-    if not q:
-        return outputs
-    if connection.vendor == "postgresql":
-        vector = (
-            SearchVector("text", weight="A", config=SEARCH_CONFIG)
-            + SearchVector("sample__input_text", "sample__reference", weight="B", config=SEARCH_CONFIG)
-            + SearchVector("sample__external_id", "system", weight="C", config=SEARCH_CONFIG)
-        )
-        query = SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
-        return (
-            outputs.annotate(search=vector, rank=SearchRank(vector, query))
-            .filter(search=query).order_by("-rank", "id")
-        )
-    for word in q.split()[:MAX_WORDS]:
-        word = word.strip("\"'")
-        excluded = word.startswith("-") and len(word) > 1
-        word = word.lstrip("-") if excluded else word
-        if not word:
+@dataclass(frozen=True)
+class SearchTerm:
+    text: str
+    excluded: bool = False
+    phrase: bool = False
+
+
+def search_terms(q: str) -> list[list[SearchTerm]]:
+    """Web-search syntax read the same way on every database: groups that must all match,
+    each a list of alternatives (`or` between two terms); "a phrase" in quotes; -word excludes."""
+    groups: list[list[SearchTerm]] = []
+    alternative = False
+    for token in re.findall(r'-?"[^"]*"?|\S+', q)[:MAX_WORDS * 2]:
+        if token.lower() == "or" and groups:
+            alternative = True
             continue
-        match = (
-            Q(text__icontains=word) | Q(sample__input_text__icontains=word)
-            | Q(sample__reference__icontains=word) | Q(sample__external_id__icontains=word)
-            | Q(system__icontains=word)
-        )
-        outputs = outputs.exclude(match) if excluded else outputs.filter(match)
+        excluded = token.startswith("-") and len(token) > 1
+        token = token[1:] if excluded else token
+        phrase = token.startswith('"')
+        text = " ".join(token.strip('"').split())
+        if not text.strip("-"):
+            continue
+        term = SearchTerm(text, excluded, phrase)
+        if alternative and not excluded:
+            groups[-1].append(term)
+        else:
+            groups.append([term])
+        alternative = False
+    return groups[:MAX_WORDS]
+
+
+class OutputDocument(Func):
+    """An output's text and system as a tsvector: the expression the annotate_output_search
+    GIN index holds (migration 0012), so the planner reads the index."""
+
+    template = f"to_tsvector('{SEARCH_CONFIG}'::regconfig, COALESCE(%(expressions)s, ''))"
+    arg_joiner = ", '') || ' ' || COALESCE("
+    output_field = SearchVectorField()
+
+    def __init__(self):
+        super().__init__(F("text"), F("system"))
+
+
+class SampleDocument(Func):
+    """A sample's input, reference and external id (the annotate_sample_search index)."""
+
+    template = OutputDocument.template
+    arg_joiner = OutputDocument.arg_joiner
+    output_field = SearchVectorField()
+
+    def __init__(self):
+        super().__init__(F("input_text"), F("reference"), F("external_id"))
+
+
+def _lexeme_counts(terms: list[SearchTerm]) -> list[int]:
+    """How many lexemes each term leaves once the dictionary has read it: 0 for stop words
+    ("the", "is"), which websearch_to_tsquery leaves out rather than matching nothing."""
+    functions = [
+        f"numnode({'phraseto_tsquery' if t.phrase else 'plainto_tsquery'}('{SEARCH_CONFIG}'::regconfig, %s))"
+        for t in terms
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(functions)}", [t.text for t in terms])
+        return list(cursor.fetchone())
+
+
+def _postgres_match(term: SearchTerm) -> Q:
+    query = SearchQuery(term.text, config=SEARCH_CONFIG, search_type="phrase" if term.phrase else "plain")
+    # Two subqueries, each read from its GIN index: an OR of the output's own document with a
+    # sample subquery would make the planner compute every output's document instead.
+    outputs = Output.objects.alias(document=OutputDocument()).filter(document=query).values("id")
+    samples = Sample.objects.alias(document=SampleDocument()).filter(document=query).values("id")
+    return Q(pk__in=outputs) | Q(sample_id__in=samples)
+
+
+def _substring_match(term: SearchTerm) -> Q:
+    word = term.text
+    return (
+        Q(text__icontains=word) | Q(sample__input_text__icontains=word)
+        | Q(sample__reference__icontains=word) | Q(sample__external_id__icontains=word)
+        | Q(system__icontains=word)
+    )
+
+
+def text_search(outputs: QuerySet, q: str) -> QuerySet:
+    """Outputs matching `q` (search_terms) in their text, input, reference, external id or
+    system. PostgreSQL: each term through the English dictionary ("refunds" finds "refund"),
+    read from GIN indexes, ranked by relevance when few enough match to rank; elsewhere each
+    term is a case-insensitive substring."""
+    groups = search_terms(q)
+    if not groups:
+        return outputs
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        terms = [term for group in groups for term in group]
+        known = {term for term, n in zip(terms, _lexeme_counts(terms), strict=True) if n}
+        groups = [[t for t in group if t in known] for group in groups]
+        groups = [group for group in groups if group]
+        if not groups:
+            return outputs
+    match = _postgres_match if postgres else _substring_match
+    for group in groups:
+        condition = Q()
+        for term in group:
+            condition |= ~match(term) if term.excluded else match(term)
+        outputs = outputs.filter(condition)
+    if postgres:
+        wanted = " ".join(f'"{t.text}"' if t.phrase else t.text for g in groups for t in g if not t.excluded)
+        # Ranking reads every match's text; past RANK_LIMIT matches the order is by id.
+        if wanted and outputs.count() <= RANK_LIMIT:
+            query = SearchQuery(wanted, config=SEARCH_CONFIG, search_type="websearch")
+            outputs = outputs.annotate(rank=SearchRank(OutputDocument(), query)).order_by("-rank", "id")
     return outputs
 
 

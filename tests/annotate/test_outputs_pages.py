@@ -11,7 +11,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from annotate.models import Assignment, AssignmentStatus, Grade, Role
+from annotate.models import Assignment, AssignmentStatus, Grade, Output, Role
+from annotate.output_search import SearchTerm, search_terms, text_search
 from annotate.services.assignments import assignment_claim_next, assignment_skip
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import comparison_submit, grade_retract, grade_submit
@@ -123,6 +124,26 @@ class TestSearch:
         client.force_login(reviewer)
         found = shown_ids(client.get(list_url(project, q="parcel -depot")))
         assert found == [texts[("order-17", "beta")].pk]
+
+    def test_or_between_two_words_and_a_quoted_phrase(self, client, project, reviewer, texts):
+        client.force_login(reviewer)
+        either = shown_ids(client.get(list_url(project, q="blender or depot")))
+        phrase = shown_ids(client.get(list_url(project, q='"free for thirty"')))
+        assert sorted(either) == sorted(
+            [texts[("order-17", "alpha")].pk, texts[("order-18", "alpha")].pk, texts[("order-18", "beta")].pk]
+        )
+        assert sorted(phrase) == sorted([texts[("order-18", "alpha")].pk, texts[("order-18", "beta")].pk])
+
+    def test_postgres_stems_skips_stop_words_and_reads_the_indexes(self, client, project, reviewer, texts, on_postgres):
+        if not on_postgres:
+            pytest.skip("full text search and its GIN indexes exist on PostgreSQL only")
+        client.force_login(reviewer)
+        found = shown_ids(client.get(list_url(project, q="the refunds")))
+        assert sorted(found) == sorted([texts[("order-17", "beta")].pk, texts[("billing-3", "alpha")].pk])
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")  # six rows: the planner would scan them
+        plan = text_search(Output.objects.filter(project=project), "parcel").explain()
+        assert "annotate_output_search" in plan and "annotate_sample_search" in plan
 
     def test_search_within_a_system(self, client, project, reviewer, texts):
         client.force_login(reviewer)
@@ -422,3 +443,14 @@ def test_any_parameters_are_read_or_explained(client, project, reviewer, texts, 
     answer = client.get(list_url(project, **params))
     assert answer.status_code == 200
     assert answer.context["page"].paginator.count <= 6
+
+
+def test_search_terms_read_web_search_syntax():
+    assert search_terms('refund -"store credit" parcel or order  "half') == [
+        [SearchTerm("refund")],
+        [SearchTerm("store credit", excluded=True, phrase=True)],
+        [SearchTerm("parcel"), SearchTerm("order")],
+        [SearchTerm("half", phrase=True)],
+    ]
+    # A leading "or" joins nothing, so it is a word; dashes and empty quotes are nothing.
+    assert search_terms('or - -- "" ') == [[SearchTerm("or")]]
