@@ -400,7 +400,13 @@ class TestOutputPage:
         assert "b is polite" in body
 
     def test_the_number_of_queries_does_not_grow_with_the_grades(self, client, project, reviewer, texts, grounded):
+        forget()
         output = texts[("order-17", "alpha")]
+        judge = Validator.objects.create(project=project, name="alpha is good", kind="code", source="x")
+        VerdictRecord.objects.bulk_create([
+            VerdictRecord(validator=judge, output=o, outcome="pass" if o.system == "alpha" else "fail")
+            for o in texts.values()
+        ])
         client.force_login(reviewer)
 
         def queries_with(n_annotators: int) -> int:
@@ -409,13 +415,15 @@ class TestOutputPage:
                 membership_set(project=project, user=person, role=Role.ANNOTATOR)
                 grade_submit(output=output, annotator=person, verdict="pass", criteria={"grounded": "fail"},
                              note=f"note {i}")
+            client.get(detail_url(project, output))  # the in-memory label log and matrix catch up
             with CaptureQueriesContext(connection) as captured:
                 assert client.get(detail_url(project, output)).status_code == 200
             return len(captured)
 
         few, many = queries_with(1), queries_with(8)
         assert few == many
-        assert many <= 30
+        assert many <= 40
+        forget()
 
 
 @pytest.mark.django_db
