@@ -105,6 +105,11 @@ def main() -> None:
     start = time.perf_counter()
     project, owner, graded = build_project(args.outputs)
     print(f"{label}: {args.outputs} outputs built in {time.perf_counter() - start:.1f} s")
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # what autovacuum does after a bulk import
     client = Client()
     client.force_login(owner)
     base = f"/p/{project.slug}/outputs/"

@@ -1,36 +1,41 @@
-"""GIN indexes for the outputs search on PostgreSQL (annotate.output_search): one over each
-output's text and system, one over each sample's input, reference and external id.
+"""The outputs search on PostgreSQL (annotate.output_search): a stored tsvector column on
+outputs (text and system) and on samples (input, reference and external id), each with a GIN
+index. Stored rather than an expression index: a common word matches most rows, the planner
+then reads the table instead of the index, and computing to_tsvector for every row took 20 s
+on 100,000 outputs (bench/outputs_search.py); reading a stored vector takes milliseconds.
 
-Expression indexes written in SQL, PostgreSQL only: the query must repeat the exact expression
-for the planner to use them (annotate.output_search.OutputDocument and SampleDocument;
-tests/annotate/test_outputs_pages.py reads the query plan). SQLite has no full text here.
-Measured on 100,000 outputs: a search went from 8.6 s (to_tsvector over every row) to
-milliseconds (bench/outputs_search.py)."""
+Generated columns written in SQL and left out of the models: PostgreSQL computes them on every
+insert and update, so no code writes them, and SQLite (no full text here) never has them.
+annotate.output_search.SearchDocument reads them."""
 
 from django.db import migrations
 
-INDEXES = [
-    ("annotate_output_search", "annotate_output", "COALESCE(text, '') || ' ' || COALESCE(system, '')"),
-    ("annotate_sample_search", "annotate_sample",
+DOCUMENTS = [
+    ("annotate_output", "COALESCE(text, '') || ' ' || COALESCE(system, '')"),
+    ("annotate_sample",
      "COALESCE(input_text, '') || ' ' || COALESCE(reference, '') || ' ' || COALESCE(external_id, '')"),
 ]
 
 
-def create_indexes(apps, schema_editor):
+def add_documents(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name, table, document in INDEXES:
+    for table, document in DOCUMENTS:
         schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-            f"USING gin (to_tsvector('english'::regconfig, {document}))"
+            f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS search_document tsvector "
+            f"GENERATED ALWAYS AS (to_tsvector('english'::regconfig, {document})) STORED"
+        )
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {table}_search ON {table} USING gin (search_document)"
         )
 
 
-def drop_indexes(apps, schema_editor):
+def drop_documents(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name, _, _ in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+    for table, _ in DOCUMENTS:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {table}_search")
+        schema_editor.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS search_document")
 
 
 class Migration(migrations.Migration):
@@ -39,4 +44,4 @@ class Migration(migrations.Migration):
         ("annotate", "0011_bothgoals_goal_balance"),
     ]
 
-    operations = [migrations.RunPython(create_indexes, drop_indexes, elidable=False)]
+    operations = [migrations.RunPython(add_documents, drop_documents, elidable=False)]
