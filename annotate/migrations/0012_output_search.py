@@ -6,7 +6,8 @@ on 100,000 outputs (bench/outputs_search.py); reading a stored vector takes mill
 
 Generated columns written in SQL and left out of the models: PostgreSQL computes them on every
 insert and update, so no code writes them, and SQLite (no full text here) never has them.
-annotate.output_search.SearchDocument reads them."""
+annotate.output_search.SearchDocument reads them; the sample index serves the search, the output index
+serves rare words when the output document is queried on its own."""
 
 from django.db import migrations
 

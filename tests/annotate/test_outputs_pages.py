@@ -134,7 +134,7 @@ class TestSearch:
         )
         assert sorted(phrase) == sorted([texts[("order-18", "alpha")].pk, texts[("order-18", "beta")].pk])
 
-    def test_postgres_stems_skips_stop_words_and_reads_the_indexes(self, client, project, reviewer, texts, on_postgres):
+    def test_postgres_stems_skips_stop_words_and_reads_the_stored_documents(self, client, project, reviewer, texts, on_postgres):
         if not on_postgres:
             pytest.skip("full text search and its GIN indexes exist on PostgreSQL only")
         client.force_login(reviewer)
@@ -143,7 +143,7 @@ class TestSearch:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_seqscan = off")  # six rows: the planner would scan them
         plan = text_search(Output.objects.filter(project=project), "parcel").explain()
-        assert "annotate_output_search" in plan and "annotate_sample_search" in plan
+        assert "search_document @@" in plan and "annotate_sample_search" in plan
 
     def test_search_within_a_system(self, client, project, reviewer, texts):
         client.force_login(reviewer)
