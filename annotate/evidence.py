@@ -94,3 +94,53 @@ def load_pair_judges(project) -> PairJudgeVerdicts | None:
     """None when no provider is configured or the project has no pairwise judge with verdicts."""
     path = getattr(settings, "ANNOTATE_PAIR_JUDGES_PROVIDER", None)
     return import_string(path)(project) if path else None
+
+
+@dataclass(frozen=True)
+class ValidatorOption:
+    """A validator the outputs list can filter by."""
+
+    id: int
+    name: str
+    criterion_key: str | None      # None: the holistic verdict
+
+
+@dataclass(frozen=True)
+class OutputVerdict:
+    """One validator's verdict on one output, for the output page (`replaced`: earlier error
+    verdicts a later run replaced, newest first, as (outcome, detail, stored_at))."""
+
+    validator_id: int
+    validator_name: str
+    kind: str
+    criterion_key: str | None
+    revises: int | None
+    archived: bool
+    outcome: str
+    score: float | None
+    detail: str
+    latency_ms: float | None
+    created_at: object
+    replaced: tuple = ()
+
+
+@dataclass(frozen=True)
+class OutputPairVerdict:
+    """A pairwise judge's verdict on a pair holding the output; `winner` is "this", "other",
+    "tie" or "error" from the output's side."""
+
+    validator_id: int
+    validator_name: str
+    other_output_id: int
+    other_system: str
+    winner: str
+    inconsistent: bool
+    detail: str
+
+
+def load_output_verdicts():
+    """The provider of validator verdicts for the outputs list and page (an object with
+    `validators(project)`, `outputs_with_verdict(project, validator_id, outcome)`,
+    `verdicts_of(output)` and `pair_verdicts_of(output)`), or None without validators."""
+    path = getattr(settings, "ANNOTATE_OUTPUT_VERDICTS_PROVIDER", None)
+    return import_string(path) if path else None

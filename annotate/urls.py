@@ -68,8 +68,10 @@ urlpatterns += [
     path("p/<slug:slug>/team/", team.team_page, name="team"),
 ]
 
-from annotate.views import output_actions  # noqa: E402
+from annotate.views import output_actions, outputs  # noqa: E402
 
 urlpatterns += [
     path("p/<slug:slug>/outputs/bulk/", output_actions.outputs_bulk_view, name="outputs-bulk"),
+    path("p/<slug:slug>/outputs/", outputs.output_list, name="output-list"),
+    path("p/<slug:slug>/outputs/<int:output_id>/", outputs.output_detail, name="output-detail"),
 ]

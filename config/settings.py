@@ -255,6 +255,8 @@ ANNOTATE_EMBEDDER = "validators.evidence.embed_with_provider"
 ANNOTATE_CHOSEN_VERDICTS_PROVIDER = "validators.evidence.chosen_verdicts"
 # The project's pairwise judges and their verdicts, for the judge_choice pairwise selector.
 ANNOTATE_PAIR_JUDGES_PROVIDER = "validators.evidence.pair_judges"
+# Validator verdicts per output, for the outputs list's filter and the output page.
+ANNOTATE_OUTPUT_VERDICTS_PROVIDER = "validators.evidence.output_verdicts"
 
 LOGGING = {
     "version": 1,

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from annotate.evidence import ChosenVerdicts, EvidenceBlock, PairJudgeVerdicts
-from annotate.models import Project
+from annotate.evidence import (
+    ChosenVerdicts,
+    EvidenceBlock,
+    OutputPairVerdict,
+    OutputVerdict,
+    PairJudgeVerdicts,
+    ValidatorOption,
+)
+from annotate.models import Output, Project
 from annotate.statistics import as_outcomes
 from validators import matrix as matrix_cache
-from validators.models import PairVerdict, PairwiseSetting, Target, Validator
+from validators.models import (
+    PairVerdict,
+    PairwiseSetting,
+    Target,
+    Validator,
+    VerdictHistory,
+    VerdictRecord,
+)
 
 
 def verdict_matrix(project: Project) -> EvidenceBlock:
@@ -88,3 +102,62 @@ def embed_with_provider(project: Project, texts: list[str]) -> np.ndarray:
             "CONCORD_EMBEDDINGS_METHOD=provider needs an OpenAI-compatible provider in the project."
         )
     return llm.embed(provider_config(provider), texts)
+
+
+class OutputVerdicts:
+    """Validator verdicts per output for annotate's outputs list and output page
+    (settings.ANNOTATE_OUTPUT_VERDICTS_PROVIDER)."""
+
+    def validators(self, project: Project) -> list[ValidatorOption]:
+        """The project's single-output validators, archived ones included (their verdicts stay)."""
+        return [
+            ValidatorOption(id=pk, name=name, criterion_key=key)
+            for pk, name, key in Validator.objects.filter(project=project, target=Target.OUTPUT)
+            .order_by("id").values_list("id", "name", "criterion__key")
+        ]
+
+    def outputs_with_verdict(self, project: Project, validator_id: int, outcome: str):
+        """Ids of the outputs the validator gave `outcome` (a subquery, never evaluated here)."""
+        return VerdictRecord.objects.filter(
+            validator_id=validator_id, validator__project=project, outcome=outcome
+        ).values("output_id")
+
+    def verdicts_of(self, output: Output) -> list[OutputVerdict]:
+        records = list(
+            VerdictRecord.objects.filter(output=output)
+            .select_related("validator__criterion").order_by("validator_id")
+        )
+        replaced: dict[int, list] = {}
+        for h in VerdictHistory.objects.filter(output=output).order_by("-replaced_at", "-id"):
+            replaced.setdefault(h.validator_id, []).append((h.outcome, h.detail, h.stored_at))
+        return [
+            OutputVerdict(
+                validator_id=r.validator_id, validator_name=r.validator.name, kind=r.validator.kind,
+                criterion_key=r.validator.criterion.key if r.validator.criterion else None,
+                revises=r.validator.parent_id, archived=r.validator.archived, outcome=r.outcome,
+                score=r.score, detail=r.detail, latency_ms=r.latency_ms, created_at=r.created_at,
+                replaced=tuple(replaced.get(r.validator_id, ())),
+            )
+            for r in records
+        ]
+
+    def pair_verdicts_of(self, output: Output) -> list[OutputPairVerdict]:
+        verdicts = (
+            PairVerdict.objects.filter(output_a=output) | PairVerdict.objects.filter(output_b=output)
+        ).select_related("validator", "output_a", "output_b").order_by("validator_id", "id")
+        rows = []
+        for v in verdicts:
+            is_a = v.output_a_id == output.pk
+            other = v.output_b if is_a else v.output_a
+            if v.winner in ("a", "b"):
+                winner = "this" if (v.winner == "a") == is_a else "other"
+            else:
+                winner = v.winner
+            rows.append(OutputPairVerdict(
+                validator_id=v.validator_id, validator_name=v.validator.name, other_output_id=other.pk,
+                other_system=other.system, winner=winner, inconsistent=v.inconsistent, detail=v.detail,
+            ))
+        return rows
+
+
+output_verdicts = OutputVerdicts()

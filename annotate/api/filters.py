@@ -1,4 +1,4 @@
-"""Filters of the outputs list: system, labelled, criterion (DESIGN §6)."""
+"""Filters of the outputs list: system, labelled, criterion and the search `q` (DESIGN §6)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from rest_framework.exceptions import ValidationError
 
 from annotate.models import Grade, GradeCriterion, Output
+from annotate.output_search import MAX_QUERY_CHARS, text_search
 
 _TRUTH = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -30,9 +31,19 @@ class OutputFilter(django_filters.FilterSet):
         help_text="Criterion key: outputs whose current grades give a verdict for it.",
     )
 
+    q = django_filters.CharFilter(
+        method="filter_search", max_length=MAX_QUERY_CHARS,
+        help_text="Search the output text, input, reference, external id and system: full text "
+                  "(web search syntax: \"a phrase\", -exclude, or) on PostgreSQL, every word as a "
+                  "substring elsewhere.",
+    )
+
     class Meta:
         model = Output
-        fields = ["system", "labelled", "criterion"]
+        fields = ["system", "labelled", "criterion", "q"]
+
+    def filter_search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return text_search(queryset, value.strip())
 
     def filter_labelled(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         wanted = _TRUTH.get(value.strip().lower())

@@ -170,6 +170,31 @@ def _disagreements(
     ]
 
 
+def human_validator_differences(votes: LabelVotes, chosen, targets: list[ReviewTarget]):
+    """(output id, criterion id, difference) for every output and target where the human majority
+    (pass/fail) differs from the report card's chosen validator; also what the outputs list's
+    `disagree` filter reads."""
+    if chosen is None:
+        return
+    outputs = np.unique(votes.output_ids)
+    n_votes = np.bincount(rows_of(outputs, votes.output_ids)[0], minlength=outputs.size)
+    for target in targets:
+        name, reference = chosen_for(chosen, target.key, outputs)
+        if not name:
+            continue
+        human = majority(outputs, votes.output_ids, votes.codes(target.criterion_id)).astype(np.int64)
+        inferred = inferred_outputs(outputs, votes, target.criterion_id)
+        differ = (human >= 0) & (reference != MISSING) & (human != reference)
+        for i in np.flatnonzero(differ):
+            yield int(outputs[i]), target.criterion_id, {
+                "key": target.key, "name": target.name, "validator": name,
+                "human": "pass" if human[i] == LABEL_PASS else "fail",
+                "label_source": "inferred" if inferred[i] else "given",
+                "verdict": "pass" if reference[i] == LABEL_PASS else "fail",
+                "n_votes": int(n_votes[i]),
+            }
+
+
 def _validator_disagreements(
     project: Project, votes: LabelVotes, chosen, targets: list[ReviewTarget], adjudicated,
     skip: set[int], limit: int,
@@ -179,24 +204,10 @@ def _validator_disagreements(
     outputs = np.unique(votes.output_ids)
     n_votes = np.bincount(rows_of(outputs, votes.output_ids)[0], minlength=outputs.size)
     found: dict[int, list[dict]] = defaultdict(list)
-    for target in targets:
-        name, reference = chosen_for(chosen, target.key, outputs)
-        if not name:
+    for output_id, criterion_id, difference in human_validator_differences(votes, chosen, targets):
+        if output_id in skip or (output_id, criterion_id) in adjudicated:
             continue
-        human = majority(outputs, votes.output_ids, votes.codes(target.criterion_id)).astype(np.int64)
-        inferred = inferred_outputs(outputs, votes, target.criterion_id)
-        differ = (human >= 0) & (reference != MISSING) & (human != reference)
-        for i in np.flatnonzero(differ):
-            output_id = int(outputs[i])
-            if output_id in skip or (output_id, target.criterion_id) in adjudicated:
-                continue
-            found[output_id].append({
-                "key": target.key, "name": target.name, "validator": name,
-                "human": "pass" if human[i] == LABEL_PASS else "fail",
-                "label_source": "inferred" if inferred[i] else "given",
-                "verdict": "pass" if reference[i] == LABEL_PASS else "fail",
-                "n_votes": int(n_votes[i]),
-            })
+        found[output_id].append(difference)
     row_of = {int(o): i for i, o in enumerate(outputs)}
 
     def given_first(o: int) -> tuple:
