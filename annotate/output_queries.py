@@ -29,6 +29,8 @@ from annotate.models import (
     Grade,
     GradeCriterion,
     Output,
+    OutputAssignee,
+    OutputExclusion,
     Project,
     RegradeRequest,
 )
@@ -64,6 +66,8 @@ class OutputRow:
     stale: bool = False
     skipped: bool = False
     regrade: bool = False
+    excluded: bool = False
+    assignees: list[str] = field(default_factory=list)
 
 
 def _latest_versions(criterion_ids) -> dict[int, int]:
@@ -123,6 +127,14 @@ def output_rows(project: Project, outputs: list[Output], *, viewer=None, chosen=
         output_id__in=rows, cancelled_at__isnull=True
     ).values_list("output_id", flat=True).distinct():
         rows[output_id].regrade = True
+    for output_id in OutputExclusion.objects.filter(
+        output_id__in=rows, restored_at__isnull=True
+    ).values_list("output_id", flat=True):
+        rows[output_id].excluded = True
+    for output_id, username in OutputAssignee.objects.filter(
+        output_id__in=rows, cancelled_at__isnull=True
+    ).order_by("annotator__username").values_list("output_id", "annotator__username"):
+        rows[output_id].assignees.append(username)
     for output_id, verdicts in chosen_verdicts_of(chosen, list(rows)).items():
         rows[output_id].chosen = verdicts
     return list(rows.values())
@@ -173,6 +185,8 @@ class OutputRecord:
     histories: list[AnnotatorHistory]
     adjudications: list[Adjudication]
     regrade_requests: list[RegradeRequest]
+    exclusions: list[OutputExclusion]
+    assignees: list[OutputAssignee]
     skips: list[Assignment]
     comparisons: list[ComparisonRow]
     decisions: list[Decision]
@@ -254,6 +268,14 @@ def output_record(project: Project, output: Output, *, viewer=None) -> OutputRec
         regrade_requests=list(
             RegradeRequest.objects.filter(output=output).select_related("criterion", "requested_by", "decision")
             .order_by("-created_at", "-id")
+        ),
+        exclusions=list(
+            OutputExclusion.objects.filter(output=output).select_related("excluded_by", "restored_by")
+            .order_by("-created_at", "-id")
+        ),
+        assignees=list(
+            OutputAssignee.objects.filter(output=output)
+            .select_related("annotator", "assigned_by", "cancelled_by").order_by("-created_at", "-id")
         ),
         skips=list(
             Assignment.objects.filter(output=output, status=AssignmentStatus.SKIPPED)

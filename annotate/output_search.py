@@ -28,6 +28,8 @@ from annotate.models import (
     Grade,
     GradeCriterion,
     Output,
+    OutputAssignee,
+    OutputExclusion,
     Project,
     Sample,
 )
@@ -48,6 +50,10 @@ SEARCH_CONFIG = "english"
 RANK_LIMIT = 2000
 
 
+# Yes/no filters read from "1"/"yes"/...; excluded and assigned are the bulk actions' marks.
+FLAGS = ("disagree", "stale", "skipped", "excluded", "assigned")
+
+
 @dataclass
 class OutputFilters:
     """The filters as read: only values that were understood."""
@@ -60,11 +66,13 @@ class OutputFilters:
     disagree: bool = False
     stale: bool = False
     skipped: bool = False
+    excluded: bool = False
+    assigned: bool = False
 
     @property
     def active(self) -> bool:
         return bool(self.q or self.systems or self.labelled is not None or self.human or self.validator
-                    or self.disagree or self.stale or self.skipped)
+                    or self.disagree or self.stale or self.skipped or self.excluded or self.assigned)
 
     def as_query(self) -> QueryDict:
         """The filters as GET parameters, for page links that keep them."""
@@ -76,7 +84,7 @@ class OutputFilters:
             query["labelled"] = "yes" if self.labelled else "no"
         query.setlist("human", [f"{key}:{verdict}" for key, verdict in self.human])
         query.setlist("validator", [f"{pk}:{outcome}" for pk, outcome in self.validator])
-        for flag in ("disagree", "stale", "skipped"):
+        for flag in FLAGS:
             if getattr(self, flag):
                 query[flag] = "1"
         return query
@@ -145,7 +153,7 @@ def read_filters(project: Project, params: QueryDict, errors: list[str], *, may_
         else:
             filters.validator.append((int(raw_id), outcome))
 
-    for flag in ("disagree", "stale", "skipped"):
+    for flag in FLAGS:
         setattr(filters, flag, bool(_flag(params, flag, errors)))
     if filters.disagree and not may_compare:
         errors.append("Only owners and reviewers can compare people's grades with the validators; "
@@ -318,6 +326,12 @@ def apply_filters(project: Project, filters: OutputFilters, *, viewer=None) -> Q
         outputs = outputs.filter(pk__in=stale_outputs(grades))
     if filters.skipped:
         outputs = outputs.filter(pk__in=skipped_outputs(project))
+    if filters.excluded:
+        outputs = outputs.filter(pk__in=OutputExclusion.objects.filter(
+            project=project, restored_at__isnull=True).values("output_id"))
+    if filters.assigned:
+        outputs = outputs.filter(pk__in=OutputAssignee.objects.filter(
+            project=project, cancelled_at__isnull=True).values("output_id"))
     if filters.disagree:
         outputs = outputs.filter(pk__in=sorted(disagreeing_output_ids(project)))
     return text_search(outputs, filters.q)

@@ -18,6 +18,7 @@ from annotate.models import Criterion, Output, Role
 from annotate.output_queries import output_record, output_rows
 from annotate.output_search import HUMAN_VERDICTS, VALIDATOR_OUTCOMES, outputs_matching
 from annotate.views.grading import _context_text
+from annotate.views.output_actions import bulk_actions_context
 
 OUTPUTS_PER_PAGE = 50
 RESULTS_PARTIAL = "annotate/partials/_output_results.html"
@@ -46,6 +47,7 @@ def output_list(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "output-results":
         return render(request, RESULTS_PARTIAL, context)
+    context.update(bulk_actions_context(project, request.user))
     context.update({
         "systems": Output.objects.filter(project=project).values_list("system", flat=True)
         .distinct().order_by("system"),

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from annotate.models import Role
 from annotate.services.grades import grade_submit
+from annotate.services.output_actions import outputs_exclude
 from annotate.services.projects import membership_set
 from tests.factories import UserFactory
 from validators.matrix import forget
@@ -28,6 +29,13 @@ def test_the_verdict_matrix_links_each_row(client, project, reviewer, make_outpu
     page = client.get(reverse("verdict-matrix", args=[project.slug])).content.decode()
 
     assert all(output_href(project, o) in page for o in outputs)
+    assert 'data-testid="matrix-excluded"' not in page
+    # An output left out of sampling keeps its row and verdicts, flagged.
+    outputs_exclude(project=project, output_ids=[outputs[1].pk], reason="near duplicate", by=project.created_by)
+    page = client.get(reverse("verdict-matrix", args=[project.slug])).content.decode()
+    assert page.count('data-testid="matrix-excluded"') == 1
+    row = re.search(rf'<tr data-output="{outputs[1].pk}">.*?</tr>', page, re.S).group(0)
+    assert "excluded from sampling" in row
     forget()
 
 

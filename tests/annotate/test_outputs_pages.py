@@ -16,6 +16,7 @@ from annotate.output_search import SearchTerm, search_terms, text_search
 from annotate.services.assignments import assignment_claim_next, assignment_skip
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import comparison_submit, grade_retract, grade_submit
+from annotate.services.output_actions import outputs_assign, outputs_exclude
 from annotate.services.projects import membership_set, project_create
 from tests.factories import OutputFactory, SampleFactory, UserFactory
 from validators.matrix import forget
@@ -277,11 +278,32 @@ class TestPagesAndSwaps:
         assert '<div id="output-results"' in body and "<html" not in body
         assert body.count('name="output" value=') == 1
 
-    def test_rows_hold_checkboxes_in_the_bulk_form(self, client, project, reviewer, texts):
+    def test_rows_hold_checkboxes_of_the_bulk_form(self, client, project, reviewer, annotator, texts):
         client.force_login(reviewer)
         body = client.get(list_url(project)).content.decode()
-        assert '<form id="output-bulk-form"' in body and '<div id="bulk-actions"></div>' in body
-        assert body.count('type="checkbox" name="output"') == 6
+        assert '<form id="output-bulk-form"' in body and 'data-testid="output-bulk-actions"' in body
+        assert body.count('type="checkbox" name="output" value=') == 6
+        assert body.count('form="output-bulk-form"') == 6
+        # Annotators see the list but not the controls.
+        client.force_login(annotator)
+        body = client.get(list_url(project)).content.decode()
+        assert 'data-testid="output-bulk-actions"' not in body
+
+    def test_excluded_and_assigned_outputs_are_flagged_and_filtered(
+        self, client, project, owner, reviewer, annotator, texts
+    ):
+        outputs = list(Output.objects.filter(project=project).order_by("pk"))
+        outputs_exclude(project=project, output_ids=[outputs[0].pk], reason="duplicate prompt", by=owner)
+        outputs_assign(project=project, output_ids=[outputs[1].pk], annotators=[annotator], by=owner)
+        client.force_login(reviewer)
+        body = client.get(list_url(project, excluded="1")).content.decode()
+        assert body.count('type="checkbox" name="output" value=') == 1
+        assert f'data-output="{outputs[0].pk}"' in body and "excluded from sampling</span>" in body
+        body = client.get(list_url(project, assigned="yes")).content.decode()
+        assert body.count('type="checkbox" name="output" value=') == 1
+        assert f'data-output="{outputs[1].pk}"' in body and "assigned to arjun" in body
+        page = client.get(reverse("output-detail", args=[project.slug, outputs[0].pk])).content.decode()
+        assert 'data-testid="exclusions"' in page and "duplicate prompt" in page
 
     def test_texts_are_escaped(self, client, project, reviewer):
         sample = SampleFactory(project=project, input_text="<script>alert(1)</script>")

@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from annotate.access import ALL_ROLES, project_for
 from annotate.importing import ImportProblem
-from annotate.models import Output, Role
+from annotate.models import Output, OutputExclusion, Role
 from validators import queries
 from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
 from validators.models import (
@@ -357,8 +357,13 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     for key, cell in cells.items():
         cell.replaced = replaced.get(key, [])
     rows = [(o, [cells.get((o.pk, v.pk)) for v in validators]) for o in page.object_list]
+    # Outputs left out of sampling keep their verdicts; the row says so.
+    excluded = set(OutputExclusion.objects.filter(
+        output__in=list(page.object_list), restored_at__isnull=True
+    ).values_list("output_id", flat=True))
     systems = Output.objects.filter(project=project).values_list("system", flat=True).distinct().order_by("system")
     return render(request, "validators/matrix.html", {
         "project": project, "role": role, "validators": validators, "rows": rows, "page": page,
         "systems": systems, "filters": request.GET, "judges": judges, "view": "outputs",
+        "excluded": excluded,
     })
