@@ -1,202 +1,185 @@
-"""Both goals from ONE replay per seed: the system ranking (τ ≥ 0.9) and the validator choice
-(regret ≤ 0.02 on every criterion), for any registered selector against random.
+"""Both goals from ONE replay per seed, on every dev file: the system ranking (τ ≥ 0.9) and the
+validator choice (regret ≤ 0.02 per criterion and on every criterion at once), any registered
+selectors against random, p10 / p50 / p90 over seeds.
 
     .venv/bin/python bench/both_goals_replay.py --data frank --seeds 30 \
-        --selectors random,both_goals [--params '{"goal_balance": 0.5}'] [--procs 2] [--out F.json]
+        --selectors random,ranking_uncertainty,validator_choice,both_goals \
+        [--params '{"validator_choice": {"uniform_share": 0.5}}'] [--out F.json]
+    .venv/bin/python bench/both_goals_replay.py --report F.json [G.json ...]   # the tables again
 
-`bench/ranking_bound.py` replays the ranking with a one-column dummy evidence matrix, and
-`bench/validator_choice_replay.py` the report card alone; a selector that serves both goals
-must see the real validator evidence and the per-criterion labels, and be judged on both at
-once. The pieces are theirs: the sandbox verdicts and the report card's choice
-(`validator_choice_replay.verdicts`, `.choice`: `alignment_table` with LURE weights, then
-`select_validator` with the project defaults), the real chooser with ε = 0.1 on a
-SelectionContext rebuilt after every label, and τ-b of the plain per-system means of the labels
-so far against the full-data means (`ranking_bound.tau`; systems without labels get the mean of
-all labels). `tau_ipw` is the same τ from the LURE-weighted (Hájek) per-system means, the
-rankings page's IPW estimator. Per seed, "labels needed" is the smallest budget from which the
-goal holds at every later budget; the table prints p10/p50/p90 over seeds and the parity of
-medians against random. Binary files only (FRANK, MQM). Reads ../shared/data, never copies it;
-the verdict matrix is cached under bench/results/ (git-ignored).
+A thin use of `simulate`'s in-memory engine (simulator.engine, what `manage.py simulate` runs by
+default): the code validators run once in the sandbox (cached under bench/results/, git-ignored),
+the registered selectors pick through the claim path's chooser (ε = 0.1, re-scored after every
+label), an oracle reveals the file's labels, and at each budget the report card's own functions
+choose a validator per criterion (LURE weights) and τ-b compares the plain per-system means of
+the labels so far with the full-data ones. SummEval is a rating project, as the import makes
+it: human pass = score ≥ 4 (per criterion too), validators' pass / fail against that, and the
+ranking (and the selectors) use the mean score. Per seed, "labels needed" is the smallest budget
+from which the goal holds at every later budget (a seed that never gets there counts as
+infinitely many: "—"); parity divides medians by random's on the same seeds and budgets.
+
+`--params` gives selectors other defaults for this process only (a bench of variants; the
+registry entry is replaced, so `both_goals` uses the variant of `validator_choice` too); it
+runs seeds in this process. Reads ../shared/data, never copies it.
 """
 
+from __future__ import annotations
+
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
-from dataclasses import replace
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 DATA = Path(os.environ.get("CONCORD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+VALIDATORS = ROOT / "bench" / "validators"
 CACHE = ROOT / "bench" / "results" / "both_goals"
 
-import validator_choice_replay as card  # noqa: E402
-from ranking_bound import tau  # noqa: E402
+from simulator import engine, metrics  # noqa: E402
+from simulator.traces import selector_entry  # noqa: E402
 
-from annotate.sampling_weights import lure_weights  # noqa: E402
-from annotate.selectors import HOLISTIC, SelectionContext, choose, get_selector  # noqa: E402
-from validators.alignment import alignment_table  # noqa: E402
-
-FILES = {"frank": "frank_valid_dev", "mqm": "mqm_ted_ende_dev"}
-TAU, REGRET = 0.9, 0.02
-
-# One replay's fixed inputs, set once per worker process (fork or spawn alike).
-FILE: dict = {}
+# name: (file stem, build_replay's scale arguments, budget step)
+FILES: dict[str, tuple[str, dict, int]] = {
+    "frank": ("frank_valid_dev", {}, 25),
+    "summeval": ("summeval_dev", {"scale": "rating", "pass_threshold": 4.0, "scale_min": 1.0, "scale_max": 5.0}, 20),
+    "mqm": ("mqm_ted_ende_dev", {}, 100),
+}
 
 
-def load(name: str) -> None:
-    stem = FILES[name]
-    records = [json.loads(line) for line in (DATA / f"{stem}.jsonl").open()]
-    validators = json.loads((ROOT / "bench" / "validators" / f"{stem}.json").read_text())["validators"]
-    cached = CACHE / f"{stem}.npy"
+def budgets_for(n: int, step: int) -> tuple[int, ...]:
+    return tuple(int(b) for b in np.unique(np.r_[np.arange(step, n, step), n]))
+
+
+def build(name: str) -> engine.Replay:
+    stem, scale, _ = FILES[name]
+    data = DATA / f"{stem}.jsonl"
+    records = [json.loads(line) for line in data.open(encoding="utf-8") if line.strip()]
+    entries = engine.file_validators(json.loads((VALIDATORS / f"{stem}.json").read_text(encoding="utf-8")))
+    cached = CACHE / f"{stem}.verdicts.npz"
     if cached.exists():
-        matrix = np.load(cached)
+        stored = np.load(cached)
+        verdicts = (stored["codes"], stored["scores"])
     else:
-        matrix = card.verdicts(records, validators)
+        verdicts = engine.code_verdicts(records, entries)
         CACHE.mkdir(parents=True, exist_ok=True)
-        np.save(cached, matrix)
-    criteria = sorted({v["criterion"] for v in validators if v["criterion"]})
-    truth = {
-        None: np.array([r["human"]["label"] for r in records], dtype=np.int8),
-        **{c: np.array([r["human"]["criteria"][c] for r in records], dtype=np.int8) for c in criteria},
-    }
-    columns = {
-        t: np.array([i for i, v in enumerate(validators) if v["criterion"] == t]) for t in [None, *criteria]
-    }
-    full_alignment, best = {}, {}
-    for t in columns:
-        metrics = alignment_table(truth[t], matrix[:, columns[t]])
-        full_alignment[t] = {int(c): (m.alignment or 0.0) for c, m in zip(columns[t], metrics, strict=True)}
-        best[t] = card.choice(truth[t], matrix, columns[t], None)
-    n = len(records)
-    step = 25 if n < 1000 else 100
-    systems = sorted({r["system"] for r in records})
-    system_codes = np.array([systems.index(r["system"]) for r in records], dtype=np.int32)
-    code_of = {t: (HOLISTIC if t is None else criteria.index(t)) for t in columns}
-    FILE.update(
-        criteria=criteria, targets=[t for t in columns if best[t] is not None], truth=truth,
-        columns=columns, full_alignment=full_alignment, best=best, matrix=matrix,
-        budgets=np.unique(np.r_[np.arange(step, n, step), n]), system_codes=system_codes,
-        full_means=np.array([truth[None][system_codes == s].mean() for s in range(len(systems))]),
-        context=SelectionContext(
-            candidate_mask=np.ones(n, bool), system_codes=system_codes,
-            sample_codes=np.unique([r["item_id"] for r in records], return_inverse=True)[1].astype(np.int32),
-            evidence=np.where(matrix >= 0, matrix, np.nan).astype(np.float32), evidence_scores=None,
-            validator_criteria=np.array([code_of[v["criterion"]] for v in validators], dtype=np.int32),
-            human=np.full(n, np.nan, np.float32),
-            human_by_criterion=np.full((n, len(criteria)), np.nan, np.float32), embeddings=None,
-            n_labelled=0, criterion_names=tuple(criteria),
-        ),
-    )
+        np.savez(cached, codes=verdicts[0], scores=verdicts[1])
+    return engine.build_replay(records, data_name=data.name, validator_entries=entries, verdicts=verdicts, **scale)
 
 
-def first_budget_from_which(holds: np.ndarray, budgets: np.ndarray) -> float:
-    return next((float(budgets[i]) for i in range(holds.size) if holds[i:].all()), np.inf)
+def use_variants(params: dict[str, dict]) -> None:
+    """Give registered selectors other defaults in this process (both the registry that
+    `get_selector` reads and the one `both_goals` instantiates from)."""
+    from annotate import selectors
+    from annotate.selectors import base
+
+    for name, overrides in params.items():
+        original = selectors.SELECTORS[name]
+        fields = [(k, type(v), dataclasses.field(default=v)) for k, v in overrides.items()]
+        variant = dataclasses.make_dataclass(original.__name__, fields, bases=(original,), frozen=True)
+        selectors.SELECTORS[name] = variant
+        base._REGISTERED[name] = (base._REGISTERED[name][0], variant)
 
 
-def system_means(system_codes, rows, values, weights, n_systems) -> np.ndarray:
-    """Per-system (weighted) mean of the labels so far; a system without any gets the mean."""
-    codes = system_codes[rows]
-    total = np.bincount(codes, weights=weights * values, minlength=n_systems)
-    mass = np.bincount(codes, weights=weights, minlength=n_systems)
-    overall = float((weights * values).sum() / weights.sum())
-    return np.divide(total, mass, out=np.full(n_systems, overall), where=mass > 0)
+def per_seed(entry: dict, budgets: list[int]) -> dict[str, list[int | None]]:
+    """Labels needed per seed: τ, every criterion at once, and each criterion."""
+    result = {"tau": [metrics.labels_needed_per_seed(c, budgets, metrics.TAU_TARGET, at_least=True)
+                      for c in entry["tau"]]}
+    regret = entry["validator_regret"]
+    if regret:
+        worst = metrics.all_below(regret)
+        result["all"] = [metrics.labels_needed_per_seed(c, budgets, metrics.REGRET_TARGET, at_least=False)
+                         for c in worst]
+    for key, curves in regret.items():
+        result["holistic" if key == engine.HOLISTIC_KEY else key] = [
+            metrics.labels_needed_per_seed(c, budgets, metrics.REGRET_TARGET, at_least=False) for c in curves
+        ]
+    return result
 
 
-def replay_seed(job: tuple[str, int, dict]) -> dict[str, float]:
-    selector_name, seed, params = job
-    truth, budgets, criteria = FILE["truth"], FILE["budgets"], FILE["criteria"]
-    n, n_systems = FILE["system_codes"].size, FILE["full_means"].size
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(n) if selector_name == "random" else None
-    selector = None if order is not None else get_selector(selector_name, **params)
-    human = np.full(n, np.nan, np.float32)
-    by_criterion = np.full((n, len(criteria)), np.nan, np.float32)
-    ratios, pools, rows = [], [], []
-    regret = {t: [] for t in FILE["targets"]}
-    taus, taus_ipw = [], []
-    for step in range(1, n + 1):
-        if order is not None:
-            row, probability = int(order[step - 1]), 1.0 / (n - step + 1)
-        else:
-            ctx = replace(FILE["context"], candidate_mask=np.isnan(human), human=human.copy(),
-                          human_by_criterion=by_criterion.copy(), n_labelled=step - 1)
-            picked = choose(selector, ctx, epsilon=0.1, rng=rng)
-            row, probability = picked.row, picked.probability
-        rows.append(row)
-        pools.append(n - step + 1)
-        ratios.append(1.0 / ((n - step + 1) * probability))
-        human[row] = truth[None][row]
-        for j, c in enumerate(criteria):
-            by_criterion[row, j] = truth[c][row]
-        if step not in budgets:
-            continue
-        weights = np.ones(n)
-        weights[rows] = lure_weights(np.array(ratios), np.array(pools, float), n, step)
-        unweighted = np.allclose(weights[rows], 1.0)
-        for t in FILE["targets"]:
-            labels = np.full(n, -1, np.int8)
-            labels[rows] = truth[t][rows]
-            held = card.choice(labels, FILE["matrix"], FILE["columns"][t], None if unweighted else weights)
-            chosen = 0.0 if held is None else FILE["full_alignment"][t][held]
-            regret[t].append(FILE["full_alignment"][t][FILE["best"][t]] - chosen)
-        labelled = np.array(rows)
-        values = truth[None][labelled].astype(float)
-        for curve, w in ((taus, np.ones(labelled.size)), (taus_ipw, weights[labelled])):
-            means = system_means(FILE["system_codes"], labelled, values, w, n_systems)
-            curve.append(tau(means, FILE["full_means"]))
-    needed = {
-        "tau": first_budget_from_which(np.array(taus) >= TAU, budgets),
-        "tau_ipw": first_budget_from_which(np.array(taus_ipw) >= TAU, budgets),
-    }
-    for t in FILE["targets"]:
-        needed["holistic" if t is None else t] = first_budget_from_which(
-            np.array(regret[t]) <= REGRET, budgets
-        )
-    worst = np.max([regret[t] for t in FILE["targets"]], axis=0)
-    needed["all"] = first_budget_from_which(worst <= REGRET, budgets)
-    return needed
+def quantiles(values: list[int | None]) -> tuple[float | None, float | None, float | None]:
+    return tuple(metrics.labels_quantile(values, q) for q in (0.1, 0.5, 0.9))
+
+
+def _number(value: float | None) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
+def cell(values: list[int | None], baseline: list[int | None] | None) -> str:
+    p10, p50, p90 = quantiles(values)
+    text = f"{_number(p10)} / {_number(p50)} / {_number(p90)}"
+    if baseline is not None:
+        parity = metrics.parity(p50, metrics.labels_quantile(baseline, 0.5))
+        text += f" ({'—' if parity is None else f'{parity:.2f}'})"
+    return text
+
+
+def batched(study: dict) -> str:
+    if study.get("batch", 1) == 1:
+        return ", re-scored after every label"
+    return f", re-scored after every label to {study['exact_until']}, then every {study['batch']}"
+
+
+def report(study: dict) -> str:
+    needed = study["needed"]
+    baseline = needed.get("random")
+    keys = list(next(iter(needed.values())))
+    lines = [f"{study['data']} ({study['outputs']} outputs), {study['seeds']} seeds, budgets every "
+             f"{study['step']}{batched(study)}; labels needed p10 / p50 / p90 (parity of medians against random); "
+             f"parameters {study.get('params') or {}}", "",
+             "| selector | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for name, by_key in needed.items():
+        cells = [cell(by_key[k], None if name == "random" else baseline[k]) for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=list(FILES), default="frank")
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--selectors", default="random,both_goals")
-    parser.add_argument("--params", default="{}", help="JSON keyword arguments for the selectors")
-    parser.add_argument("--procs", type=int, default=2)
+    parser.add_argument("--selectors", default="random,ranking_uncertainty,validator_choice,both_goals")
+    parser.add_argument("--params", default="{}", help="JSON: selector name → keyword defaults")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--batch", type=int, default=1, help="items per scoring after --exact-until labels")
+    parser.add_argument("--exact-until", type=int, default=0)
     parser.add_argument("--out", help="write every seed's labels needed as JSON")
+    parser.add_argument("--report", nargs="+", help="print the tables of earlier --out files")
     args = parser.parse_args()
+    if args.report:
+        for path in args.report:
+            print(report(json.loads(Path(path).read_text())), end="\n\n")
+        return
     params = json.loads(args.params)
-    load(args.data)
-    results = {}
-    for name in args.selectors.split(","):
+    if params:
+        if args.jobs > 1:
+            parser.error("--params replaces registry entries in this process: use --jobs 1")
+        use_variants(params)
+    replay = build(args.data)
+    step = FILES[args.data][2]
+    budgets = list(budgets_for(replay.n_outputs, step))
+    selectors = args.selectors.split(",")
+    if "random" not in selectors:
+        selectors.insert(0, "random")
+    batching = engine.Batching(size=args.batch, exact_until=args.exact_until)
+    needed, seconds = {}, {}
+    for name in selectors:
         started = time.perf_counter()
-        jobs = [(name, seed, {} if name == "random" else params) for seed in range(args.seeds)]
-        with Pool(args.procs, initializer=load, initargs=(args.data,)) as pool:
-            per_seed = pool.map(replay_seed, jobs)
-        results[name] = {key: [seed[key] for seed in per_seed] for key in per_seed[0]}
-        print(f"{name}: {time.perf_counter() - started:.0f} s", flush=True)
-    baseline = results.get("random")
-    print(f"\n{args.data}: labels needed, p10/p50/p90 over {args.seeds} seeds (parity of medians "
-          f"against random); selector parameters {params}")
-    for name, needed in results.items():
-        cells = []
-        for key, values in needed.items():
-            p10, p50, p90 = np.percentile(values, [10, 50, 90])
-            parity = f"{p50 / np.median(baseline[key]):.2f}" if baseline else "-"
-            cells.append(f"{key} {p10:.0f}/{p50:.0f}/{p90:.0f} ({parity})")
-        print(f"{name:20} " + "  ".join(cells))
+        traces = engine.run_all(replay, [name], args.seeds, budgets, jobs=args.jobs, batching=batching)
+        needed[name] = per_seed(selector_entry(traces[name], budgets), budgets)
+        seconds[name] = round(time.perf_counter() - started, 1)
+        print(f"{name}: {seconds[name]:.0f} s", file=sys.stderr, flush=True)
+    study = {"data": replay.data_name, "outputs": replay.n_outputs, "seeds": args.seeds, "step": step,
+             "budgets": budgets, "params": params, "batch": args.batch, "exact_until": args.exact_until, "needed": needed, "seconds": seconds}
+    print(report(study))
     if args.out:
-        Path(args.out).write_text(json.dumps({
-            "data": args.data, "seeds": args.seeds, "params": params, "needed": results,
-        }))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(study))
 
 
 if __name__ == "__main__":

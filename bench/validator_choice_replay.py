@@ -14,7 +14,9 @@ report card's own functions (`alignment_table` with LURE weights from
 of the full-data choice minus that of the current choice; per criterion, "labels needed" is the
 smallest budget from which regret stays ≤ 0.02 (median over seeds, a seed that never gets
 there counting as infinitely many: "—" when the median is such a seed), and parity divides it
-by random's. Binary files (FRANK, MQM, or --data). Reads ../shared/data, never copies it.
+by random's. FRANK, MQM, SummEval (a rating project: pass = score ≥ 4, as the import makes it)
+or --data (with --scale rating for a rating file). p10 / p50 / p90 of both goals at once:
+bench/both_goals_replay.py. Reads ../shared/data, never copies it.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ VALIDATORS = ROOT / "bench" / "validators"
 
 from simulator import engine  # noqa: E402
 
-FILES = {"frank": "frank_valid_dev", "mqm": "mqm_ted_ende_dev"}
+FILES = {"frank": "frank_valid_dev", "summeval": "summeval_dev", "mqm": "mqm_ted_ende_dev"}
+# SummEval is a rating project, as the import makes it: pass = score ≥ 4, per criterion too.
+SCALES = {"summeval": {"scale": "rating", "pass_threshold": 4.0, "scale_min": 1.0, "scale_max": 5.0}}
 REGRET = 0.02
 
 
@@ -43,10 +47,11 @@ def budgets_for(n: int) -> tuple[int, ...]:
     return tuple(int(b) for b in np.unique(np.r_[np.arange(step, n, step), n]))
 
 
-def replay(data: Path, validators: Path, selectors: list[str], seeds: int, jobs: int) -> dict:
+def replay(data: Path, validators: Path, selectors: list[str], seeds: int, jobs: int,
+           scale: dict | None = None) -> dict:
     records = [json.loads(line) for line in data.open(encoding="utf-8") if line.strip()]
     entries = engine.file_validators(json.loads(validators.read_text(encoding="utf-8")))
-    built = engine.build_replay(records, data_name=data.name, validator_entries=entries)
+    built = engine.build_replay(records, data_name=data.name, validator_entries=entries, **(scale or {}))
     budgets = budgets_for(built.n_outputs)
     return engine.simulate_replay(built, selectors, seeds, budgets, jobs=jobs)["selectors"]
 
@@ -64,12 +69,19 @@ def main() -> None:
     parser.add_argument("--selectors", default="random,validator_choice,mad_validators,variance")
     parser.add_argument("--data", help="any binary per-output JSONL instead of the dev files")
     parser.add_argument("--validators", help="its validators file (DESIGN §6); needed with --data")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--scale", choices=["binary", "rating"], default="binary", help="of --data")
+    parser.add_argument("--pass-threshold", type=float, default=4.0)
+    parser.add_argument("--scale-min", type=float, default=1.0)
+    parser.add_argument("--scale-max", type=float, default=5.0)
     args = parser.parse_args()
     if args.data:
         if not args.validators:
             parser.error("--data needs --validators")
         files = {Path(args.data).stem: (Path(args.data), Path(args.validators))}
+        if args.scale == "rating":
+            SCALES[Path(args.data).stem] = {"scale": "rating", "pass_threshold": args.pass_threshold,
+                                            "scale_min": args.scale_min, "scale_max": args.scale_max}
     else:
         files = {name: (DATA / f"{stem}.jsonl", VALIDATORS / f"{stem}.json") for name, stem in FILES.items()
                  if not args.only or name in args.only}
@@ -77,7 +89,7 @@ def main() -> None:
     if "random" not in selectors:
         selectors.insert(0, "random")
     for name, (data, validators) in files.items():
-        entries = replay(data, validators, selectors, args.seeds, args.jobs)
+        entries = replay(data, validators, selectors, args.seeds, args.jobs, SCALES.get(name))
         results = {s: needed(entry) for s, entry in entries.items()}
         baseline = results["random"]
         print(f"\n{name}: labels until regret ≤ {REGRET} stays, median of {args.seeds} seeds "

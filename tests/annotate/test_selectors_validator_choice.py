@@ -159,3 +159,52 @@ def test_doubt_focus_draws_more_of_the_outputs_a_doubtful_leader_fails():
     plain_share = plain.scores[fails].sum() / plain.scores.sum()
     focused_share = focused.scores[fails].sum() / focused.scores.sum()
     assert focused_share > plain_share
+
+
+def test_doubt_uniform_draws_a_doubtful_leaders_criterion_uniformly():
+    ctx = two_criteria(40, seed=4)
+    states = criteria_settling(ctx)
+    open_states = {c: s for c, (_, s) in states.items() if not s.settled}
+    doubtful = [c for c, s in open_states.items() if s.leader_in_doubt]
+    assert doubtful
+
+    scored = get_selector("validator_choice", doubt_uniform=True).score(ctx, np.random.default_rng(0))
+
+    # Each open criterion has an equal part of the 0.7; a doubtful one spreads its part evenly.
+    pool = ctx.pool
+    expected_focus = np.zeros(pool.shape[0])
+    for criterion, state in open_states.items():
+        if state.leader_in_doubt:
+            expected_focus += 1.0
+            continue
+        columns = states[criterion][0]
+        share = np.zeros(pool.shape[0])
+        for held, challenger in state.pairs:
+            share += ctx.evidence[pool, columns[held]] != ctx.evidence[pool, columns[challenger]]
+        expected_focus += share / share.mean()
+    expected = 0.3 + 0.7 * expected_focus / len(open_states)
+    np.testing.assert_allclose(scored.scores, expected)
+
+
+def test_doubt_uniform_leaves_a_criterion_with_a_sure_leader_on_its_disagreements():
+    ctx = two_criteria(200, seed=1)
+    states = [s for _, s in criteria_settling(ctx).values()]
+    assert not any(s.leader_in_doubt for s in states) and not all(s.settled for s in states)
+
+    plain = get_selector("validator_choice").score(ctx, np.random.default_rng(0))
+    doubt = get_selector("validator_choice", doubt_uniform=True).score(ctx, np.random.default_rng(0))
+
+    np.testing.assert_array_equal(plain.scores, doubt.scores)
+
+
+def test_a_pilot_sample_is_uniform_until_its_size_then_the_draw_concentrates():
+    before = two_criteria(39, seed=4)
+    after = two_criteria(40, seed=4)
+    selector = get_selector("validator_choice", pilot_labels=40)
+
+    pilot = selector.score(before, np.random.default_rng(0))
+    past = selector.score(after, np.random.default_rng(0))
+
+    assert np.all(pilot.scores == 1.0)
+    assert pilot.explain(int(before.pool[0])).startswith("a uniform pilot sample (39 of 40 labels)")
+    assert past.scores.max() > past.scores.min()
