@@ -77,8 +77,8 @@ def outsider(db):
 
 @pytest.fixture
 def project(owner, annotator, reviewer):
-    # Random, not the default both_goals: tests of claims and grades read exact uniform
-    # probabilities and reasons. The default is tested in test_selectors_both_goals.py.
+    # Random, stated rather than inherited: tests of claims and grades read exact uniform
+    # probabilities and reasons whatever the model's default becomes.
     project = project_create(
         name="Support bot", slug="support-bot", owner=owner, default_selector="random"
     )
