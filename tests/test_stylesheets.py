@@ -19,7 +19,7 @@ def test_every_stylesheet_a_template_links_exists():
         for name in re.findall(r"""{% static ['"]([^'"]+\.css)['"] %}""", path.read_text())
     }
 
-    assert linked == {"vendor/pico.min.css", "app.css", "reading.css", "code.css", "review.css"}
+    assert linked == {"vendor/pico.min.css", "app.css", "reading.css", "code.css", "review.css", "outputs.css"}
     assert all((ROOT / "static" / name).is_file() for name in linked)
 
 
