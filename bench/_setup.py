@@ -14,8 +14,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def fresh_database(name: str) -> str:
-    """Point DATABASE_URL at a new empty database and return a label for printing."""
+def fresh_database(name: str, *, production: bool = False) -> str:
+    """Point DATABASE_URL at a new empty database and return a label for printing.
+
+    `production`: settings as gunicorn serves them (DEBUG off, hashed static files collected
+    into a throw-away folder), for benchmarks of a request's latency; DEBUG alone adds about
+    8 ms to a grading round trip (query logging, template debug info)."""
+    if production:
+        os.environ["DEBUG"] = "0"
+        os.environ.setdefault("SECRET_KEY", "bench-only-secret-key")
+        os.environ.setdefault("ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
     url = os.environ.get("DATABASE_URL", "")
@@ -41,6 +49,11 @@ def fresh_database(name: str) -> str:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    if production:
+        from django.conf import settings
+
+        settings.STATIC_ROOT = tempfile.mkdtemp(prefix="concord-bench-static-")
+        call_command("collectstatic", interactive=False, verbosity=0)
     return label
 
 
