@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import grade_submit
+from tests.browser.helpers import log_in
 from tests.factories import OutputFactory, SampleFactory
 from validators.models import Validator, VerdictRecord
 
@@ -62,14 +63,6 @@ def support_outputs(project, owner, annotator):
     grade_submit(output=refund, annotator=annotator, verdict="pass", criteria={"grounded": "pass"},
                  note="the help centre says 30 days indeed")
     return outputs, judge
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def test_search_then_open_an_output(page: Page, live_server, project, reviewer, support_outputs, artifacts_dir):

@@ -14,6 +14,7 @@ from annotate.models import (
     GradeCriterion,
 )
 from annotate.services.criteria import criterion_create
+from tests.browser.helpers import log_in
 from tests.factories import OutputFactory, SampleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -65,14 +66,6 @@ def support_project(project, owner):
         OutputFactory(sample=sample, project=project, system="assistant-v1", text=good)
         OutputFactory(sample=sample, project=project, system="assistant-v2", text=bad)
     return project
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def assignment_id(page: Page) -> str:

@@ -9,19 +9,12 @@ from playwright.sync_api import Page, expect
 from annotate.models import Criterion
 from annotate.services.criteria import criterion_create
 from annotate.services.grades import grade_submit
+from tests.browser.helpers import log_in
 from validators.models import Validator
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHECK = "def check(output, input, reference, meta):\n    return '@' not in output\n"
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def test_a_typo_in_a_validators_file_is_refused_until_the_owner_asks_to_create_it(

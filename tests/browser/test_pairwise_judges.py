@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from annotate.services.imports import outputs_import
 from concord_testing.llm_stub import LLMStubServer
+from tests.browser.helpers import log_in
 from tests.validators.test_pair_runs import CORRECT, PAIR_RECORDS, PAIRWISE_TEMPLATE
 from validators.models import PairVerdict, Validator
 from validators.services.authoring import validator_create
@@ -29,14 +30,6 @@ def chain_of_thought_judge(prompt: str) -> str:
 
 
 LONGER_WINS = "def compare(output_a, output_b, input, reference, meta):\n    return len(output_a) - len(output_b)\n"
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 @pytest.fixture

@@ -8,18 +8,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from annotate.models import Grade, Role
 from annotate.services.projects import membership_set
+from tests.browser.helpers import log_in
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 VIEWPORT = {"width": 1400, "height": 1000}
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def assignment_id(page: Page) -> str:

@@ -13,6 +13,7 @@ from annotate.models import Adjudication, CriterionVersion, RegradeRequest, Revi
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import grade_submit
 from annotate.services.projects import membership_set
+from tests.browser.helpers import log_in
 from tests.factories import OutputFactory, SampleFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -84,14 +85,6 @@ def meeting_project(project, owner, annotator, settings):
     )
     yield outputs
     CHOSEN.clear()
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def test_review_meeting_end_to_end(page: Page, live_server, project, meeting_project, reviewer, artifacts_dir, tmp_path):

@@ -6,20 +6,13 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from annotate.models import Export
+from tests.browser.helpers import log_in
 from validators.models import Run, VerdictHistory, VerdictRecord
 from validators.services.authoring import validator_create
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NO_EMAIL = "def check(output, input, reference, meta):\n    return '@' not in output\n"
-
-
-def log_in(page: Page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw-for-tests")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Projects")).to_be_visible()
 
 
 def test_run_and_export_pages_say_no_worker_is_running(page: Page, live_server, project, owner, make_outputs, broker_without_worker):
