@@ -10,12 +10,14 @@ read only that person's grades.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVectorField
 from django.db import connection
 from django.db.models import Exists, Expression, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 
 from annotate.evidence import load_chosen_verdicts, load_output_verdicts
@@ -309,6 +311,15 @@ def disagreeing_output_ids(project: Project) -> set[int]:
     return {output_id for output_id, _, _ in differences}
 
 
+def _id_list(ids: set[int]) -> RawSQL:
+    """Ids computed in Python as a subquery bound to one parameter: a plain `pk__in` list
+    takes a bind variable per id, and SQLite refuses more than 32,766 in one statement."""
+    ordered = sorted(int(i) for i in ids)
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", (ordered,))
+    return RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ordered),))
+
+
 def apply_filters(project: Project, filters: OutputFilters, *, viewer=None) -> QuerySet:
     outputs = Output.objects.filter(project=project).select_related("sample").order_by("id")
     if filters.systems:
@@ -333,7 +344,7 @@ def apply_filters(project: Project, filters: OutputFilters, *, viewer=None) -> Q
         outputs = outputs.filter(pk__in=OutputAssignee.objects.filter(
             project=project, cancelled_at__isnull=True).values("output_id"))
     if filters.disagree:
-        outputs = outputs.filter(pk__in=sorted(disagreeing_output_ids(project)))
+        outputs = outputs.filter(pk__in=_id_list(disagreeing_output_ids(project)))
     return text_search(outputs, filters.q)
 
 

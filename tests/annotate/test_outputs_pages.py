@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from annotate.models import Assignment, AssignmentStatus, Grade, Output, Role
-from annotate.output_search import SearchTerm, search_terms, text_search
+from annotate.output_search import SearchTerm, _id_list, search_terms, text_search
 from annotate.services.assignments import assignment_claim_next, assignment_skip
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import comparison_submit, grade_retract, grade_submit
@@ -484,3 +484,16 @@ def test_search_terms_read_web_search_syntax():
     ]
     # A leading "or" joins nothing, so it is a word; dashes and empty quotes are nothing.
     assert search_terms('or - -- "" ') == [[SearchTerm("or")]]
+
+
+@pytest.mark.django_db
+def test_a_computed_id_list_takes_more_ids_than_sqlite_takes_variables(project):
+    """The `disagree` filter's ids come from Python; 40,000 of them must not hit SQLite's
+    limit of 32,766 bind variables (an OperationalError, a 500) nor PostgreSQL's."""
+    outputs = [OutputFactory(project=project) for _ in range(3)]
+    ids = set(range(10**6, 10**6 + 40_000)) | {outputs[0].pk, outputs[2].pk}
+
+    found = Output.objects.filter(pk__in=_id_list(ids)).order_by("pk").values_list("pk", flat=True)
+
+    assert list(found) == [outputs[0].pk, outputs[2].pk]
+    assert not Output.objects.filter(pk__in=_id_list(set())).exists()
