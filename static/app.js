@@ -25,6 +25,9 @@
     return el.tagName === "INPUT" && TEXT_TYPES.test(el.type || "text");
   }
 
+  // Page scripts (static/outputs.js) keep to the same rule.
+  window.concordIsTyping = isTyping;
+
   function scope() {
     return document.querySelector("[data-hotkeys]");
   }

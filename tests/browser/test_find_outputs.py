@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 
 from annotate.services.criteria import criterion_create, criterion_version_publish
 from annotate.services.grades import grade_submit
+from annotate.views.outputs import OUTPUTS_PER_PAGE
 from tests.browser.helpers import log_in
 from tests.factories import OutputFactory, SampleFactory
 from validators.models import Validator, VerdictRecord
@@ -121,3 +122,62 @@ def test_from_the_verdict_matrix_to_the_output_page(page: Page, live_server, pro
     expect(page.get_by_test_id("output-text")).to_contain_text("There is no limit at all")
     expect(page.get_by_test_id("validator-verdicts")).to_contain_text("checked beta")
     page.screenshot(path=os.path.join(artifacts_dir, "find-outputs-from-matrix.png"), full_page=True)
+
+
+def test_the_list_by_keyboard(page: Page, live_server, project, reviewer, support_outputs, artifacts_dir):
+    outputs, _ = support_outputs
+    refund = outputs[(0, "alpha")]
+    log_in(page, live_server, "rita")
+    page.goto(f"{live_server.url}/p/{project.slug}/outputs/")
+    rows = page.get_by_test_id("output-results").locator("tbody tr")
+    expect(rows).to_have_count(6)
+
+    # / goes to the search; letters typed there are text, not shortcuts; Escape leaves it.
+    page.keyboard.press("/")
+    expect(page.get_by_label("Search")).to_be_focused()
+    page.keyboard.type("refund")
+    expect(rows).to_have_count(2)
+    page.keyboard.press("Escape")
+
+    # j marks the first row and focuses its link; x checks its box; k stays on the first row.
+    page.keyboard.press("j")
+    first = rows.nth(0)
+    expect(first).to_have_class(re.compile(r"\bis-current\b"))
+    expect(first.get_by_test_id("output-link")).to_be_focused()
+    page.keyboard.press("x")
+    expect(first.locator('input[type="checkbox"]')).to_be_checked()
+    page.keyboard.press("j")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bis-current\b"))
+    expect(first).not_to_have_class(re.compile(r"\bis-current\b"))
+    page.keyboard.press("x")
+    page.keyboard.press("x")
+    expect(rows.nth(1).locator('input[type="checkbox"]')).not_to_be_checked()
+    page.keyboard.press("k")
+    page.keyboard.press("k")
+    expect(first.get_by_test_id("output-link")).to_be_focused()
+    page.screenshot(path=os.path.join(artifacts_dir, "find-outputs-keyboard.png"), full_page=True)
+
+    # Enter follows the focused link to the output page.
+    opened = first.get_attribute("data-output")
+    assert opened in {str(refund.pk), str(outputs[(0, "beta")].pk)}
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name=re.compile(rf"Output {opened}"))).to_be_visible()
+
+
+def test_pages_by_keyboard(page: Page, live_server, project, reviewer, support_outputs):
+    sample = SampleFactory(project=project, external_id="many")
+    for i in range(OUTPUTS_PER_PAGE):
+        OutputFactory(sample=sample, project=project, system=f"s{i}", text=f"filler {i}")
+    log_in(page, live_server, "rita")
+    page.goto(f"{live_server.url}/p/{project.slug}/outputs/")
+    count = page.get_by_test_id("output-count")
+    expect(count).to_contain_text("page 1 of 2")
+
+    page.keyboard.press("n")
+    expect(count).to_contain_text("page 2 of 2")
+    expect(page).to_have_url(re.compile(r"page=2"))
+    # The rows of the new page take j from their first one.
+    page.keyboard.press("j")
+    expect(page.get_by_test_id("output-results").locator("tbody tr").first).to_have_class(re.compile(r"\bis-current\b"))
+    page.keyboard.press("p")
+    expect(count).to_contain_text("page 1 of 2")
