@@ -45,26 +45,37 @@ def open_assignees(project: Project) -> list[tuple[int, int]]:
 class QueueControls:
     excluded: np.ndarray                  # output ids excluded from sampling, ascending
     assignees: list[tuple[int, int]]      # as open_assignees
+    regrade_requested: bool               # some re-grading request is still open
+
+
+_EXCLUSION, _ASSIGNEE, _REGRADE = 0, 1, 2
 
 
 def queue_controls(project: Project) -> QueueControls:
-    """`excluded_output_ids` and `open_assignees` in one query: the claim path asks on every
-    next item, and both are usually empty."""
+    """`excluded_output_ids`, `open_assignees` and whether any re-grading request is open, in
+    one query: the claim path asks on every next item, and all three are usually empty."""
+    from annotate.review.agenda import open_regrade_requests
+
     exclusions = (
         OutputExclusion.objects.filter(project=project, restored_at__isnull=True)
-        .annotate(annotator=Value(0), kind=Value(0)).order_by()
+        .annotate(annotator=Value(0), kind=Value(_EXCLUSION)).order_by()
         .values_list("id", "output_id", "annotator", "kind")
     )
     assignments = (
-        _open_assignee_rows(project).annotate(kind=Value(1)).order_by()
+        _open_assignee_rows(project).annotate(kind=Value(_ASSIGNEE)).order_by()
         .values_list("id", "output_id", "annotator_id", "kind")
+    )
+    regrades = (
+        open_regrade_requests(project).annotate(annotator=Value(0), kind=Value(_REGRADE))
+        .order_by().values_list("id", "output_id", "annotator", "kind")
     )
     # Row ids follow creation (assignments of one action share created_at), so sorting by id
     # gives the oldest first without reading and comparing datetimes.
-    rows = sorted(exclusions.union(assignments, all=True))
+    rows = sorted(exclusions.union(assignments, regrades, all=True))
     return QueueControls(
-        excluded=np.array(sorted(row[1] for row in rows if row[3] == 0), dtype=np.int64),
-        assignees=[(row[1], row[2]) for row in rows if row[3] == 1],
+        excluded=np.array(sorted(row[1] for row in rows if row[3] == _EXCLUSION), dtype=np.int64),
+        assignees=[(row[1], row[2]) for row in rows if row[3] == _ASSIGNEE],
+        regrade_requested=any(row[3] == _REGRADE for row in rows),
     )
 
 

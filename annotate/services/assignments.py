@@ -43,7 +43,7 @@ from annotate.models import (
     Project,
 )
 from annotate.queries import current_graders, graded_counts, project_output_ids
-from annotate.queue_queries import excluded_output_ids, graders_of, queue_controls
+from annotate.queue_queries import QueueControls, excluded_output_ids, graders_of, queue_controls
 from annotate.selection import RankedItem, rank_pairs, rank_pool
 from annotate.statistics import rows_of
 
@@ -128,11 +128,12 @@ def pool_output_ids(
 
 def queue_pool(
     *, project: Project, annotator: AbstractBaseUser, include_skipped: bool = False,
-    claims: list[tuple] | None = None,
+    claims: list[tuple] | None = None, controls: QueueControls | None = None,
 ) -> QueuePool:
     """The annotator's pool (see `pool_output_ids`) with its assigned and started parts.
 
-    `claims` are _claim_rows read earlier in the same request. Claims past their expiry are
+    `claims` are _claim_rows and `controls` the queue_controls read earlier in the same
+    request. Claims past their expiry are
     marked expired here, when one is seen, rather than by an UPDATE on every request. The
     annotator's submitted claims need no reading: a claim is submitted together with its
     grade (so the output is among theirs), and undoing the grade releases the claim.
@@ -163,7 +164,7 @@ def queue_pool(
         rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
         np.add.at(taken, rows[found], 1)
     started = taken > 0
-    controls = queue_controls(project)
+    controls = controls or queue_controls(project)
     assignees, me = controls.assignees, annotator.pk
     mine_assigned = [o for o, a in assignees if a == me]
     held: dict[int, int] = {}
@@ -267,17 +268,18 @@ def assignment_claim_next(
         claims = [row for row in claims if row[0] != current[0]]
     rng = rng or np.random.default_rng()
     selector = selector or project.default_selector
-    if mode == "single":
-        regrade = _claim_regrade(project=project, annotator=annotator)
-        if regrade is not None:
-            return regrade
     if mode == "pair":
         _expire_stale(project, now)
         claim = _claim_pair(project=project, annotator=annotator, selector=selector, rng=rng, now=now)
     else:
+        controls = queue_controls(project)
+        if controls.regrade_requested:
+            regrade = _claim_regrade(project=project, annotator=annotator, excluded=controls.excluded)
+            if regrade is not None:
+                return regrade
         claim = _claim_single(
             project=project, annotator=annotator, selector=selector, rng=rng, now=now,
-            claims=claims,
+            claims=claims, controls=controls,
         )
     if claim is None:
         # A concurrent request of the same annotator (a second tab) may have won.
@@ -286,15 +288,15 @@ def assignment_claim_next(
     return Assignment.objects.select_related(*related).get(pk=claim.pk)
 
 
-def _claim_regrade(*, project: Project, annotator: AbstractBaseUser) -> Assignment | None:
+def _claim_regrade(*, project: Project, annotator: AbstractBaseUser, excluded: np.ndarray) -> Assignment | None:
     """Outputs sent back for re-grading (by a review meeting or a bulk action) come before any
-    other item, unless excluded from sampling."""
+    other item, unless `excluded` from sampling."""
     from annotate.services.review import regrade_candidates, regrade_reason
 
     candidates = regrade_candidates(project, annotator)
     if not candidates:
         return None
-    excluded = set(excluded_output_ids(project).tolist())
+    excluded = set(excluded.tolist())
     for output_id in candidates:
         if output_id in excluded:
             continue
@@ -373,10 +375,11 @@ def _candidates(*, project, annotator, pool: QueuePool, selector, rng) -> Iterat
     )
 
 
-def _claim_single(*, project, annotator, selector, rng, now, claims) -> Assignment | None:
+def _claim_single(*, project, annotator, selector, rng, now, claims, controls) -> Assignment | None:
     for include_skipped in (False, True):
         pool = queue_pool(
-            project=project, annotator=annotator, include_skipped=include_skipped, claims=claims
+            project=project, annotator=annotator, include_skipped=include_skipped, claims=claims,
+            controls=controls,
         )
         if pool.ids.size == 0:
             continue

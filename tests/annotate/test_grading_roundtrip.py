@@ -16,12 +16,12 @@ from tests.factories import OutputFactory, SampleFactory
 HTMX = {"HTTP_HX_REQUEST": "true"}
 # Session, user, the project with the user's role, the claim being graded, the criteria; the
 # grade's transaction (open, close the claim, read an earlier grade, insert the grade and its
-# one criterion verdict, close); the next claim (live claims, re-grade requests, new outputs?,
-# grades, criterion verdicts, exclusions and assignees in one UNION, insert in its own
+# one criterion verdict, close); the next claim (live claims; exclusions, assignees and open
+# re-grading requests in one UNION; new outputs?, grades, criterion verdicts, insert in its own
 # transaction); the claimed item with its sample.
-# The same on SQLite and PostgreSQL; bench/grading_roundtrip.py counts 19 outside a test, where
+# The same on SQLite and PostgreSQL; bench/grading_roundtrip.py counts 18 outside a test, where
 # the outer transaction of pytest-django does not turn commits into savepoints.
-QUERIES_PER_ROUND_TRIP = 21
+QUERIES_PER_ROUND_TRIP = 20
 
 MARKDOWN = "## Sharing\n\n1. Open **Share**.\n2. Pick a member.\n\n```python\nclient.share('docs', role='viewer')\n```\n"
 CHAT = json.dumps([{"role": "user", "content": "How do I share?"}, {"role": "assistant", "content": "Open **Share**."}])
