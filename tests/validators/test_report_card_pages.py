@@ -1,3 +1,4 @@
+import html
 import json
 import subprocess
 import sys
@@ -97,6 +98,22 @@ def test_save_suite_and_compare_with_today(client, card_project, owner):
     assert list(suite.validators.values_list("pk", flat=True)) == [mentions.pk]
     page = client.get(response["Location"]).content.decode()
     assert "Before launch" in page and "1.00 → 1.00" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name, problem", [
+    ("launch\x00", "contains a NUL character (at character 7)"),
+    ("x" * 201, "Keep the suite's name to 200 characters."),
+])
+def test_a_suite_name_storage_cannot_hold_is_refused_with_why(client, card_project, owner, name, problem):
+    project, *_ = card_project
+    client.force_login(owner)
+
+    response = client.post(reverse("suite-save", args=[project.slug]), {"name": name}, follow=True)
+
+    assert response.status_code == 200
+    assert problem in html.unescape(response.content.decode())
+    assert not Suite.objects.exists()
 
 
 @pytest.mark.django_db

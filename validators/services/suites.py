@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Project
+from annotate.untrusted_text import unstorable_text_problem
 from validators.models import Validator
 from validators.services.errors import ValidatorError
 
@@ -18,6 +19,13 @@ def suite_save(*, project: Project, name: str, created_by: AbstractBaseUser | No
     from validators.models import Suite
     from validators.report_card import report_card
 
+    name = name.strip()
+    max_length = Suite._meta.get_field("name").max_length
+    if len(name) > max_length:
+        raise ValidatorError(f"Keep the suite's name to {max_length} characters.")
+    problem = unstorable_text_problem(name)
+    if problem:
+        raise ValidatorError(f"The suite's name {problem}.")
     card = report_card(project)
     pairwise_chosen = card.pairwise.chosen if card.pairwise is not None else None
     chosen_ids = list(card.chosen_validator_ids)
@@ -29,7 +37,7 @@ def suite_save(*, project: Project, name: str, created_by: AbstractBaseUser | No
     snapshot = card.to_dict()
     snapshot["validators"] = [_snapshot_validator(chosen[i], *card.threshold_of(i)) for i in chosen_ids]
     suite = Suite.objects.create(
-        project=project, name=name.strip() or f"Report card {timezone.now():%Y-%m-%d %H:%M}",
+        project=project, name=name or f"Report card {timezone.now():%Y-%m-%d %H:%M}",
         snapshot=snapshot, coverage=card.suite.coverage,
         false_failure_rate=card.suite.false_failure_rate, n_grades=card.n_grades,
         created_by=created_by,

@@ -1,12 +1,13 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
 from annotate.access import project_for
 from annotate.models import Criterion, Role
 from annotate.services.criteria import CriterionError, criterion_create
+from annotate.untrusted_text import unstorable_text_problem
 from validators.generation import GenerationError, propose_candidates, suggest_criteria
 
 OWNER = (Role.OWNER,)
@@ -45,6 +46,8 @@ def accept_criterion_view(request: HttpRequest, slug: str) -> HttpResponse:
 def propose_candidates_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = project_for(request.user, slug, roles=OWNER)
     key = request.POST.get("criterion", "")
+    if unstorable_text_problem(key):
+        raise Http404("No such criterion.")  # no key can hold a NUL; PostgreSQL refuses to compare one
     criterion = get_object_or_404(Criterion, project=project, key=key) if key else None
     context = {"project": project, "proposals": [], "problem": ""}
     try:

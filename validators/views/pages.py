@@ -12,6 +12,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from annotate.access import ALL_ROLES, project_for
 from annotate.importing import ImportProblem
 from annotate.models import Output, OutputExclusion, Role
+from annotate.untrusted_text import unstorable_text_problem
 from validators import queries
 from validators.forms import PROMPT_EXAMPLE, ProviderForm, ValidatorForm, ValidatorImportForm
 from validators.models import (
@@ -343,7 +344,8 @@ def verdict_matrix_view(request: HttpRequest, slug: str) -> HttpResponse:
     outputs = Output.objects.filter(project=project).select_related("sample").order_by("sample__external_id", "system")
     system = request.GET.get("system", "")
     if system:
-        outputs = outputs.filter(system=system)
+        # A name storage cannot hold (a NUL, a lone surrogate) is no system's: nothing matches.
+        outputs = outputs.filter(system=system) if unstorable_text_problem(system) is None else outputs.none()
     outputs = queries.matrix_outputs_filtered(
         outputs, validators, outcome=request.GET.get("outcome", ""),
         validator=request.GET.get("validator", ""), disagree=bool(request.GET.get("disagree")),
