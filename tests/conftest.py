@@ -88,6 +88,17 @@ def project(owner, annotator, reviewer):
 
 
 @pytest.fixture
+def grounded(project, owner):
+    """The criterion most tests grade against."""
+    from annotate.services.criteria import criterion_create
+
+    return criterion_create(
+        project=project, key="grounded", name="Grounded", definition="Every claim is supported.",
+        reason="initial rubric", author=owner,
+    )
+
+
+@pytest.fixture
 def make_outputs(project):
     def make(n_samples: int = 4, systems=("alpha", "beta"), target=None):
         target = target or project

@@ -10,7 +10,7 @@ from annotate.models import (
     GradeCriterion,
 )
 from annotate.services.assignments import assignment_claim_next
-from annotate.services.criteria import criterion_create, criterion_version_publish
+from annotate.services.criteria import criterion_version_publish
 from annotate.services.grades import grade_submit
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -18,14 +18,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def url(name, project, *args):
     return reverse(name, args=[project.slug, *args])
-
-
-@pytest.fixture
-def grounded(project, owner):
-    return criterion_create(
-        project=project, key="grounded", name="Grounded", definition="Every claim is supported.",
-        reason="initial rubric", author=owner,
-    )
 
 
 @pytest.fixture

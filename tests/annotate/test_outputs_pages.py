@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from annotate.models import Assignment, AssignmentStatus, Grade, Output, Role
 from annotate.output_search import SearchTerm, _id_list, search_terms, text_search
 from annotate.services.assignments import assignment_claim_next, assignment_skip
-from annotate.services.criteria import criterion_create, criterion_version_publish
+from annotate.services.criteria import criterion_version_publish
 from annotate.services.grades import comparison_submit, grade_retract, grade_submit
 from annotate.services.output_actions import outputs_assign, outputs_exclude
 from annotate.services.projects import membership_set, project_create
@@ -40,14 +40,6 @@ def current_grade_of(annotator, output) -> Grade:
 
 def shown_ids(response) -> list[int]:
     return [row.output.pk for row in response.context["rows"]]
-
-
-@pytest.fixture
-def grounded(project, owner):
-    return criterion_create(
-        project=project, key="grounded", name="Grounded", definition="Every claim is supported.",
-        reason="initial rubric", author=owner,
-    )
 
 
 @pytest.fixture

@@ -34,14 +34,6 @@ from annotate.services.grades import (
 from tests.factories import OutputFactory, SampleFactory
 
 
-@pytest.fixture
-def grounded(project, owner):
-    return criterion_create(
-        project=project, key="grounded", name="Grounded", definition="Every claim is supported.",
-        reason="initial rubric", author=owner,
-    )
-
-
 @pytest.mark.django_db
 class TestGradeSubmit:
     def test_stores_verdict_criteria_note_and_time_on_task(self, project, annotator, make_outputs, grounded):
