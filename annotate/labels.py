@@ -135,6 +135,9 @@ def criterion_votes(
 
 
 SETTLE_SECONDS = 10
+# How often a process checks that no grade below its settled id arrived late: a transaction
+# that holds its id for longer than SETTLE_SECONDS (a long import) would otherwise stay unseen.
+VERIFY_SECONDS = 30.0
 
 
 class GradeHeads:
@@ -211,6 +214,7 @@ class _GradeLog:
     settled_grade_id: int = 0
     heads: GradeHeads = field(default_factory=GradeHeads)
     refreshed_at: float = -math.inf  # time.monotonic() of the last read
+    verified_at: float = -math.inf   # of the last check for rows below settled_grade_id
 
 
 # Keyed by (pk, created_at) so that a deleted project's log never serves a new project that
@@ -223,11 +227,20 @@ _RETRACTED = 3
 def _refresh(project: Project, max_age: float = 0.0) -> _GradeLog:
     """The project's log with the rows committed since the last read, unless that read is less
     than `max_age` seconds old. Call with `_logs_lock` held."""
-    log = _logs.setdefault((project.pk, project.created_at), _GradeLog())
+    key = (project.pk, project.created_at)
+    log = _logs.setdefault(key, _GradeLog())
     now = time.monotonic()
     if now - log.refreshed_at <= max_age:
         return log
+    if log.settled_grade_id and now - log.verified_at > VERIFY_SECONDS:
+        log.verified_at = now
+        stored = Grade.objects.filter(project=project, id__lte=log.settled_grade_id).count()
+        if stored != int(np.count_nonzero(log.grades[:, 0] <= log.settled_grade_id)):
+            # A row committed after its id was settled: read the whole log again.
+            log = _logs[key] = _GradeLog()
     since = log.settled_grade_id
+    if since == 0:
+        log.verified_at = now  # a full read needs no check
     rows = list(
         Grade.objects.filter(project=project, id__gt=since).order_by("id").values_list(
             "id", "output_id", "annotator_id", "verdict", "retracted", "supersedes_id", "submitted_at",
