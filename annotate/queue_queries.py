@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Value
 from annotate.access import GRADING_ROLES
 from annotate.labels import grade_heads
 from annotate.models import Grade, Membership, OutputAssignee, OutputExclusion, Project
+from annotate.review.agenda import open_regrade_requests
 
 
 def excluded_output_ids(project: Project) -> np.ndarray:
@@ -54,8 +55,6 @@ _EXCLUSION, _ASSIGNEE, _REGRADE = 0, 1, 2
 def queue_controls(project: Project) -> QueueControls:
     """`excluded_output_ids`, `open_assignees` and whether any re-grading request is open, in
     one query: the claim path asks on every next item, and all three are usually empty."""
-    from annotate.review.agenda import open_regrade_requests
-
     exclusions = (
         OutputExclusion.objects.filter(project=project, restored_at__isnull=True)
         .annotate(annotator=Value(0), kind=Value(_EXCLUSION)).order_by()

@@ -133,10 +133,10 @@ def queue_pool(
     """The annotator's pool (see `pool_output_ids`) with its assigned and started parts.
 
     `claims` are _claim_rows and `controls` the queue_controls read earlier in the same
-    request. Claims past their expiry are
-    marked expired here, when one is seen, rather than by an UPDATE on every request. The
-    annotator's submitted claims need no reading: a claim is submitted together with its
-    grade (so the output is among theirs), and undoing the grade releases the claim.
+    request. Claims past their expiry are marked expired here, when one is seen, rather than
+    by an UPDATE on every request. The annotator's submitted claims need no reading: a claim
+    is submitted together with its grade (so the output is among theirs), and undoing the
+    grade releases the claim.
     """
     all_ids = project_output_ids(project)
     taken, mine = graded_counts(project, annotator, all_ids)
@@ -164,7 +164,8 @@ def queue_pool(
         rows, found = rows_of(all_ids, np.asarray(claimed, dtype=np.int64))
         np.add.at(taken, rows[found], 1)
     started = taken > 0
-    controls = controls or queue_controls(project)
+    if controls is None:
+        controls = queue_controls(project)
     assignees, me = controls.assignees, annotator.pk
     mine_assigned = [o for o, a in assignees if a == me]
     held: dict[int, int] = {}
